@@ -1,0 +1,96 @@
+/*
+** The store interface, for backend writers.
+**
+** A store is a flat namespace of immutable objects ("seg/0000...-0000...").
+** Stores know nothing about WAL, segments or snapshots: they put, get, list
+** and delete bytes.  A backend "subclasses" ws_store / ws_upload by putting
+** the base struct first in its own struct (as sqlite3_file does).
+**
+** Contract every backend keeps:
+**   - put is streaming (put_begin, put_write*, put_commit) and atomic: an
+**     object is either absent or complete; put_commit returns WS_OK only
+**     once the object is durable in the store.  put_abort discards it.
+**   - get streams the bytes of [off, off+len) (len 0 = to the end) into the
+**     sink; a sink error stops the transfer and is returned unchanged.
+**   - list returns every object whose name starts with prefix, any order.
+**   - del of a missing object is WS_OK.
+**   - object names are relative, use '/' only as a separator, and never
+**     contain "..", leading '/', or bytes outside [A-Za-z0-9._/-]; backends
+**     reject anything else with WS_EINVAL (the name may come from a hostile
+**     listing).
+*/
+#ifndef WALSHIP_STORE_H
+#define WALSHIP_STORE_H
+
+#include "walship.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ws_store ws_store;
+typedef struct ws_upload ws_upload;
+typedef struct ws_store_methods ws_store_methods;
+
+/* Receives downloaded bytes.  Return WS_OK to continue. */
+typedef int (*ws_sink_fn)(void *ud, const void *buf, size_t len, ws_err *err);
+
+typedef struct ws_store_obj {
+  char *name;          /* relative object name (malloc'ed) */
+  uint64_t size;       /* bytes */
+  int64_t mtime_ms;    /* last modified, unix ms (0 if unknown) */
+} ws_store_obj;
+
+typedef struct ws_store_list {
+  ws_store_obj *v;
+  size_t n, cap;
+} ws_store_list;
+
+void ws_store_list_free(ws_store_list *l); /* frees v and names; l itself not */
+
+#define WS_STORE_METHODS_VERSION 1
+
+struct ws_store_methods {
+  int version;         /* WS_STORE_METHODS_VERSION */
+  const char *scheme;  /* "file", "s3", "http" */
+  int (*put_begin)(ws_upload **out, ws_store *st, const char *name,
+                   ws_err *err);
+  int (*put_write)(ws_upload *up, const void *buf, size_t len, ws_err *err);
+  int (*put_commit)(ws_upload *up, ws_err *err); /* frees up, always */
+  void (*put_abort)(ws_upload *up);              /* frees up */
+  int (*get)(ws_store *st, const char *name, uint64_t off, uint64_t len,
+             ws_sink_fn sink, void *ud, ws_err *err);
+  int (*list)(ws_store_list *out, ws_store *st, const char *prefix,
+              ws_err *err);
+  int (*del)(ws_store *st, const char *name, ws_err *err);
+  void (*close)(ws_store *st);
+};
+
+struct ws_store {
+  const ws_store_methods *m;
+  char *url;           /* as given by the user, for messages (no secrets) */
+};
+
+struct ws_upload {
+  ws_store *store;
+  char *name;
+};
+
+/* Open a store by URL: "file:///abs/dir", "/abs/dir", "rel/dir". */
+WS_MUST_CHECK int ws_store_open(ws_store **out, const char *url, ws_err *err);
+void ws_store_close(ws_store *st); /* accepts NULL */
+
+/* Convenience wrappers over the vtable. */
+WS_MUST_CHECK int ws_store_put_buf(ws_store *st, const char *name,
+                                   const void *buf, size_t len, ws_err *err);
+/* Whole object into a malloc'ed buffer, refusing objects over max bytes. */
+WS_MUST_CHECK int ws_store_get_buf(void **out, size_t *outlen, ws_store *st,
+                                   const char *name, uint64_t off, uint64_t len,
+                                   size_t max, ws_err *err);
+/* WS_OK if name is a valid object name, else WS_EINVAL with a message. */
+int ws_store_check_name(const char *name, ws_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WALSHIP_STORE_H */

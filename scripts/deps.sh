@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the Debian packages walship builds and tests with, if missing.
+# Idempotent and quiet when everything is there already.
+set -euo pipefail
+pkgs=(build-essential libsqlite3-dev zlib1g-dev sqlite3 libcurl4-openssl-dev python3)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "walship: missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "walship: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq "${missing[@]}" >/dev/null
