@@ -1,0 +1,242 @@
+/*
+** The pin: see pin.h for the protocol and docs/DESIGN.md for the proof.
+**
+** Invariant: after the first successful ws_pin_swap, `held` names a
+** connection with an open read transaction, until ws_pin_release/close.
+** Every SQLite call result is checked; a failed swap keeps the old pin.
+*/
+#include "pin.h"
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct ws_pin {
+  sqlite3 *db[2];
+  sqlite3_stmt *read[2];  /* a statement that starts the read transaction */
+  int held;               /* connection holding the pin, -1 if none */
+  int barrier;            /* connection holding the write lock, -1 if none */
+  char *path;
+  char *shm_path;
+  int shm_fd;
+};
+
+static int sqlfail(ws_pin *p, sqlite3 *db, int rc, const char *what, ws_err *err) {
+  return ws_fail(err, WS_ESQLITE, "%s %s: %s (%d)", what, p->path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
+}
+
+static int exec(ws_pin *p, int i, const char *sql, ws_err *err) {
+  int rc = sqlite3_exec(p->db[i], sql, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) return sqlfail(p, p->db[i], rc, sql, err);
+  return WS_OK;
+}
+
+static int journal_mode(ws_pin *p, int i, char *out, size_t outsz, ws_err *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(p->db[i], "PRAGMA main.journal_mode", -1, &st, NULL);
+  if (rc != SQLITE_OK) return sqlfail(p, p->db[i], rc, "query journal mode of", err);
+  rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    int r = sqlfail(p, p->db[i], rc, "query journal mode of", err);
+    sqlite3_finalize(st);
+    return r;
+  }
+  snprintf(out, outsz, "%s", (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return WS_OK;
+}
+
+int ws_pin_check_wal_mode(ws_pin *p, ws_err *err) {
+  char mode[32];
+  int i = p->held >= 0 ? 1 - p->held : 0;
+  int rc = journal_mode(p, i, mode, sizeof(mode), err);
+  if (rc) return rc;
+  if (strcmp(mode, "wal") != 0)
+    return ws_fail(err, WS_ENOTWAL,
+                   "%s is not in WAL mode (journal_mode=%s); switch it once with: "
+                   "sqlite3 %s 'PRAGMA journal_mode=WAL'", p->path, mode, p->path);
+  return WS_OK;
+}
+
+int ws_pin_open(ws_pin **out, const char *db_path, ws_err *err) {
+  int rc = WS_OK;
+  struct stat stb;
+  ws_pin *p = ws_calloc(1, sizeof(*p), err);
+  if (!p) return WS_ENOMEM;
+  p->held = p->barrier = -1;
+  p->shm_fd = -1;
+  if (!(p->path = ws_strdup(db_path, err)) ||
+      !(p->shm_path = ws_asprintf(err, "%s-shm", db_path))) {
+    rc = WS_ENOMEM;
+    goto out;
+  }
+  if (stat(db_path, &stb) != 0) {
+    rc = ws_fail(err, errno == ENOENT ? WS_ENOTFOUND : WS_EIO, "database %s: %s",
+                 db_path, strerror(errno));
+    goto out;
+  }
+  if (!S_ISREG(stb.st_mode)) {
+    rc = ws_fail(err, WS_EINVAL, "database %s is not a regular file", db_path);
+    goto out;
+  }
+  for (int i = 0; i < 2; i++) {
+    int r = sqlite3_open_v2(db_path, &p->db[i], SQLITE_OPEN_READWRITE, NULL);
+    if (r != SQLITE_OK) {
+      rc = sqlfail(p, p->db[i], r, "open", err);
+      goto out;
+    }
+    sqlite3_extended_result_codes(p->db[i], 1);
+    sqlite3_busy_timeout(p->db[i], 5000);
+    /* We only read: never fold frames into the database behind our back. */
+    r = sqlite3_db_config(p->db[i], SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    if (r != SQLITE_OK) {
+      rc = sqlfail(p, p->db[i], r, "configure", err);
+      goto out;
+    }
+    sqlite3_wal_autocheckpoint(p->db[i], 0);
+    r = sqlite3_prepare_v3(p->db[i], "SELECT 1 FROM sqlite_schema LIMIT 1", -1,
+                           SQLITE_PREPARE_PERSISTENT, &p->read[i], NULL);
+    if (r != SQLITE_OK) {
+      /* "file is not a database" lands here */
+      rc = sqlfail(p, p->db[i], r, "read", err);
+      goto out;
+    }
+  }
+  if ((rc = ws_pin_check_wal_mode(p, err))) goto out;
+  *out = p;
+  return WS_OK;
+out:
+  ws_pin_close(p);
+  return rc;
+}
+
+void ws_pin_release(ws_pin *p) {
+  if (!p) return;
+  if (p->barrier >= 0) ws_pin_barrier_abort(p);
+  if (p->held >= 0) {
+    sqlite3_exec(p->db[p->held], "COMMIT", NULL, NULL, NULL);
+    p->held = -1;
+  }
+}
+
+void ws_pin_close(ws_pin *p) {
+  if (!p) return;
+  ws_pin_release(p);
+  for (int i = 0; i < 2; i++) {
+    sqlite3_finalize(p->read[i]);
+    if (p->db[i]) sqlite3_close(p->db[i]);
+  }
+  if (p->shm_fd >= 0) close(p->shm_fd);
+  free(p->shm_path);
+  free(p->path);
+  free(p);
+}
+
+/* Begin a read transaction on connection i. */
+static int take(ws_pin *p, int i, ws_err *err) {
+  int rc;
+  if ((rc = exec(p, i, "BEGIN", err))) return rc;
+  int r = sqlite3_step(p->read[i]);
+  sqlite3_reset(p->read[i]);
+  if (r != SQLITE_ROW && r != SQLITE_DONE) {
+    rc = sqlfail(p, p->db[i], r, "begin read transaction on", err);
+    sqlite3_exec(p->db[i], "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+  }
+  return WS_OK;
+}
+
+int ws_pin_swap(ws_pin *p, ws_err *err) {
+  int next = p->held >= 0 ? 1 - p->held : 0;
+  int rc;
+  if (p->barrier >= 0)
+    return ws_fail(err, WS_EINVAL, "pin swap during a barrier");
+  if ((rc = take(p, next, err))) return rc;  /* old pin still held */
+  if (p->held >= 0 && (rc = exec(p, p->held, "COMMIT", err))) {
+    sqlite3_exec(p->db[next], "COMMIT", NULL, NULL, NULL);
+    return rc;
+  }
+  p->held = next;
+  return WS_OK;
+}
+
+int ws_pin_checkpoint(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
+  int i = p->held >= 0 ? 1 - p->held : 0;
+  int r = sqlite3_wal_checkpoint_v2(p->db[i], "main", SQLITE_CHECKPOINT_PASSIVE,
+                                    nlog, nckpt);
+  if ((r & 0xff) == SQLITE_BUSY || (r & 0xff) == SQLITE_LOCKED) {
+    *nlog = *nckpt = -1;
+    return WS_OK;
+  }
+  if (r != SQLITE_OK) return sqlfail(p, p->db[i], r, "checkpoint", err);
+  return WS_OK;
+}
+
+int ws_pin_barrier_begin(ws_pin *p, int wait_ms, ws_err *err) {
+  int i = p->held >= 0 ? 1 - p->held : 0;
+  if (p->held < 0 || p->barrier >= 0)
+    return ws_fail(err, WS_EINVAL, "barrier without a pin");
+  sqlite3_busy_timeout(p->db[i], wait_ms);
+  int r = sqlite3_exec(p->db[i], "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  sqlite3_busy_timeout(p->db[i], 5000);
+  if ((r & 0xff) == SQLITE_BUSY)
+    return ws_fail(err, WS_ELOCKED, "%s: write lock busy", p->path);
+  if (r != SQLITE_OK) return sqlfail(p, p->db[i], r, "lock", err);
+  p->barrier = i;
+  return WS_OK;
+}
+
+void ws_pin_barrier_abort(ws_pin *p) {
+  if (p->barrier < 0) return;
+  sqlite3_exec(p->db[p->barrier], "ROLLBACK", NULL, NULL, NULL);
+  p->barrier = -1;
+}
+
+int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
+  int x = p->barrier, y = p->held, rc;
+  if (x < 0 || y < 0) return ws_fail(err, WS_EINVAL, "no barrier");
+  /* x holds a read transaction and the write lock: it is the pin now, and
+  ** no frame can be appended while it holds the lock. */
+  if ((rc = exec(p, y, "COMMIT", err))) {
+    ws_pin_barrier_abort(p);
+    return rc;
+  }
+  p->held = x;
+  int r = sqlite3_wal_checkpoint_v2(p->db[y], "main", SQLITE_CHECKPOINT_PASSIVE,
+                                    nlog, nckpt);
+  if ((r & 0xff) == SQLITE_BUSY || (r & 0xff) == SQLITE_LOCKED) {
+    *nlog = *nckpt = -1;
+  } else if (r != SQLITE_OK) {
+    rc = sqlfail(p, p->db[y], r, "checkpoint", err);
+  }
+  /* Re-pin on y (slot 0 when the backfill completed), then drop x. */
+  int r2 = take(p, y, err);
+  sqlite3_exec(p->db[x], "ROLLBACK", NULL, NULL, NULL);
+  p->barrier = -1;
+  /* If y could not be pinned there is no pin now: the caller must treat
+  ** the pin as lost and re-attach (which re-proves continuity). */
+  p->held = r2 == WS_OK ? y : -1;
+  return rc ? rc : r2;
+}
+
+int ws_pin_held(const ws_pin *p) { return p->held >= 0; }
+
+int ws_pin_shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) {
+  uint8_t b[136];
+  if (p->shm_fd < 0) {
+    p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC);
+    if (p->shm_fd < 0) return 0;
+  }
+  if (pread(p->shm_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b)) return 0;
+  /* WalIndexHdr: mxFrame at 16 (native order); WalCkptInfo.nBackfill at 96 */
+  memcpy(mx, b + 16, 4);
+  memcpy(nb, b + 96, 4);
+  return 1;
+}

@@ -1,0 +1,64 @@
+/*
+** The pin: a read transaction the sidecar always holds on the database, so
+** that no checkpoint can reset the WAL over frames it has not shipped.
+**
+** Two connections take turns.  ws_pin_swap opens a read transaction on the
+** idle one, then ends the old one, so there is never a moment without a pin.
+** Why that is enough (WAL-NOTES.md, docs/DESIGN.md): a reader on slot >= 1
+** forbids any WAL reset; a reader on slot 0 (taken when the WAL was fully
+** backfilled) allows one reset but forbids backfilling any later frame,
+** hence a second reset.  The caller's rule: swap only after it has shipped
+** every frame it could see after the current pin was taken ("covered").
+** Then a new pin lands on slot 0 only if every frame in the WAL is already
+** shipped, and on slot >= 1 otherwise, and nothing can be lost.
+**
+** Our connections never write, never autocheckpoint and never checkpoint on
+** close (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE), so the sidecar stopping never
+** folds unshipped frames into the database.
+*/
+#ifndef WS_PIN_H
+#define WS_PIN_H
+
+#include <stdint.h>
+#include "walship/walship.h"
+
+typedef struct ws_pin ws_pin;
+
+/* Opens both connections; WS_ENOTWAL (with how to switch) unless the
+** database is in WAL mode; WS_ENOTFOUND if it does not exist. */
+int ws_pin_open(ws_pin **out, const char *db_path, ws_err *err);
+void ws_pin_close(ws_pin *p);
+
+/* Take a read transaction on the idle connection, then release the old one. */
+int ws_pin_swap(ws_pin *p, ws_err *err);
+/* End the current read transaction without taking a new one (shutdown). */
+void ws_pin_release(ws_pin *p);
+
+/* PASSIVE checkpoint from the idle connection: never waits for the app's
+** writers or readers.  nlog and nckpt as in sqlite3_wal_checkpoint_v2. A busy
+** checkpoint lock (the app is checkpointing) is not an error: *nlog = -1. */
+int ws_pin_checkpoint(ws_pin *p, int *nlog, int *nckpt, ws_err *err);
+
+/* The write-lock barrier, for a WAL that keeps growing under a writer that
+** never pauses: begin takes the write lock (BEGIN IMMEDIATE, waiting at most
+** wait_ms; WS_ELOCKED if it could not) on the idle connection, so no frame
+** can be appended.  The caller ships the rest of the WAL, then end releases
+** the old pin, checkpoints (everything is shipped and nothing new can come,
+** so the backfill completes), re-pins on the idle connection (now slot 0)
+** and releases the write lock.  The app's writers wait only for that span. */
+int ws_pin_barrier_begin(ws_pin *p, int wait_ms, ws_err *err);
+int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err);
+/* Abandon a barrier (on a failed ship): drop the write lock, keep the pin. */
+void ws_pin_barrier_abort(ws_pin *p);
+
+/* Non-zero while a pin is held (zero after a failed barrier: re-attach). */
+int ws_pin_held(const ws_pin *p);
+
+/* Still in WAL mode?  WS_ENOTWAL with a message if the app switched away. */
+int ws_pin_check_wal_mode(ws_pin *p, ws_err *err);
+
+/* Hints from the wal-index (-shm), read without locks: never used for
+** correctness, only to decide when to look.  Returns 0 if unavailable. */
+int ws_pin_shm_peek(ws_pin *p, uint32_t *mx_frame, uint32_t *n_backfill);
+
+#endif

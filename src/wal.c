@@ -1,0 +1,239 @@
+/*
+** WAL reader: validates the header and the cumulative checksum chain and
+** hands out frames of the valid prefix.  See wal.h for the format.
+**
+** Invariants: a frame is handed out only after its salts and checksum were
+** verified against the chain from the header; the reader never trusts a
+** size from the file to allocate (the page size is validated to 512..65536
+** first).  Reads go in ~1 MiB chunks into one reused buffer.
+*/
+#include "wal.h"
+#include "common.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK_BYTES (1u << 20)
+
+struct ws_wal {
+  char *path;
+  int fd;               /* -1 while the file does not exist */
+  dev_t dev;
+  ino_t ino;
+  uint8_t *buf;         /* chunk buffer */
+  size_t bufsz;
+  uint32_t buf_ps;      /* page size the buffer was sized for */
+};
+
+void ws_wal_cksum(int bigendian, const uint8_t *d, size_t n, uint32_t *ps1,
+                  uint32_t *ps2) {
+  uint32_t s1 = *ps1, s2 = *ps2, a, b;
+  const uint8_t *end = d + n;
+  if (!bigendian) {
+    for (; d < end; d += 8) {
+      memcpy(&a, d, 4);
+      memcpy(&b, d + 4, 4);
+      s1 += le32toh(a) + s2;
+      s2 += le32toh(b) + s1;
+    }
+  } else {
+    for (; d < end; d += 8) {
+      memcpy(&a, d, 4);
+      memcpy(&b, d + 4, 4);
+      s1 += be32toh(a) + s2;
+      s2 += be32toh(b) + s1;
+    }
+  }
+  *ps1 = s1;
+  *ps2 = s2;
+}
+
+static int valid_page_size(uint32_t ps) {
+  return ps >= 512 && ps <= 65536 && (ps & (ps - 1)) == 0;
+}
+
+int ws_walhdr_parse(ws_walhdr *out, const uint8_t *b, const char *path,
+                    ws_err *err) {
+  ws_walhdr h;
+  h.magic = ws_get32(b);
+  h.version = ws_get32(b + 4);
+  h.page_size = ws_get32(b + 8);
+  h.ckpt_seq = ws_get32(b + 12);
+  h.salt1 = ws_get32(b + 16);
+  h.salt2 = ws_get32(b + 20);
+  h.ck1 = ws_get32(b + 24);
+  h.ck2 = ws_get32(b + 28);
+  if (h.magic != WS_WAL_MAGIC_LE && h.magic != WS_WAL_MAGIC_BE)
+    return ws_corrupt(err, "%s: bad WAL magic 0x%08x", path, h.magic);
+  if (h.version != WS_WAL_VERSION)
+    return ws_corrupt(err, "%s: unsupported WAL format version %u", path, h.version);
+  if (!valid_page_size(h.page_size))
+    return ws_corrupt(err, "%s: invalid WAL page size %u", path, h.page_size);
+  uint32_t s1 = 0, s2 = 0;
+  ws_wal_cksum(h.magic & 1, b, 24, &s1, &s2);
+  if (s1 != h.ck1 || s2 != h.ck2)
+    return ws_corrupt(err, "%s: WAL header checksum mismatch", path);
+  *out = h;
+  return WS_OK;
+}
+
+ws_walpos ws_walpos_start(const ws_walhdr *h) {
+  ws_walpos p = {h->salt1, h->salt2, 0, h->ck1, h->ck2};
+  return p;
+}
+
+int ws_wal_open(ws_wal **out, const char *path, ws_err *err) {
+  ws_wal *w = ws_calloc(1, sizeof(*w), err);
+  if (!w) return WS_ENOMEM;
+  w->fd = -1;
+  if (!(w->path = ws_strdup(path, err))) {
+    free(w);
+    return WS_ENOMEM;
+  }
+  *out = w;
+  return WS_OK;
+}
+
+void ws_wal_close(ws_wal *w) {
+  if (!w) return;
+  if (w->fd >= 0) close(w->fd);
+  free(w->buf);
+  free(w->path);
+  free(w);
+}
+
+/* (Re)open the file when it appeared, vanished or was replaced. */
+static int wal_refresh(ws_wal *w, ws_err *err) {
+  struct stat st;
+  if (stat(w->path, &st) != 0) {
+    if (errno != ENOENT)
+      return ws_fail(err, WS_EIO, "stat %s: %s", w->path, strerror(errno));
+    if (w->fd >= 0) close(w->fd);
+    w->fd = -1;
+    return WS_ENOTFOUND;
+  }
+  if (w->fd >= 0 && st.st_dev == w->dev && st.st_ino == w->ino) return WS_OK;
+  if (w->fd >= 0) close(w->fd);
+  w->fd = open(w->path, O_RDONLY | O_CLOEXEC);
+  if (w->fd < 0) {
+    if (errno == ENOENT) return WS_ENOTFOUND;
+    return ws_fail(err, WS_EIO, "open %s: %s", w->path, strerror(errno));
+  }
+  if (fstat(w->fd, &st) != 0)
+    return ws_fail(err, WS_EIO, "stat %s: %s", w->path, strerror(errno));
+  w->dev = st.st_dev;
+  w->ino = st.st_ino;
+  return WS_OK;
+}
+
+int64_t ws_wal_size(ws_wal *w) {
+  struct stat st;
+  if (w->fd < 0 || fstat(w->fd, &st) != 0) return 0;
+  return (int64_t)st.st_size;
+}
+
+int ws_wal_header(ws_wal *w, ws_walhdr *out, ws_err *err) {
+  uint8_t b[WS_WAL_HDR_SIZE];
+  int rc = wal_refresh(w, err);
+  if (rc) return rc;
+  ssize_t n = ws_pread_full(w->fd, b, sizeof(b), 0, w->path, err);
+  if (n < 0) return WS_EIO;
+  if (n < (ssize_t)sizeof(b)) return WS_ENOTFOUND;
+  return ws_walhdr_parse(out, b, w->path, err);
+}
+
+static int ensure_buf(ws_wal *w, uint32_t ps, ws_err *err) {
+  if (w->buf && w->buf_ps == ps) return WS_OK;
+  size_t fs = WS_WAL_FRAME_HDR + (size_t)ps;
+  size_t nfr = CHUNK_BYTES / fs;
+  if (nfr == 0) nfr = 1;
+  free(w->buf);
+  w->buf = ws_malloc(nfr * fs, err);
+  if (!w->buf) return WS_ENOMEM;
+  w->bufsz = nfr * fs;
+  w->buf_ps = ps;
+  return WS_OK;
+}
+
+/* Verify frame header+page `fh` against the chain (s1,s2); advance it. */
+static int frame_ok(const ws_walhdr *h, const uint8_t *fh, uint32_t *s1,
+                    uint32_t *s2) {
+  if (ws_get32(fh + 8) != h->salt1 || ws_get32(fh + 12) != h->salt2) return 0;
+  if (ws_get32(fh) == 0) return 0;
+  uint32_t c1 = *s1, c2 = *s2;
+  ws_wal_cksum(h->magic & 1, fh, 8, &c1, &c2);
+  ws_wal_cksum(h->magic & 1, fh + WS_WAL_FRAME_HDR, h->page_size, &c1, &c2);
+  if (c1 != ws_get32(fh + 16) || c2 != ws_get32(fh + 20)) return 0;
+  *s1 = c1;
+  *s2 = c2;
+  return 1;
+}
+
+int ws_wal_iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
+                uint32_t max_frame, ws_frame_fn cb, void *ud, ws_walpos *end,
+                ws_err *err) {
+  int rc;
+  ws_walpos pos = *from;
+  if (pos.salt1 != h->salt1 || pos.salt2 != h->salt2)
+    return ws_fail(err, WS_EINVAL, "%s: position is not in the current WAL cycle", w->path);
+  if (w->fd < 0) {
+    *end = pos;
+    return WS_OK;
+  }
+  if ((rc = ensure_buf(w, h->page_size, err))) return rc;
+  size_t fs = WS_WAL_FRAME_HDR + (size_t)h->page_size;
+  size_t chunk = w->bufsz / fs;
+  for (;;) {
+    size_t want = chunk;
+    if (max_frame) {
+      if (pos.frame >= max_frame) break;
+      if (max_frame - pos.frame < want) want = max_frame - pos.frame;
+    }
+    off_t off = WS_WAL_HDR_SIZE + (off_t)pos.frame * (off_t)fs;
+    ssize_t got = ws_pread_full(w->fd, w->buf, want * fs, off, w->path, err);
+    if (got < 0) return WS_EIO;
+    size_t nfr = (size_t)got / fs;
+    for (size_t i = 0; i < nfr; i++) {
+      const uint8_t *fh = w->buf + i * fs;
+      uint32_t s1 = pos.ck1, s2 = pos.ck2;
+      if (!frame_ok(h, fh, &s1, &s2)) goto done;
+      pos.frame++;
+      pos.ck1 = s1;
+      pos.ck2 = s2;
+      if (cb) {
+        ws_frame f = {pos.frame, ws_get32(fh), ws_get32(fh + 4),
+                      fh + WS_WAL_FRAME_HDR, pos};
+        if ((rc = cb(ud, &f, err))) {
+          *end = pos;
+          return rc;
+        }
+      }
+    }
+    if (nfr < want) break;
+  }
+done:
+  *end = pos;
+  return WS_OK;
+}
+
+int ws_wal_read_frame(ws_wal *w, const ws_walhdr *h, uint32_t idx,
+                      uint32_t ck1, uint32_t ck2, uint8_t *page_out,
+                      ws_err *err) {
+  int rc;
+  if (w->fd < 0 || idx == 0)
+    return ws_corrupt(err, "%s: frame %u vanished", w->path, idx);
+  if ((rc = ensure_buf(w, h->page_size, err))) return rc;
+  size_t fs = WS_WAL_FRAME_HDR + (size_t)h->page_size;
+  off_t off = WS_WAL_HDR_SIZE + (off_t)(idx - 1) * (off_t)fs;
+  ssize_t got = ws_pread_full(w->fd, w->buf, fs, off, w->path, err);
+  if (got < 0) return WS_EIO;
+  if ((size_t)got < fs || !frame_ok(h, w->buf, &ck1, &ck2))
+    return ws_corrupt(err, "%s: frame %u changed while being read", w->path, idx);
+  memcpy(page_out, w->buf + WS_WAL_FRAME_HDR, h->page_size);
+  return WS_OK;
+}

@@ -1,0 +1,90 @@
+/*
+** inotify watcher, see watch.h.  Events for one file arrive at the rate of
+** the app's write() calls; the kernel coalesces identical unread events and
+** we drain them 64 KiB at a time, so a busy writer costs a few reads/s.
+*/
+#include "watch.h"
+#include "common.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+struct ws_watch {
+  int ifd;            /* -1: polling only */
+  char *db_base;
+  char *wal_base;
+};
+
+int ws_watch_open(ws_watch **out, const char *db_path, ws_err *err) {
+  char a[PATH_MAX], b[PATH_MAX];
+  ws_watch *w = ws_calloc(1, sizeof(*w), err);
+  if (!w) return WS_ENOMEM;
+  w->ifd = -1;
+  snprintf(a, sizeof(a), "%s", db_path);
+  snprintf(b, sizeof(b), "%s", db_path);
+  const char *dir = dirname(a), *base = basename(b);
+  if (!(w->db_base = ws_strdup(base, err)) ||
+      !(w->wal_base = ws_asprintf(err, "%s-wal", base))) {
+    ws_watch_close(w);
+    return WS_ENOMEM;
+  }
+  w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (w->ifd >= 0 &&
+      inotify_add_watch(w->ifd, dir, IN_MODIFY | IN_CREATE | IN_DELETE |
+                                         IN_MOVED_TO | IN_MOVED_FROM |
+                                         IN_CLOSE_WRITE) < 0) {
+    close(w->ifd);
+    w->ifd = -1;
+  }
+  if (w->ifd < 0)
+    ws_log(WS_LOG_INFO, "watch", "inotify unavailable (%s); polling", strerror(errno));
+  *out = w;
+  return WS_OK;
+}
+
+void ws_watch_close(ws_watch *w) {
+  if (!w) return;
+  if (w->ifd >= 0) close(w->ifd);
+  free(w->db_base);
+  free(w->wal_base);
+  free(w);
+}
+
+static int drain(ws_watch *w) {
+  char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
+  int mask = 0;
+  for (;;) {
+    ssize_t n = read(w->ifd, buf, sizeof(buf));
+    if (n <= 0) break;
+    for (char *p = buf; p < buf + n;) {
+      struct inotify_event *ev = (struct inotify_event *)p;
+      if (ev->len) {
+        if (strcmp(ev->name, w->wal_base) == 0) mask |= WS_WATCH_WAL;
+        else if (strcmp(ev->name, w->db_base) == 0) mask |= WS_WATCH_DB;
+      }
+      if (ev->mask & IN_Q_OVERFLOW) mask |= WS_WATCH_WAL | WS_WATCH_DB;
+      p += sizeof(struct inotify_event) + ev->len;
+    }
+  }
+  return mask;
+}
+
+int ws_watch_wait(ws_watch *w, int timeout_ms) {
+  if (timeout_ms < 0) timeout_ms = 0;
+  if (w->ifd < 0) {
+    if (timeout_ms) poll(NULL, 0, timeout_ms);
+    return 0;
+  }
+  int mask = drain(w);
+  if (mask) return mask;
+  struct pollfd pfd = {w->ifd, POLLIN, 0};
+  if (poll(&pfd, 1, timeout_ms) > 0) mask = drain(w);
+  return mask;
+}

@@ -1,0 +1,23 @@
+/*
+** Waking up on change: inotify on the database's directory, filtered to the
+** database and its -wal file, with a plain timeout as the fallback (and as
+** the safety net for any event inotify does not deliver, such as writes
+** through a shared mapping).
+*/
+#ifndef WS_WATCH_H
+#define WS_WATCH_H
+
+#include "walship/walship.h"
+
+enum { WS_WATCH_WAL = 1, WS_WATCH_DB = 2 };
+
+typedef struct ws_watch ws_watch;
+
+/* Never fails for lack of inotify: falls back to polling. */
+int ws_watch_open(ws_watch **out, const char *db_path, ws_err *err);
+void ws_watch_close(ws_watch *w);
+/* Wait up to timeout_ms; returns a WS_WATCH_* mask (0 on timeout or on a
+** signal).  Drains every pending event in one go. */
+int ws_watch_wait(ws_watch *w, int timeout_ms);
+
+#endif
