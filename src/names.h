@@ -54,6 +54,9 @@ typedef struct ws_plan {
 
 int ws_plan_build(ws_plan *out, const ws_catalog *cat, uint64_t target,
                   ws_err *err);
+/* Same, naming store_url (may be NULL) in its messages. */
+int ws_plan_build_for(ws_plan *out, const ws_catalog *cat,
+                      const char *store_url, uint64_t target, ws_err *err);
 void ws_plan_free(ws_plan *p);
 
 #endif
