@@ -1,0 +1,426 @@
+/*
+** Restore: rebuild a database file from a store, and list a store (ls).
+**
+** A restore follows the plan of names.c (one snapshot, then contiguous
+** segments), streaming every object through the codec's push decoder
+** straight into a hidden temp file next to the output:
+**   ".OUT.walship-restore-PID"  --(verified)-->  rename over OUT
+** Invariants:
+**   - OUT is touched only by the final rename; on any failure or stop the
+**     temp (and its -wal/-shm) is unlinked, so no half-written database is
+**     ever left behind.  A stale OUT-wal/-shm is refused without --force,
+**     because SQLite would replay it into the restored file;
+**   - every page is applied only after its block's crc32 was checked (the
+**     decoder guarantees it), every transaction end carrying a state
+**     checksum is compared with the rebuilt state, objects must chain:
+**     same page size and lineage, segment dbsum_before == current state;
+**   - memory is the decoder's bounded buffers, a 1 MiB write-combining
+**     buffer, and the 8-byte-per-page ws_dbstate; nothing else grows with
+**     the database.
+*/
+#include "common.h"
+#include "codec.h"
+#include "names.h"
+#include "pagehash.h"
+#include "walship/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WBUF_SIZE (1u << 20)   /* write-combining buffer for page runs */
+
+typedef struct rctx {
+  const char *tmp;             /* temp database path */
+  int fd;
+  ws_dbstate s;                /* hashes of the rebuilt state */
+  int s_init;
+  uint32_t page_size;          /* 0 until the snapshot header arrives */
+  uint64_t lineage;
+  const ws_catent *obj;        /* object being applied */
+  const ws_catent *prev;       /* the one before it (for messages) */
+  int first_obj;
+  uint64_t target;             /* plan->txid: stop after this txn */
+  uint64_t txid;               /* last transaction fully applied */
+  uint64_t txn_txid;           /* transaction in progress */
+  uint32_t txn_db_pages;
+  uint32_t file_pages;         /* pages the temp file may hold content for */
+  int stopped;                 /* reached target inside obj */
+  uint64_t bytes;              /* downloaded, all objects */
+  ws_dec *dec;
+  /* write combining: a run of consecutive pages starting at wb_pgno */
+  uint8_t *wb;
+  uint32_t wb_pgno, wb_n;
+} rctx;
+
+static int wb_flush(rctx *c, ws_err *err) {
+  if (!c->wb_n) return WS_OK;
+  off_t off = (off_t)(c->wb_pgno - 1) * c->page_size;
+  int rc = ws_pwrite_full(c->fd, c->wb, (size_t)c->wb_n * c->page_size, off, c->tmp, err);
+  c->wb_n = 0;
+  return rc;
+}
+
+static int on_header(void *ud, const ws_objhdr *h, ws_err *err) {
+  rctx *c = ud;
+  const ws_catent *o = c->obj;
+  if (h->kind != (uint32_t)o->kind || h->txid_first != o->first ||
+      h->txid_last != o->last)
+    return ws_corrupt(err, "%s: header says %s txids %" PRIu64 "-%" PRIu64
+                      ", which does not match its name", o->name,
+                      h->kind == WS_KIND_SNAPSHOT ? "snapshot" : "segment",
+                      h->txid_first, h->txid_last);
+  if (c->first_obj) {
+    if (h->kind != WS_KIND_SNAPSHOT)
+      return ws_corrupt(err, "%s: a restore must start at a snapshot", o->name);
+    c->page_size = h->page_size;
+    c->lineage = h->lineage;
+    if (ws_dbstate_init(&c->s, h->page_size, err)) return err->code;
+    c->s_init = 1;
+    return WS_OK;
+  }
+  if (h->page_size != c->page_size)
+    return ws_fail(err, WS_EVERIFY, "%s: page size %" PRIu32 " differs from "
+                   "%" PRIu32 " of %s", o->name, h->page_size, c->page_size,
+                   c->prev->name);
+  if (h->lineage != c->lineage)
+    return ws_fail(err, WS_EVERIFY, "%s: lineage %016" PRIx64 " differs from "
+                   "%016" PRIx64 " of %s (history may change only at a snapshot)",
+                   o->name, h->lineage, c->lineage, c->prev->name);
+  if (h->dbsum_before != c->s.sum)
+    return ws_fail(err, WS_EVERIFY, "%s: applies onto state checksum %016" PRIx64
+                   " but %s left %016" PRIx64, o->name, h->dbsum_before,
+                   c->prev->name, c->s.sum);
+  return WS_OK;
+}
+
+static int on_txn_begin(void *ud, uint64_t txid, int64_t time_ms,
+                        uint32_t db_pages, uint32_t npages, ws_err *err) {
+  rctx *c = ud;
+  if (!c->first_obj && txid != c->txid + 1)
+    return ws_corrupt(err, "%s: txid %" PRIu64 " does not follow %" PRIu64,
+                      c->obj->name, txid, c->txid);
+  c->txn_txid = txid;
+  c->txn_db_pages = db_pages;
+  return WS_OK;
+}
+
+static int on_page(void *ud, uint32_t pgno, const uint8_t *data, ws_err *err) {
+  rctx *c = ud;
+  int rc;
+  if (c->wb_n && (pgno != c->wb_pgno + c->wb_n ||
+                  (size_t)(c->wb_n + 1) * c->page_size > WBUF_SIZE)) {
+    if ((rc = wb_flush(c, err))) return rc;
+  }
+  if (!c->wb_n) c->wb_pgno = pgno;
+  memcpy(c->wb + (size_t)c->wb_n * c->page_size, data, c->page_size);
+  c->wb_n++;
+  if (pgno > c->file_pages) c->file_pages = pgno;
+  return ws_dbstate_set(&c->s, pgno, ws_page_hash(pgno, data, c->page_size), err);
+}
+
+static int on_txn_end(void *ud, uint64_t txid, int has_sum, uint64_t dbsum,
+                      ws_err *err) {
+  rctx *c = ud;
+  int rc = ws_dbstate_resize(&c->s, c->txn_db_pages, err);
+  if (rc) return rc;
+  if (c->txn_db_pages < c->file_pages) {
+    /* The database shrank: cut the file now, so pages that grow back later
+    ** read as zeros, as the state model (and SQLite) expects. */
+    if ((rc = wb_flush(c, err))) return rc;
+    if (ftruncate(c->fd, (off_t)c->txn_db_pages * c->page_size) != 0)
+      return ws_fail(err, WS_EIO, "truncate %s: %s", c->tmp, strerror(errno));
+    c->file_pages = c->txn_db_pages;
+  }
+  if (has_sum && dbsum != c->s.sum)
+    return ws_fail(err, WS_EVERIFY, "%s: txid %" PRIu64 ": database checksum "
+                   "mismatch after apply (expected %016" PRIx64 ", got %016" PRIx64 ")",
+                   c->obj->name, txid, dbsum, c->s.sum);
+  c->txid = txid;
+  /* Stop inside the object at the target; a target that ends the object
+  ** lets the decoder go on to verify the trailer. */
+  if (txid == c->target && txid < c->obj->last) {
+    c->stopped = 1;
+    return WS_ESTOPPED;
+  }
+  return WS_OK;
+}
+
+static int on_trailer(void *ud, const ws_objtrl *t, ws_err *err) {
+  rctx *c = ud;
+  if (t->dbsum != c->s.sum)
+    return ws_fail(err, WS_EVERIFY, "%s: database checksum mismatch after apply "
+                   "(trailer expects %016" PRIx64 ", got %016" PRIx64 ")",
+                   c->obj->name, t->dbsum, c->s.sum);
+  return WS_OK;
+}
+
+static int sink(void *ud, const void *buf, size_t len, ws_err *err) {
+  rctx *c = ud;
+  c->bytes += len;
+  return ws_dec_feed(c->dec, buf, len, err);
+}
+
+/* Download and apply one object of the plan. */
+static int apply_object(rctx *c, ws_store *st, ws_err *err) {
+  static const ws_dec_cb cb0 = {NULL, on_header, on_txn_begin, on_page,
+                                on_txn_end, on_trailer};
+  ws_dec_cb cb = cb0;
+  cb.ud = c;
+  uint64_t before = c->bytes, from = c->txid + 1;
+  int rc = ws_dec_new(&c->dec, &cb, c->obj->name, err);
+  if (rc) return rc;
+  rc = st->m->get(st, c->obj->name, 0, 0, sink, c, err);
+  if (rc == WS_ESTOPPED && c->stopped) rc = WS_OK;   /* target reached */
+  else if (rc == WS_OK) rc = ws_dec_finish(c->dec, err);
+  ws_dec_free(c->dec);
+  c->dec = NULL;
+  if (rc) return rc;
+  if (c->first_obj) from = c->obj->first;
+  ws_log(WS_LOG_INFO, "restore", "applied %s txids=%" PRIu64 "-%" PRIu64
+         " bytes=%" PRIu64, c->obj->name, from, c->txid, c->bytes - before);
+  return WS_OK;
+}
+
+/* PRAGMA integrity_check on the temp file; it must answer exactly "ok". */
+static int integrity_check(const char *path, ws_err *err) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *q = NULL;
+  int rc = WS_OK;
+  int src = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+  if (src != SQLITE_OK) {
+    rc = ws_fail(err, WS_ESQLITE, "open %s for integrity check: %s", path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+    goto out;
+  }
+  src = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL);
+  if (src == SQLITE_OK) src = sqlite3_step(q);
+  if (src == SQLITE_ROW) {
+    const char *msg = (const char *)sqlite3_column_text(q, 0);
+    if (!msg || strcmp(msg, "ok") != 0 || sqlite3_step(q) != SQLITE_DONE)
+      rc = ws_fail(err, WS_EVERIFY, "integrity check of restored database "
+                   "failed: %s", msg ? msg : "(null)");
+  } else {
+    int ec = sqlite3_errcode(db);
+    rc = ws_fail(err, ec == SQLITE_CORRUPT || ec == SQLITE_NOTADB ? WS_EVERIFY
+                 : WS_ESQLITE, "integrity check of %s: %s", path,
+                 sqlite3_errmsg(db));
+  }
+out:
+  sqlite3_finalize(q);
+  /* close_v2 runs the last-connection checkpoint that removes -wal/-shm */
+  if (db && sqlite3_close(db) != SQLITE_OK && rc == WS_OK)
+    rc = ws_fail(err, WS_ESQLITE, "close %s: %s", path, sqlite3_errmsg(db));
+  return rc;
+}
+
+/* Remove PATH-wal and PATH-shm; missing is fine. */
+static int unlink_sidecars(const char *path, ws_err *err) {
+  static const char *const sfx[] = {"-wal", "-shm"};
+  for (int i = 0; i < 2; i++) {
+    char *p = ws_asprintf(err, "%s%s", path, sfx[i]);
+    if (!p) return WS_ENOMEM;
+    int bad = unlink(p) != 0 && errno != ENOENT;
+    int rc = bad ? ws_fail(err, WS_EIO, "remove %s: %s", p, strerror(errno)) : WS_OK;
+    free(p);
+    if (rc) return rc;
+  }
+  return WS_OK;
+}
+
+/* Refuse an existing OUT, OUT-wal or OUT-shm unless forced. */
+static int check_output(const char *out, int force, ws_err *err) {
+  struct stat sb;
+  if (lstat(out, &sb) == 0) {
+    if (!force)
+      return ws_fail(err, WS_EEXIST, "output %s exists (use --force to overwrite)", out);
+    if (S_ISDIR(sb.st_mode))
+      return ws_fail(err, WS_EEXIST, "output %s is a directory", out);
+  }
+  if (force) return WS_OK;
+  static const char *const sfx[] = {"-wal", "-shm"};
+  for (int i = 0; i < 2; i++) {
+    char *p = ws_asprintf(err, "%s%s", out, sfx[i]);
+    if (!p) return WS_ENOMEM;
+    int exists = lstat(p, &sb) == 0;
+    int rc = exists ? ws_fail(err, WS_EEXIST, "%s exists next to the output; SQLite "
+                              "would apply it to the restored database (use --force "
+                              "to remove it)", p) : WS_OK;
+    free(p);
+    if (rc) return rc;
+  }
+  return WS_OK;
+}
+
+/* ".BASE.walship-restore-PID" in OUT's directory. */
+static char *temp_name(const char *out, ws_err *err) {
+  const char *slash = strrchr(out, '/');
+  int dirlen = slash ? (int)(slash - out + 1) : 0;
+  return ws_asprintf(err, "%.*s.%s.walship-restore-%ld", dirlen, out,
+                     slash ? slash + 1 : out, (long)getpid());
+}
+
+int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err) {
+  ws_store *st = NULL;
+  ws_catalog cat = {NULL, 0};
+  ws_plan plan = {NULL, 0, 0};
+  rctx c;
+  memset(&c, 0, sizeof(c));
+  c.fd = -1;
+  char *tmp = NULL;
+  int rc;
+
+  if (!opts || opts->version != WS_RESTORE_OPTS_VERSION || !opts->store_url ||
+      !opts->out_path || !*opts->out_path)
+    return ws_fail(err, WS_EINVAL, "restore: missing store URL or output path "
+                   "(or options version mismatch)");
+  const char *out = opts->out_path;
+  if ((rc = check_output(out, opts->force, err))) return rc;
+  if ((rc = ws_store_open(&st, opts->store_url, err))) return rc;
+  if ((rc = ws_catalog_load(&cat, st, err))) goto out;
+  if (cat.n == 0 && opts->if_replica_exists) {
+    /* Not a failure the user must read about: the caller asked for this. */
+    err->code = rc = WS_EEMPTY;
+    err->msg[0] = '\0';
+    goto out;
+  }
+  if ((rc = ws_plan_build_for(&plan, &cat, st->url, opts->target_txid, err))) goto out;
+  ws_log(WS_LOG_DEBUG, "restore", "plan objects=%zu from=%s txid=%" PRIu64,
+         plan.n, plan.v[0]->name, plan.txid);
+
+  rc = WS_ENOMEM;
+  if (!(tmp = temp_name(out, err)) || !(c.wb = ws_malloc(WBUF_SIZE, err))) goto out;
+  c.tmp = tmp;
+  c.fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (c.fd < 0) {
+    rc = ws_fail(err, WS_EIO, "create %s: %s", tmp, strerror(errno));
+    free(tmp);
+    tmp = NULL;   /* not ours: do not unlink it */
+    goto out;
+  }
+  c.target = plan.txid;
+  size_t applied = 0;
+  for (size_t i = 0; i < plan.n; i++, applied++) {
+    c.first_obj = i == 0;
+    c.prev = c.obj;
+    c.obj = plan.v[i];
+    if ((rc = apply_object(&c, st, err))) goto out;
+    if (c.stopped) { applied++; break; }
+  }
+  if (c.txid != plan.txid) {
+    rc = ws_corrupt(err, "restore reached txid %" PRIu64 " instead of %" PRIu64
+                    " (last object %s)", c.txid, plan.txid, c.obj->name);
+    goto out;
+  }
+  if ((rc = wb_flush(&c, err))) goto out;
+  if (ftruncate(c.fd, (off_t)c.s.npages * c.page_size) != 0) {
+    rc = ws_fail(err, WS_EIO, "truncate %s: %s", tmp, strerror(errno));
+    goto out;
+  }
+  if ((rc = ws_fsync(c.fd, tmp, err))) goto out;
+  int fd = c.fd;
+  c.fd = -1;
+  if ((rc = ws_close(fd, tmp, err))) goto out;
+  if (!opts->skip_integrity_check && (rc = integrity_check(tmp, err))) goto out;
+  if ((rc = unlink_sidecars(tmp, err))) goto out;
+  if (opts->force && (rc = unlink_sidecars(out, err))) goto out;
+  /* Without --force, never replace an OUT that appeared meanwhile. */
+  int r = opts->force ? rename(tmp, out)
+                      : renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE);
+  if (r != 0 && !opts->force && errno == EINVAL) {   /* fs without NOREPLACE */
+    struct stat sb;
+    r = lstat(out, &sb) == 0 ? (errno = EEXIST, -1) : rename(tmp, out);
+  }
+  if (r != 0) {
+    rc = errno == EEXIST
+        ? ws_fail(err, WS_EEXIST, "output %s exists (use --force to overwrite)", out)
+        : ws_fail(err, WS_EIO, "rename %s to %s: %s", tmp, out, strerror(errno));
+    goto out;
+  }
+  free(tmp);
+  tmp = NULL;   /* renamed: nothing left to clean up */
+  if ((rc = ws_fsync_dir_of(out, err))) goto out;
+
+  ws_restore_result r0 = {c.txid, c.page_size, c.s.npages, applied, c.bytes, c.s.sum};
+  ws_log(WS_LOG_INFO, "restore", "restored %s txid=%" PRIu64 " pages=%" PRIu32
+         " page_size=%" PRIu32 " objects=%" PRIu64 " bytes=%" PRIu64, out,
+         r0.txid, r0.db_pages, r0.page_size, r0.objects, r0.bytes_downloaded);
+  if (res) *res = r0;
+out:
+  if (c.fd >= 0) close(c.fd);  /* failure path: the file is discarded */
+  if (tmp) {
+    unlink(tmp);
+    ws_err ignore = WS_ERR_INIT;
+    (void)unlink_sidecars(tmp, &ignore);
+    free(tmp);
+  }
+  if (c.dec) ws_dec_free(c.dec);
+  if (c.s_init) ws_dbstate_free(&c.s);
+  free(c.wb);
+  ws_plan_free(&plan);
+  ws_catalog_free(&cat);
+  ws_store_close(st);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ ls */
+
+int ws_ls(ws_objinfo **out, size_t *n, const char *store_url, ws_err *err) {
+  ws_store *st = NULL;
+  ws_catalog cat = {NULL, 0};
+  ws_objinfo *v = NULL;
+  int rc = ws_store_open(&st, store_url, err);
+  if (rc) return rc;
+  if ((rc = ws_catalog_load(&cat, st, err))) goto out;
+  rc = WS_ENOMEM;
+  if (!(v = ws_calloc(cat.n, sizeof(*v), err))) goto out;
+  for (size_t i = 0; i < cat.n; i++) {
+    const ws_catent *e = &cat.v[i];
+    ws_objinfo *o = &v[i];
+    snprintf(o->name, sizeof(o->name), "%s", e->name);
+    o->kind = e->kind;
+    o->txid_first = e->first;
+    o->txid_last = e->last;
+    o->size = e->size;
+    void *buf = NULL;
+    size_t len = 0;
+    ws_objhdr h;
+    ws_err herr = WS_ERR_INIT;
+    if ((rc = ws_store_get_buf(&buf, &len, st, e->name, 0, WS_OBJHDR_SIZE,
+                               WS_OBJHDR_SIZE, &herr))) {
+      if (rc == WS_ENOTFOUND) continue;   /* deleted since listing: keep name */
+      *err = herr;
+      goto out;
+    }
+    rc = ws_objhdr_parse(&h, buf, len, e->name, &herr);
+    free(buf);
+    if (rc) {
+      /* One bad object must not hide the rest of the store: show what its
+      ** name says (page_size 0 marks the header as unreadable). */
+      ws_log(WS_LOG_WARN, "ls", "%s", herr.msg);
+      continue;
+    }
+    o->page_size = h.page_size;
+    o->db_pages = h.db_pages;
+    o->ntxn = h.ntxn;
+    o->time_first_ms = h.time_first_ms;
+    o->time_last_ms = h.time_last_ms;
+  }
+  rc = WS_OK;
+  *out = v;
+  *n = cat.n;
+  v = NULL;
+out:
+  free(v);
+  ws_catalog_free(&cat);
+  ws_store_close(st);
+  return rc;
+}
+
+void ws_objinfo_free(ws_objinfo *v) { free(v); }
