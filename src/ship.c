@@ -1,0 +1,723 @@
+/*
+** The sidecar: capture committed WAL transactions and ship them.
+**
+** State machine (one thread, driven by inotify events and a poll tick):
+**
+**   attach   open the pin, learn the state at the end of the WAL, and either
+**            continue the history the store holds (same WAL cycle and
+**            checksum chain at the stored position, or an unchanged
+**            database file) or start a new one with a snapshot.
+**   sync     ship every committed transaction after `pos` as segments, then
+**            move the pin forward (pin.h: only after a covering pass).
+**   maint    keep the WAL small: PASSIVE checkpoint past checkpoint_frames
+**            and re-pin on slot 0 so the app's next write can reset the WAL;
+**            re-pin promptly when someone else backfilled everything (an
+**            app RESTART/TRUNCATE waiting on us); past wal_max, the brief
+**            write-lock barrier.
+**
+** Invariants:
+**   - pos is a commit boundary that is durable in the store, txid the TXID
+**     of the transaction ending there, sum the state checksum there;
+**   - ds (when have_ds) is the per-page hash state at pos;
+**   - covered: every committed frame visible since the current pin was
+**     taken is shipped.  The pin moves only when covered.
+** Any doubt about continuity (a cycle we did not see start, a chain that
+** does not match, a file replaced) leads to a snapshot, never a stitch.
+*/
+#include "common.h"
+#include "codec.h"
+#include "dbscan.h"
+#include "names.h"
+#include "pagehash.h"
+#include "pin.h"
+#include "wal.h"
+#include "watch.h"
+#include "walship/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define SEG_MAX_BYTES (64u << 20) /* page bytes per segment (soft) */
+#define SEG_MAX_TXNS 100000u
+
+typedef struct txn_info {
+  uint32_t nframes;
+  uint32_t db_pages;
+} txn_info;
+
+typedef struct ship {
+  const ws_replicate_opts *o;
+  ws_store *st;
+  ws_pin *pin;
+  ws_wal *wal;
+  ws_watch *watch;
+  char *wal_path;
+  int dbfd;
+  dev_t db_dev;
+  ino_t db_ino;
+  uint32_t page_size;      /* of the current history (0 = none yet) */
+
+  ws_walpos pos;           /* shipped position */
+  int have_cycle;          /* pos names a WAL cycle (else: db file only) */
+  uint64_t txid;           /* last durable TXID, 0 = store empty */
+  uint64_t sum;            /* state checksum at pos */
+  uint64_t lineage;
+  ws_dbstate ds;           /* page hashes at pos */
+  int have_ds;
+  int covered;
+  int need_snapshot;       /* continuity lost: next attach snapshots */
+
+  txn_info *tx;            /* transactions found by the last scan */
+  size_t ntx, captx;
+  uint64_t tx_pages;
+
+  uint32_t last_full_mx;   /* shm hint already acted on */
+  uint64_t objects, bytes; /* shipped so far */
+  int64_t log_ms;          /* last "durable" log line */
+} ship;
+
+/* ------------------------------------------------------------ uploads */
+
+typedef struct upload_ctx {
+  ws_upload *up;
+  ws_enc *enc;
+  char name[WS_NAME_MAX];
+} upload_ctx;
+
+static int up_write(void *ud, const void *buf, size_t len, ws_err *err) {
+  ws_upload *up = ud;
+  return up->store->m->put_write(up, buf, len, err);
+}
+
+static int upload_begin(upload_ctx *u, ship *s, const ws_objhdr *h, ws_err *err) {
+  int rc;
+  if (h->kind == WS_KIND_SNAPSHOT) ws_name_snapshot(u->name, h->txid_last);
+  else ws_name_segment(u->name, h->txid_first, h->txid_last);
+  u->up = NULL;
+  u->enc = NULL;
+  if ((rc = s->st->m->put_begin(&u->up, s->st, u->name, err))) return rc;
+  if ((rc = ws_enc_new(&u->enc, h, s->o->compress_level, up_write, u->up, err))) {
+    s->st->m->put_abort(u->up);
+    u->up = NULL;
+  }
+  return rc;
+}
+
+static void upload_abort(ship *s, upload_ctx *u) {
+  ws_enc_free(u->enc);
+  if (u->up) s->st->m->put_abort(u->up);
+  u->enc = NULL;
+  u->up = NULL;
+}
+
+static int upload_finish(ship *s, upload_ctx *u, uint64_t sum, ws_err *err) {
+  int rc = ws_enc_finish(u->enc, sum, err);
+  if (rc) {
+    upload_abort(s, u);
+    return rc;
+  }
+  uint64_t n = ws_enc_bytes_out(u->enc);
+  ws_enc_free(u->enc);
+  u->enc = NULL;
+  ws_upload *up = u->up;
+  u->up = NULL;
+  if ((rc = s->st->m->put_commit(up, err))) return rc;
+  s->objects++;
+  s->bytes += n;
+  return WS_OK;
+}
+
+/* ----------------------------------------------------- state scanning */
+
+typedef struct scan_ctx {
+  ship *s;
+  upload_ctx *u;           /* NULL: hash only */
+} scan_ctx;
+
+static int scan_page(void *ud, uint32_t pgno, const uint8_t *page, ws_err *err) {
+  scan_ctx *c = ud;
+  int rc = ws_dbstate_set(&c->s->ds, pgno, ws_page_hash(pgno, page, c->s->page_size), err);
+  if (rc == WS_OK && c->u) rc = ws_enc_page(c->u->enc, pgno, page, err);
+  return rc;
+}
+
+/* ds := the state at end_frame of h's cycle (h NULL: the file alone);
+** with u, also encode it as the snapshot's pages. */
+static int scan_state(ship *s, const ws_walhdr *h, uint32_t end_frame,
+                      uint32_t npages, upload_ctx *u, ws_err *err) {
+  int rc;
+  ws_dbstate_free(&s->ds);
+  s->have_ds = 0;
+  if ((rc = ws_dbstate_init(&s->ds, s->page_size, err))) return rc;
+  ws_dbscan_src src = {s->dbfd, s->o->db_path, s->wal, h, end_frame, s->page_size};
+  scan_ctx c = {s, u};
+  if ((rc = ws_dbscan(&src, npages, scan_page, &c, err))) return rc;
+  if ((rc = ws_dbstate_resize(&s->ds, npages, err))) return rc;
+  s->have_ds = 1;
+  return WS_OK;
+}
+
+static int state_npages(ship *s, const ws_walhdr *h, uint32_t end_frame,
+                        uint32_t *npages, ws_err *err) {
+  ws_dbscan_src src = {s->dbfd, s->o->db_path, s->wal, h, end_frame, s->page_size};
+  return ws_dbscan_npages(npages, &src, err);
+}
+
+/* Snapshot of the state at `end` (h NULL: file only) as TXID s->txid + 1. */
+static int write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, ws_err *err) {
+  int rc;
+  uint32_t npages;
+  upload_ctx u;
+  uint32_t end_frame = h ? end.frame : 0;
+  if ((rc = state_npages(s, h, end_frame, &npages, err))) return rc;
+  int64_t now = ws_now_ms();
+  uint64_t txid = s->txid + 1;
+  ws_objhdr oh = {0};
+  oh.kind = WS_KIND_SNAPSHOT;
+  oh.page_size = s->page_size;
+  oh.txid_first = oh.txid_last = txid;
+  oh.db_pages = npages;
+  oh.ntxn = 1;
+  oh.npages = npages;
+  oh.time_first_ms = oh.time_last_ms = now;
+  oh.lineage = s->lineage;
+  if (h) oh.pos = end;
+  if ((rc = upload_begin(&u, s, &oh, err))) return rc;
+  if ((rc = ws_enc_txn_begin(u.enc, txid, now, npages, npages, err)) ||
+      (rc = scan_state(s, h, end_frame, npages, &u, err)) ||
+      (rc = ws_enc_txn_end(u.enc, 1, s->ds.sum, err))) {
+    upload_abort(s, &u);
+    s->have_ds = 0;
+    return rc;
+  }
+  if ((rc = upload_finish(s, &u, s->ds.sum, err))) {
+    s->have_ds = 0;
+    return rc;
+  }
+  s->txid = txid;
+  s->pos = end;
+  s->have_cycle = h != NULL;
+  s->sum = s->ds.sum;
+  s->need_snapshot = 0;
+  ws_log(WS_LOG_INFO, "ship", "snapshot durable txid=%llu pages=%u page_size=%u object=%s",
+         (unsigned long long)txid, npages, s->page_size, u.name);
+  return WS_OK;
+}
+
+/* ------------------------------------------------------ segment building */
+
+typedef struct txscan {
+  ship *s;
+  uint32_t cur;            /* frames in the open transaction */
+  ws_walpos commit;        /* after the last commit frame seen */
+  int capped;
+  uint64_t cap_bytes;
+} txscan;
+
+static int txscan_frame(void *ud, const ws_frame *f, ws_err *err) {
+  txscan *t = ud;
+  ship *s = t->s;
+  t->cur++;
+  if (!f->commit) return WS_OK;
+  if (s->ntx == s->captx) {
+    size_t n = s->captx ? s->captx * 2 : 64;
+    txn_info *v = ws_realloc(s->tx, n * sizeof(*v), err);
+    if (!v) return WS_ENOMEM;
+    s->tx = v;
+    s->captx = n;
+  }
+  s->tx[s->ntx].nframes = t->cur;
+  s->tx[s->ntx].db_pages = f->commit;
+  s->ntx++;
+  s->tx_pages += t->cur;
+  t->cur = 0;
+  t->commit = f->after;
+  if (t->cap_bytes && (s->tx_pages * s->page_size >= t->cap_bytes || s->ntx >= SEG_MAX_TXNS)) {
+    t->capped = 1;
+    return WS_ESTOPPED;
+  }
+  return WS_OK;
+}
+
+/* Find the committed transactions after pos (at most a segment's worth
+** when cap): fills s->tx and *end (== pos when there are none). */
+static int scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
+                     int *capped, ws_err *err) {
+  txscan t = {s, 0, s->pos, 0, cap ? SEG_MAX_BYTES : 0};
+  ws_walpos last;
+  s->ntx = 0;
+  s->tx_pages = 0;
+  int rc = ws_wal_iter(s->wal, h, &s->pos, 0, txscan_frame, &t, &last, err);
+  if (rc && rc != WS_ESTOPPED) return rc;
+  *end = t.commit;
+  *capped = t.capped;
+  return WS_OK;
+}
+
+typedef struct segenc {
+  ship *s;
+  upload_ctx *u;
+  size_t k;                /* transaction index */
+  uint32_t inframe;        /* frames of tx[k] seen */
+  int resume;              /* ds already at the end: sums only at the end */
+  int64_t now;
+} segenc;
+
+static int segenc_frame(void *ud, const ws_frame *f, ws_err *err) {
+  segenc *e = ud;
+  ship *s = e->s;
+  const txn_info *t = &s->tx[e->k];
+  int rc;
+  uint64_t txid = s->txid + 1 + e->k;
+  if (e->inframe == 0 &&
+      (rc = ws_enc_txn_begin(e->u->enc, txid, e->now, t->db_pages, t->nframes, err)))
+    return rc;
+  if ((rc = ws_enc_page(e->u->enc, f->pgno, f->page, err))) return rc;
+  if (!e->resume &&
+      (rc = ws_dbstate_set(&s->ds, f->pgno, ws_page_hash(f->pgno, f->page, s->page_size), err)))
+    return rc;
+  if (++e->inframe < t->nframes) return WS_OK;
+  /* the last frame of a transaction must be its commit frame */
+  if (!f->commit || f->commit != t->db_pages)
+    return ws_corrupt(err, "%s: frame %u changed between reads", s->wal_path, f->idx);
+  int last = e->k + 1 == s->ntx;
+  if (!e->resume) {
+    if ((rc = ws_dbstate_resize(&s->ds, t->db_pages, err))) return rc;
+    rc = ws_enc_txn_end(e->u->enc, 1, s->ds.sum, err);
+  } else {
+    rc = ws_enc_txn_end(e->u->enc, last, s->ds.sum, err);
+  }
+  if (rc) return rc;
+  e->k++;
+  e->inframe = 0;
+  return WS_OK;
+}
+
+/* Ship s->tx (frames pos..end) as one segment.  resume: ds already holds
+** the state at end (learned by a scan), so only the last transaction
+** carries a state checksum. */
+static int write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
+                         ws_err *err) {
+  int rc;
+  upload_ctx u;
+  ws_objhdr oh = {0};
+  int64_t now = ws_now_ms();
+  oh.kind = WS_KIND_SEGMENT;
+  oh.page_size = s->page_size;
+  oh.txid_first = s->txid + 1;
+  oh.txid_last = s->txid + s->ntx;
+  oh.db_pages = s->tx[s->ntx - 1].db_pages;
+  oh.ntxn = (uint32_t)s->ntx;
+  oh.npages = s->tx_pages;
+  oh.time_first_ms = oh.time_last_ms = now;
+  oh.lineage = s->lineage;
+  oh.dbsum_before = s->sum;
+  oh.pos = end;
+  if ((rc = upload_begin(&u, s, &oh, err))) return rc;
+  segenc e = {s, &u, 0, 0, resume, now};
+  ws_walpos got;
+  rc = ws_wal_iter(s->wal, h, &s->pos, end.frame, segenc_frame, &e, &got, err);
+  if (rc == WS_OK && (got.frame != end.frame || e.k != s->ntx))
+    rc = ws_corrupt(err, "%s: frames %u..%u changed between reads", s->wal_path,
+                    s->pos.frame + 1, end.frame);
+  if (rc) {
+    upload_abort(s, &u);
+    s->have_ds = 0; /* ds is part-way: rescan on the next sync */
+    return rc;
+  }
+  if ((rc = upload_finish(s, &u, s->ds.sum, err))) {
+    s->have_ds = 0;
+    return rc;
+  }
+  s->txid += s->ntx;
+  s->pos = end;
+  s->sum = s->ds.sum;
+  int64_t t = ws_mono_ms();
+  int lvl = t - s->log_ms >= 1000 ? WS_LOG_INFO : WS_LOG_DEBUG;
+  if (lvl == WS_LOG_INFO) s->log_ms = t;
+  ws_log(lvl, "ship", "durable txid=%llu txns=%zu pages=%llu object=%s",
+         (unsigned long long)s->txid, s->ntx, (unsigned long long)s->tx_pages, u.name);
+  return WS_OK;
+}
+
+/* ------------------------------------------------------------- sync */
+
+/* Ship what is committed after pos.  *more: stopped at the segment cap. */
+static int sync_once(ship *s, int *shipped, ws_err *err) {
+  ws_walhdr h;
+  ws_walpos end;
+  int capped, rc;
+  *shipped = 0;
+  rc = ws_wal_header(s->wal, &h, err);
+  if (rc == WS_ENOTFOUND) { /* no WAL yet, or truncated: nothing committed */
+    s->covered = 1;
+    return WS_OK;
+  }
+  if (rc) return rc;
+  if (h.page_size != s->page_size) {
+    s->need_snapshot = 1;
+    return ws_fail(err, WS_EGAP, "%s: page size changed from %u to %u", s->wal_path,
+                   s->page_size, h.page_size);
+  }
+  if (!s->have_cycle || h.salt1 != s->pos.salt1 || h.salt2 != s->pos.salt2) {
+    /* A reset under our pin: the old cycle was fully shipped (pin.h). */
+    ws_log(WS_LOG_DEBUG, "ship", "new WAL cycle salt1=%08x salt2=%08x", h.salt1, h.salt2);
+    s->pos = ws_walpos_start(&h);
+    s->have_cycle = 1;
+    s->last_full_mx = 0;
+  }
+  int resume = !s->have_ds;
+  if ((rc = scan_txns(s, &h, !resume, &end, &capped, err))) return rc;
+  if (s->ntx == 0) {
+    if (resume) { /* learn page hashes at pos; nothing to ship */
+      uint32_t np;
+      if ((rc = state_npages(s, &h, s->pos.frame, &np, err)) ||
+          (rc = scan_state(s, &h, s->pos.frame, np, NULL, err)))
+        return rc;
+      if (s->ds.sum != s->sum) {
+        s->need_snapshot = 1;
+        return ws_fail(err, WS_EGAP, "%s changed outside the WAL (state checksum differs)",
+                       s->o->db_path);
+      }
+    }
+    s->covered = 1;
+    return WS_OK;
+  }
+  if (resume) {
+    if ((rc = scan_state(s, &h, end.frame, s->tx[s->ntx - 1].db_pages, NULL, err)))
+      return rc;
+  }
+  if ((rc = write_segment(s, &h, end, resume, err))) return rc;
+  *shipped = 1;
+  s->covered = !capped;
+  return WS_OK;
+}
+
+/* Ship everything, move the pin to the end, and make sure nothing new
+** slipped in between (so the new pin is covered too). */
+static int sync_all(ship *s, ws_err *err) {
+  int shipped, rc;
+  for (int round = 0; round < 64; round++) {
+    if ((rc = sync_once(s, &shipped, err))) return rc;
+    if (!s->covered) continue;
+    if (!shipped && round > 0) return WS_OK; /* pin already moved, nothing new */
+    if ((rc = ws_pin_swap(s->pin, err))) return rc;
+    s->covered = 0;
+  }
+  return WS_OK; /* a writer outpacing us: the next sync continues */
+}
+
+static int maint(ship *s, ws_err *err) {
+  uint32_t mx = 0, nb = 0;
+  int nlog, nckpt, rc;
+  if (!s->covered) return WS_OK;
+  int have = ws_pin_shm_peek(s->pin, &mx, &nb);
+  int64_t walsz = ws_wal_size(s->wal);
+  uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
+  if (!have) mx = (uint32_t)(walsz > 32 ? (uint64_t)(walsz - 32) / fsz : 0), nb = 0;
+
+  if (s->o->checkpoint_frames && mx >= s->o->checkpoint_frames && nb < mx) {
+    if ((rc = ws_pin_checkpoint(s->pin, &nlog, &nckpt, err))) return rc;
+    ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d", nlog, nckpt);
+    if (nlog > 0 && nlog == nckpt) nb = mx = (uint32_t)nlog;
+  }
+  if (mx > 0 && nb == mx && mx != s->last_full_mx) {
+    /* Fully backfilled: re-pin on slot 0 so a reset (the app's next write,
+    ** or its RESTART/TRUNCATE checkpoint waiting for us) can go ahead. */
+    s->last_full_mx = mx;
+    if ((rc = ws_pin_swap(s->pin, err))) return rc;
+    s->covered = 0;
+    return sync_all(s, err);
+  }
+  if (s->o->wal_max_bytes && walsz > 0 && (uint64_t)walsz > s->o->wal_max_bytes &&
+      nb < mx) {
+    /* A writer that never pauses: hold its lock just long enough to ship the
+    ** tail and backfill it, so the WAL can restart. */
+    if ((rc = ws_pin_barrier_begin(s->pin, 100, err))) {
+      if (rc == WS_ELOCKED) return WS_OK;
+      return rc;
+    }
+    int shipped;
+    do {
+      if ((rc = sync_once(s, &shipped, err))) {
+        ws_pin_barrier_abort(s->pin);
+        return rc;
+      }
+    } while (!s->covered);
+    rc = ws_pin_barrier_end(s->pin, &nlog, &nckpt, err);
+    s->covered = 0;
+    if (!ws_pin_held(s->pin)) {
+      s->need_snapshot = 0; /* re-attach re-proves continuity */
+      return rc ? rc : ws_fail(err, WS_ERROR, "pin lost after barrier");
+    }
+    ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d",
+           (long long)walsz, nlog, nckpt);
+    if (rc) return rc;
+    return sync_all(s, err);
+  }
+  return WS_OK;
+}
+
+/* ------------------------------------------------------------- attach */
+
+static void detach(ship *s) {
+  ws_pin_close(s->pin);
+  s->pin = NULL;
+  ws_wal_close(s->wal);
+  s->wal = NULL;
+  if (s->dbfd >= 0) close(s->dbfd);
+  s->dbfd = -1;
+  s->covered = 0;
+}
+
+/* The history the store holds: position, TXID and state after its newest
+** object.  An unreadable newest object means we cannot prove continuity:
+** start over with a snapshot after the highest TXID. */
+static int load_position(ship *s, ws_err *err) {
+  ws_catalog cat = {0};
+  ws_objhdr oh;
+  ws_objtrl ot;
+  void *buf = NULL;
+  size_t len;
+  int rc = ws_catalog_load(&cat, s->st, err);
+  if (rc) return rc;
+  if (cat.n == 0) goto out;
+  const ws_catent *last = &cat.v[cat.n - 1];
+  ws_err e2 = WS_ERR_INIT;
+  s->txid = last->last;
+  if (last->size < WS_OBJHDR_SIZE + WS_OBJTRL_SIZE ||
+      ws_store_get_buf(&buf, &len, s->st, last->name, 0, WS_OBJHDR_SIZE,
+                       WS_OBJHDR_SIZE, &e2) ||
+      ws_objhdr_parse(&oh, buf, len, last->name, &e2)) {
+    if (!e2.code) ws_corrupt(&e2, "%s: too short", last->name);
+    goto broken;
+  }
+  free(buf);
+  buf = NULL;
+  if (ws_store_get_buf(&buf, &len, s->st, last->name, last->size - WS_OBJTRL_SIZE,
+                       WS_OBJTRL_SIZE, WS_OBJTRL_SIZE, &e2) ||
+      ws_objtrl_parse(&ot, buf, len, last->name, &e2))
+    goto broken;
+  s->pos = oh.pos;
+  s->have_cycle = oh.pos.salt1 || oh.pos.salt2 || oh.pos.frame;
+  s->lineage = oh.lineage;
+  s->sum = ot.dbsum;
+  s->page_size = oh.page_size;
+  ws_log(WS_LOG_INFO, "ship", "resuming store history at txid=%llu object=%s",
+         (unsigned long long)s->txid, last->name);
+  goto out;
+broken:
+  ws_log(WS_LOG_WARN, "ship", "cannot resume from %s (%s); a snapshot will start a new history",
+         last->name, e2.msg);
+  s->need_snapshot = 1;
+out:
+  free(buf);
+  ws_catalog_free(&cat);
+  return rc;
+}
+
+typedef struct chainchk {
+  uint32_t want;           /* frame whose chain value we check */
+  ws_walpos at;            /* position after it, once seen */
+  ws_walpos commit;        /* after the last commit frame */
+} chainchk;
+
+static int chain_frame(void *ud, const ws_frame *f, ws_err *err) {
+  chainchk *c = ud;
+  if (f->idx == c->want) c->at = f->after;
+  if (f->commit) c->commit = f->after;
+  return WS_OK;
+}
+
+static uint64_t new_lineage(void) {
+  uint64_t v = 0;
+  if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+    v = (uint64_t)ws_now_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+  return v;
+}
+
+/* Take the pin and decide how the history continues (see top of file). */
+static int attach(ship *s, ws_err *err) {
+  int rc, hrc;
+  ws_walhdr h;
+  struct stat st;
+  uint32_t ps;
+  detach(s);
+  if ((rc = ws_pin_open(&s->pin, s->o->db_path, err))) return rc;
+  s->dbfd = open(s->o->db_path, O_RDONLY | O_CLOEXEC);
+  if (s->dbfd < 0 || fstat(s->dbfd, &st) != 0)
+    return ws_fail(err, WS_EIO, "open %s: %s", s->o->db_path, strerror(errno));
+  s->db_dev = st.st_dev;
+  s->db_ino = st.st_ino;
+  if ((rc = ws_wal_open(&s->wal, s->wal_path, err))) return rc;
+  if ((rc = ws_pin_swap(s->pin, err))) return rc;
+  s->covered = 0;
+  s->have_ds = 0;
+
+  hrc = ws_wal_header(s->wal, &h, err);
+  if (hrc && hrc != WS_ENOTFOUND) return hrc;
+  int have_wal = hrc == WS_OK;
+  if (have_wal) ps = h.page_size;
+  else if ((rc = ws_db_page_size(&ps, s->dbfd, s->o->db_path, err))) return rc;
+
+  chainchk c = {0};
+  ws_walpos start = have_wal ? ws_walpos_start(&h) : (ws_walpos){0};
+  c.commit = start;
+  if (have_wal) {
+    ws_walpos endv;
+    c.want = s->have_cycle ? s->pos.frame : 0;
+    if (c.want == 0) c.at = start;
+    if ((rc = ws_wal_iter(s->wal, &h, &start, 0, chain_frame, &c, &endv, err))) return rc;
+  }
+  int same_history = s->txid && !s->need_snapshot && ps == s->page_size;
+  if (same_history && have_wal && s->have_cycle && h.salt1 == s->pos.salt1 &&
+      h.salt2 == s->pos.salt2 && c.at.frame == s->pos.frame &&
+      c.at.ck1 == s->pos.ck1 && c.at.ck2 == s->pos.ck2 && c.commit.frame >= s->pos.frame) {
+    /* Same cycle, chain intact: sync ships pos..end in resume mode. */
+    ws_log(WS_LOG_INFO, "ship", "continuing WAL cycle at frame %u", s->pos.frame);
+    return WS_OK;
+  }
+  s->page_size = ps;
+  if (same_history) {
+    /* The WAL moved on without us.  If the database file alone is still
+    ** exactly the state we shipped last, nothing was lost. */
+    uint32_t np;
+    if ((rc = state_npages(s, NULL, 0, &np, err)) ||
+        (rc = scan_state(s, NULL, 0, np, NULL, err)))
+      return rc;
+    if (s->ds.sum == s->sum) {
+      s->pos = start;
+      s->have_cycle = have_wal;
+      ws_log(WS_LOG_INFO, "ship", "database file matches txid=%llu; continuing",
+             (unsigned long long)s->txid);
+      return WS_OK;
+    }
+    ws_log(WS_LOG_WARN, "ship", "history cannot be continued (the WAL was reset or the "
+           "database changed while walship was not running); writing a snapshot");
+  }
+  s->page_size = ps;
+  s->lineage = new_lineage();
+  if ((rc = write_snapshot(s, have_wal ? &h : NULL, have_wal ? c.commit : start, err)))
+    return rc;
+  s->covered = 1;
+  return WS_OK;
+}
+
+/* ---------------------------------------------------------- main loop */
+
+static int fatal(int rc) {
+  return rc == WS_ENOTWAL || rc == WS_EINVAL || rc == WS_ENOTFOUND;
+}
+
+int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
+  ship s;
+  int rc;
+  memset(&s, 0, sizeof(s));
+  s.dbfd = -1;
+  if (!o || o->version != WS_REPLICATE_OPTS_VERSION)
+    return ws_fail(err, WS_EINVAL, "replicate: options version mismatch");
+  if (!o->db_path || !o->store_url)
+    return ws_fail(err, WS_EINVAL, "replicate: database and store are required");
+  if (o->compress_level < 0 || o->compress_level > 9)
+    return ws_fail(err, WS_EINVAL, "compress level %d out of range 0..9", o->compress_level);
+  if (o->sync_interval_ms < 0 || o->poll_ms < 0)
+    return ws_fail(err, WS_EINVAL, "intervals must not be negative");
+  s.o = o;
+  if (!(s.wal_path = ws_asprintf(err, "%s-wal", o->db_path))) return WS_ENOMEM;
+  if ((rc = ws_store_open(&s.st, o->store_url, err))) goto out;
+  if ((rc = load_position(&s, err))) goto out;
+  if ((rc = attach(&s, err))) goto out;
+  if ((rc = sync_all(&s, err)) || (rc = maint(&s, err))) goto out;
+  if (o->once) goto done;
+  if ((rc = ws_watch_open(&s.watch, o->db_path, err))) goto out;
+
+  int64_t last_sync = ws_mono_ms(), retry_at = 0, backoff = 0, last_mode_check = 0;
+  int pending = 0, broken = 0;
+  uint32_t seen_mx = 0;
+  int64_t seen_walsz = ws_wal_size(s.wal);
+  while (!(o->stop && *o->stop)) {
+    int64_t now = ws_mono_ms();
+    int64_t timeout = o->poll_ms ? o->poll_ms : 1000;
+    if (pending && last_sync + o->sync_interval_ms - now < timeout)
+      timeout = last_sync + o->sync_interval_ms - now;
+    if (retry_at && retry_at - now < timeout) timeout = retry_at - now;
+    int mask = ws_watch_wait(s.watch, (int)(timeout < 0 ? 0 : timeout));
+    if (o->stop && *o->stop) break;
+    now = ws_mono_ms();
+    if (mask & WS_WATCH_WAL) pending = 1;
+
+    uint32_t mx = 0, nb = 0;
+    int force = 0;
+    if (s.pin && ws_pin_shm_peek(s.pin, &mx, &nb)) {
+      if (mx != seen_mx) pending = 1;
+      if (mx > 0 && nb == mx && mx != s.last_full_mx) force = 1;
+      seen_mx = mx;
+    }
+    if (s.wal) {
+      int64_t sz = ws_wal_size(s.wal);
+      if (sz != seen_walsz) pending = 1;
+      seen_walsz = sz;
+    }
+    struct stat stb;
+    if (s.dbfd >= 0 && (stat(o->db_path, &stb) != 0 || stb.st_ino != s.db_ino ||
+                        stb.st_dev != s.db_dev)) {
+      ws_log(WS_LOG_WARN, "ship", "database file %s was replaced or removed; "
+             "re-attaching", o->db_path);
+      s.need_snapshot = 1;
+      broken = 1;
+      force = 1;
+    }
+    if (s.pin && now - last_mode_check >= 2000) {
+      last_mode_check = now;
+      if ((rc = ws_pin_check_wal_mode(s.pin, err))) goto out;
+    }
+    if (retry_at && now < retry_at) continue;
+    if (!(force || broken || retry_at ||
+          (pending && now - last_sync >= o->sync_interval_ms)))
+      continue;
+
+    ws_err e2 = WS_ERR_INIT;
+    rc = WS_OK;
+    if (broken || !s.pin || !ws_pin_held(s.pin)) rc = attach(&s, &e2);
+    if (rc == WS_OK) rc = sync_all(&s, &e2);
+    if (rc == WS_OK) rc = maint(&s, &e2);
+    if (rc == WS_OK) {
+      pending = broken = 0;
+      retry_at = backoff = 0;
+      last_sync = now;
+      continue;
+    }
+    if (fatal(rc)) {
+      *err = e2;
+      goto out;
+    }
+    if (s.need_snapshot || (s.pin && !ws_pin_held(s.pin))) broken = 1;
+    backoff = backoff ? (backoff * 2 > 30000 ? 30000 : backoff * 2) : 500;
+    retry_at = ws_mono_ms() + backoff;
+    ws_log(WS_LOG_WARN, "ship", "sync failed: %s; retrying in %lld ms", e2.msg,
+           (long long)backoff);
+  }
+  /* Final sync: everything committed goes out before we exit. */
+  if (!s.pin || !ws_pin_held(s.pin) || s.need_snapshot) {
+    if ((rc = attach(&s, err))) goto out;
+  }
+  if ((rc = sync_all(&s, err))) goto out;
+done:
+  ws_log(WS_LOG_INFO, "ship", "stopped: durable txid=%llu objects=%llu bytes=%llu",
+         (unsigned long long)s.txid, (unsigned long long)s.objects,
+         (unsigned long long)s.bytes);
+  rc = WS_OK;
+out:
+  detach(&s);
+  ws_watch_close(s.watch);
+  ws_store_close(s.st);
+  ws_dbstate_free(&s.ds);
+  free(s.tx);
+  free(s.wal_path);
+  return rc;
+}
