@@ -1,0 +1,138 @@
+/*
+** walship replicate DB STORE: the sidecar.  Runs until SIGINT/SIGTERM,
+** then ships what is committed and exits 0.  The handler only sets the
+** stop flag (installed without SA_RESTART so blocking waits return EINTR
+** and the library notices promptly); SA_RESETHAND makes a second signal
+** kill the process the default way, for an operator who will not wait.
+*/
+#include "cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+/* sig_atomic_t is int on every platform we build on; the library wants a
+** volatile int *. */
+static volatile int stop_flag;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_flag = 1;
+}
+
+static void help(void) {
+  printf(
+    "usage: walship replicate [options] DB STORE\n"
+    "\n"
+    "Ship every committed transaction of the WAL-mode SQLite database DB to\n"
+    "STORE, as a snapshot followed by segments, until SIGINT or SIGTERM; then\n"
+    "ship what is committed and exit 0.  A second signal exits at once.\n"
+    "\n"
+    "options:\n"
+    "  --sync-interval DUR       batch commits for this long before shipping;\n"
+    "                            0 ships each commit at once (default: 1s)\n"
+    "  --snapshot-interval DUR   take a full snapshot this often; 0 = never\n"
+    "                            (default: 0)\n"
+    "  --checkpoint-frames N     run a PASSIVE checkpoint past N WAL frames;\n"
+    "                            0 = never (default: 1000)\n"
+    "  --wal-max SIZE            past this WAL size, briefly block writers so\n"
+    "                            the WAL can restart; 0 = off (default: 64MiB)\n"
+    "  --compress-level N        zlib level 0..9, 0 = store raw (default: 1)\n"
+    "  --poll-interval DUR       wake-up period without file events\n"
+    "                            (default: 250ms)\n"
+    "  --once                    ship what is committed now, then exit\n"
+    "  --log-level LEVEL         error, warn, info or debug (default: info)\n"
+    "  -h, --help                show this help\n"
+    "\n"
+    "DUR is 0 or a number with a unit: 250ms, 1s, 1.5s, 2m, 24h.\n"
+    "SIZE is bytes, or with a unit: 64MB (10^6), 64MiB (2^20), 1GiB.\n"
+    "\n"
+    "examples:\n"
+    "  walship replicate /data/app.db /backups/app\n"
+    "  walship replicate --sync-interval 0 /data/app.db file:///backups/app\n"
+    "  walship replicate --once /data/app.db /backups/app\n");
+}
+
+int cmd_replicate(int argc, char **argv) {
+  enum { O_SYNC = 256, O_SNAP, O_CKPT, O_WALMAX, O_LEVEL, O_POLL, O_ONCE, O_LOG };
+  static const struct option longopts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"sync-interval", required_argument, NULL, O_SYNC},
+    {"snapshot-interval", required_argument, NULL, O_SNAP},
+    {"checkpoint-frames", required_argument, NULL, O_CKPT},
+    {"wal-max", required_argument, NULL, O_WALMAX},
+    {"compress-level", required_argument, NULL, O_LEVEL},
+    {"poll-interval", required_argument, NULL, O_POLL},
+    {"once", no_argument, NULL, O_ONCE},
+    {"log-level", required_argument, NULL, O_LOG},
+    {NULL, 0, NULL, 0},
+  };
+  ws_replicate_opts opts = WS_REPLICATE_OPTS_INIT;
+  uint64_t u;
+  int ch;
+  optind = 0;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    switch (ch) {
+    case 'h': help(); return CLI_OK;
+    case O_SYNC:
+      if (cli_parse_duration(optarg, &opts.sync_interval_ms))
+        return cli_usage("replicate", "--sync-interval: bad duration '%s' "
+                         "(examples: 0, 250ms, 1s, 2m)", optarg);
+      break;
+    case O_SNAP:
+      if (cli_parse_duration(optarg, &opts.snapshot_interval_ms))
+        return cli_usage("replicate", "--snapshot-interval: bad duration '%s' "
+                         "(examples: 0, 30m, 24h)", optarg);
+      break;
+    case O_CKPT:
+      if (cli_parse_uint(optarg, UINT32_MAX, &u))
+        return cli_usage("replicate", "--checkpoint-frames: bad number '%s'", optarg);
+      opts.checkpoint_frames = (uint32_t)u;
+      break;
+    case O_WALMAX:
+      if (cli_parse_size(optarg, &opts.wal_max_bytes))
+        return cli_usage("replicate", "--wal-max: bad size '%s' (examples: 0, "
+                         "64MiB, 100MB)", optarg);
+      break;
+    case O_LEVEL:
+      if (cli_parse_uint(optarg, 9, &u))
+        return cli_usage("replicate", "--compress-level: want 0..9, got '%s'", optarg);
+      opts.compress_level = (int)u;
+      break;
+    case O_POLL:
+      if (cli_parse_duration(optarg, &opts.poll_ms) || opts.poll_ms <= 0)
+        return cli_usage("replicate", "--poll-interval: bad duration '%s' "
+                         "(must be > 0, e.g. 250ms)", optarg);
+      break;
+    case O_ONCE: opts.once = 1; break;
+    case O_LOG:
+      if (cli_set_log_level(optarg))
+        return cli_usage("replicate", "unknown log level '%s'", optarg);
+      break;
+    default: return cli_bad_option("replicate", optopt, argv, optind);
+    }
+  }
+  if (argc - optind != 2)
+    return cli_usage("replicate", "expected DB and STORE, got %d argument%s",
+                     argc - optind, argc - optind == 1 ? "" : "s");
+  opts.db_path = argv[optind];
+  opts.store_url = argv[optind + 1];
+  opts.stop = &stop_flag;
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;   /* no SA_RESTART: see the file comment */
+  if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
+    perror("walship: replicate: sigaction");
+    return CLI_RUNTIME;
+  }
+
+  ws_err err = WS_ERR_INIT;
+  int rc = ws_replicate(&opts, &err);
+  if (rc == WS_OK || (rc == WS_ESTOPPED && stop_flag)) return CLI_OK;
+  return cli_fail("replicate", &err);
+}

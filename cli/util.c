@@ -1,0 +1,159 @@
+/*
+** CLI helpers shared by every command: the stderr log hook, parsers for
+** durations and byte sizes, and the mapping from library codes to exit
+** codes.  Parsers are strict (a trailing unit typo is an error, not a
+** default) and check for overflow.
+*/
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+static void log_hook(void *ud, int level, const char *component, const char *msg) {
+  struct timespec ts;
+  struct tm tm;
+  char when[32];
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+  const char *lv = level >= 0 && level <= 3 ? level_names[level] : "?";
+  /* one fprintf per line keeps lines whole when threads log together */
+  fprintf(stderr, "%s.%03ldZ %s %s: %s\n", when, ts.tv_nsec / 1000000, lv,
+          component, msg);
+}
+
+int cli_set_log_level(const char *name) {
+  for (int i = 0; i < 4; i++) {
+    if (strcasecmp(name, level_names[i]) == 0 ||
+        (i == 1 && strcasecmp(name, "warning") == 0)) {
+      ws_set_log(log_hook, NULL, i);
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* "12" or "1.5": an integer part and up to 9 fraction digits; *end after. */
+static int parse_decimal(const char *s, uint64_t *ip, uint64_t *frac,
+                         uint64_t *scale, const char **end) {
+  uint64_t v = 0;
+  const char *p = s;
+  if (*p < '0' || *p > '9') return -1;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > (UINT64_MAX - 9) / 10) return -1;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  *frac = 0;
+  *scale = 1;
+  if (*p == '.') {
+    p++;
+    if (*p < '0' || *p > '9') return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+      if (*scale >= 1000000000u) return -1;
+      *frac = *frac * 10 + (uint64_t)(*p - '0');
+      *scale *= 10;
+    }
+  }
+  *ip = v;
+  *end = p;
+  return 0;
+}
+
+/* ip.frac * unit, rounded down, refusing overflow. */
+static int scale_by(uint64_t ip, uint64_t frac, uint64_t scale, uint64_t unit,
+                    uint64_t max, uint64_t *out) {
+  if (unit && ip > max / unit) return -1;
+  uint64_t v = ip * unit;
+  /* frac < scale <= 1e9 and unit <= 2^50 would overflow: split the unit */
+  uint64_t f = unit / scale * frac + (unit % scale) * frac / scale;
+  if (f > max - v) return -1;
+  *out = v + f;
+  return 0;
+}
+
+int cli_parse_duration(const char *s, int64_t *ms) {
+  static const struct { const char *u; uint64_t ms; } units[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
+  };
+  uint64_t ip, frac, scale, v;
+  const char *end;
+  if (parse_decimal(s, &ip, &frac, &scale, &end)) return -1;
+  if (!*end) {              /* a bare number is only unambiguous as zero */
+    if (ip || frac) return -1;
+    *ms = 0;
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    if (strcmp(end, units[i].u) == 0) {
+      if (scale_by(ip, frac, scale, units[i].ms, INT64_MAX, &v)) return -1;
+      *ms = (int64_t)v;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+int cli_parse_size(const char *s, uint64_t *bytes) {
+  static const struct { const char *u; uint64_t n; } units[] = {
+    {"", 1}, {"B", 1},
+    {"KB", 1000ull}, {"MB", 1000000ull}, {"GB", 1000000000ull}, {"TB", 1000000000000ull},
+    {"K", 1ull << 10}, {"M", 1ull << 20}, {"G", 1ull << 30}, {"T", 1ull << 40},
+    {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40},
+  };
+  uint64_t ip, frac, scale;
+  const char *end;
+  if (parse_decimal(s, &ip, &frac, &scale, &end)) return -1;
+  for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+    if (strcasecmp(end, units[i].u) == 0) {
+      if (units[i].n == 1 && frac) return -1;    /* no fractional bytes */
+      return scale_by(ip, frac, scale, units[i].n, UINT64_MAX, bytes);
+    }
+  return -1;
+}
+
+int cli_parse_uint(const char *s, uint64_t max, uint64_t *out) {
+  uint64_t ip, frac, scale;
+  const char *end;
+  if (parse_decimal(s, &ip, &frac, &scale, &end) || *end || scale != 1 || ip > max)
+    return -1;
+  *out = ip;
+  return 0;
+}
+
+int cli_exit_code(int code) {
+  switch (code) {
+  case WS_OK: return CLI_OK;
+  case WS_EINVAL: return CLI_USAGE;
+  case WS_ECORRUPT: case WS_EGAP: case WS_EVERIFY: case WS_ENOTWAL:
+    return CLI_REFUSED;
+  case WS_EEXIST: return CLI_EXISTS;
+  default: return CLI_RUNTIME;
+  }
+}
+
+int cli_fail(const char *cmd, const ws_err *err) {
+  fprintf(stderr, "walship: %s: %s\n", cmd,
+          err->msg[0] ? err->msg : ws_strerror(err->code));
+  return cli_exit_code(err->code ? err->code : WS_ERROR);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "walship: %s: ", cmd);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nsee 'walship %s --help'\n", cmd);
+  return CLI_USAGE;
+}
+
+int cli_bad_option(const char *cmd, int optopt_, char **argv, int optind_) {
+  if (optopt_)
+    return cli_usage(cmd, "bad or incomplete option -%c", optopt_);
+  return cli_usage(cmd, "bad or incomplete option %s", argv[optind_ - 1]);
+}
