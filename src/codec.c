@@ -1,0 +1,803 @@
+/*
+** Object codec: encoder and push-style decoder for the container that holds
+** both snapshots and segments.  docs/FORMAT.md is the byte-level reference;
+** the layout in brief (all integers big-endian):
+**
+**   header  128 bytes  "WALSHIP\0" version(2) kind(2) page_size(4)
+**                      txid_first(8) txid_last(8) db_pages(4) ntxn(4)
+**                      npages(8) time_first_ms(8) time_last_ms(8)
+**                      lineage(8) dbsum_before(8) salt1 salt2 frame ck1
+**                      ck2 (4 each) zero(24) crc32(bytes 0..123)(4)
+**   block   16 bytes   'B' enc(1) 0(2) raw_len(4) stored_len(4)
+**                      crc32(raw bytes)(4), then stored_len bytes
+**   trailer 64 bytes   "ZWSTRLR\0" ntxn(8) npages(8) raw_bytes(8)
+**                      dbsum(8) objcrc(4) zero(16) crc32(bytes 0..59)(4)
+**
+** Invariants:
+**   - the encoder never holds more than one raw block (<= WS_BLOCK_TARGET
+**     bytes, since a block is cut before a record would overflow it and a
+**     record is at most 5 + 65536 bytes) plus its compressed copy;
+**   - the decoder allocates only after a length has been checked against
+**     WS_BLOCK_MAX, holds at most one raw block, and hands records to the
+**     callbacks only after the whole block passed its crc32;
+**   - after any failure both sides refuse further work (the decoder replays
+**     its first error), so a half-applied object can never be continued.
+*/
+#include "codec.h"
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define PGNO_MAX 0x7fffffffu
+#define REC_T_SIZE 25u        /* 'T' txid(8) time(8) db_pages(4) npages(4) */
+#define REC_P_HDR 5u          /* 'P' pgno(4), then page_size bytes */
+#define REC_E_SIZE 10u        /* 'E' flags(1) dbsum(8) */
+#define E_HAS_SUM 0x01u
+
+static const uint8_t hdr_magic[8] = {'W', 'A', 'L', 'S', 'H', 'I', 'P', 0};
+static const uint8_t trl_magic[8] = {'Z', 'W', 'S', 'T', 'R', 'L', 'R', 0};
+
+/* Header field offsets (docs/FORMAT.md, "Header"). */
+enum {
+  H_MAGIC = 0, H_VERSION = 8, H_KIND = 10, H_PAGE_SIZE = 12,
+  H_TXID_FIRST = 16, H_TXID_LAST = 24, H_DB_PAGES = 32, H_NTXN = 36,
+  H_NPAGES = 40, H_TIME_FIRST = 48, H_TIME_LAST = 56, H_LINEAGE = 64,
+  H_DBSUM_BEFORE = 72, H_SALT1 = 80, H_SALT2 = 84, H_FRAME = 88,
+  H_CK1 = 92, H_CK2 = 96, H_RESERVED = 100, H_CRC = 124
+};
+/* Trailer field offsets. */
+enum {
+  T_MAGIC = 0, T_NTXN = 8, T_NPAGES = 16, T_RAW_BYTES = 24, T_DBSUM = 32,
+  T_OBJCRC = 40, T_RESERVED = 44, T_CRC = 60
+};
+
+static uint32_t crc_of(const uint8_t *p, size_t n) {
+  return (uint32_t)crc32(0L, p, (uInt)n);
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i]) return 0;
+  return 1;
+}
+
+/* ------------------------------------------------------ header, trailer */
+
+/* Semantic checks shared by the parser (corrupt input) and the encoder
+** (caller bug): fills why and returns non-zero when h is not valid. */
+static int hdr_invalid(const ws_objhdr *h, char *why, size_t n) {
+  uint32_t ps = h->page_size;
+  if (h->kind != WS_KIND_SNAPSHOT && h->kind != WS_KIND_SEGMENT)
+    snprintf(why, n, "unknown object kind %u", h->kind);
+  else if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
+    snprintf(why, n, "page size %u is not a power of two in 512..65536", ps);
+  else if (h->txid_first < 1)
+    snprintf(why, n, "txid_first is 0 (TXIDs start at 1)");
+  else if (h->txid_first > h->txid_last)
+    snprintf(why, n, "txid_first %llu > txid_last %llu",
+             (unsigned long long)h->txid_first,
+             (unsigned long long)h->txid_last);
+  else if ((uint64_t)h->ntxn != h->txid_last - h->txid_first + 1)
+    snprintf(why, n, "ntxn %u does not match TXIDs %llu..%llu", h->ntxn,
+             (unsigned long long)h->txid_first,
+             (unsigned long long)h->txid_last);
+  else if (h->db_pages > PGNO_MAX)
+    snprintf(why, n, "db_pages %u exceeds %u", h->db_pages, PGNO_MAX);
+  else if (h->kind == WS_KIND_SNAPSHOT && h->ntxn != 1)
+    snprintf(why, n, "snapshot holds %u transactions, not 1", h->ntxn);
+  else if (h->kind == WS_KIND_SNAPSHOT && h->npages != h->db_pages)
+    snprintf(why, n, "snapshot npages %llu != db_pages %u",
+             (unsigned long long)h->npages, h->db_pages);
+  else if (h->kind == WS_KIND_SNAPSHOT && h->dbsum_before != 0)
+    snprintf(why, n, "snapshot dbsum_before is not 0");
+  else
+    return 0;
+  return 1;
+}
+
+void ws_objhdr_encode(uint8_t out[WS_OBJHDR_SIZE], const ws_objhdr *h) {
+  memset(out, 0, WS_OBJHDR_SIZE);
+  memcpy(out + H_MAGIC, hdr_magic, sizeof(hdr_magic));
+  ws_put16(out + H_VERSION, WS_FORMAT_VERSION);
+  ws_put16(out + H_KIND, (uint16_t)h->kind);
+  ws_put32(out + H_PAGE_SIZE, h->page_size);
+  ws_put64(out + H_TXID_FIRST, h->txid_first);
+  ws_put64(out + H_TXID_LAST, h->txid_last);
+  ws_put32(out + H_DB_PAGES, h->db_pages);
+  ws_put32(out + H_NTXN, h->ntxn);
+  ws_put64(out + H_NPAGES, h->npages);
+  ws_put64(out + H_TIME_FIRST, (uint64_t)h->time_first_ms);
+  ws_put64(out + H_TIME_LAST, (uint64_t)h->time_last_ms);
+  ws_put64(out + H_LINEAGE, h->lineage);
+  ws_put64(out + H_DBSUM_BEFORE, h->dbsum_before);
+  ws_put32(out + H_SALT1, h->pos.salt1);
+  ws_put32(out + H_SALT2, h->pos.salt2);
+  ws_put32(out + H_FRAME, h->pos.frame);
+  ws_put32(out + H_CK1, h->pos.ck1);
+  ws_put32(out + H_CK2, h->pos.ck2);
+  ws_put32(out + H_CRC, crc_of(out, H_CRC));
+}
+
+int ws_objhdr_parse(ws_objhdr *out, const uint8_t *buf, size_t len,
+                    const char *obj, ws_err *err) {
+  ws_objhdr h;
+  char why[160];
+  if (len < WS_OBJHDR_SIZE)
+    return ws_corrupt(err, "%s: truncated header (%zu of %d bytes)", obj, len,
+                      WS_OBJHDR_SIZE);
+  if (memcmp(buf + H_MAGIC, hdr_magic, sizeof(hdr_magic)) != 0)
+    return ws_corrupt(err, "%s: not a walship object (bad magic)", obj);
+  /* crc before version: every version keeps magic, version and this crc in
+  ** place, so a newer object passes the crc and gets the clear message. */
+  if (ws_get32(buf + H_CRC) != crc_of(buf, H_CRC))
+    return ws_corrupt(err, "%s: header crc mismatch", obj);
+  uint16_t version = ws_get16(buf + H_VERSION);
+  if (version > WS_FORMAT_VERSION)
+    return ws_corrupt(err,
+                      "%s: format version %u is newer than this walship "
+                      "supports (%d); upgrade walship", obj, version,
+                      WS_FORMAT_VERSION);
+  if (version == 0)
+    return ws_corrupt(err, "%s: invalid format version 0", obj);
+  if (!all_zero(buf + H_RESERVED, H_CRC - H_RESERVED))
+    return ws_corrupt(err, "%s: header reserved bytes are not zero", obj);
+  memset(&h, 0, sizeof(h));
+  h.kind = ws_get16(buf + H_KIND);
+  h.page_size = ws_get32(buf + H_PAGE_SIZE);
+  h.txid_first = ws_get64(buf + H_TXID_FIRST);
+  h.txid_last = ws_get64(buf + H_TXID_LAST);
+  h.db_pages = ws_get32(buf + H_DB_PAGES);
+  h.ntxn = ws_get32(buf + H_NTXN);
+  h.npages = ws_get64(buf + H_NPAGES);
+  h.time_first_ms = (int64_t)ws_get64(buf + H_TIME_FIRST);
+  h.time_last_ms = (int64_t)ws_get64(buf + H_TIME_LAST);
+  h.lineage = ws_get64(buf + H_LINEAGE);
+  h.dbsum_before = ws_get64(buf + H_DBSUM_BEFORE);
+  h.pos.salt1 = ws_get32(buf + H_SALT1);
+  h.pos.salt2 = ws_get32(buf + H_SALT2);
+  h.pos.frame = ws_get32(buf + H_FRAME);
+  h.pos.ck1 = ws_get32(buf + H_CK1);
+  h.pos.ck2 = ws_get32(buf + H_CK2);
+  if (hdr_invalid(&h, why, sizeof(why)))
+    return ws_corrupt(err, "%s: header: %s", obj, why);
+  *out = h;
+  return WS_OK;
+}
+
+void ws_objtrl_encode(uint8_t out[WS_OBJTRL_SIZE], const ws_objtrl *t) {
+  memset(out, 0, WS_OBJTRL_SIZE);
+  memcpy(out + T_MAGIC, trl_magic, sizeof(trl_magic));
+  ws_put64(out + T_NTXN, t->ntxn);
+  ws_put64(out + T_NPAGES, t->npages);
+  ws_put64(out + T_RAW_BYTES, t->raw_bytes);
+  ws_put64(out + T_DBSUM, t->dbsum);
+  ws_put32(out + T_OBJCRC, t->crc);
+  ws_put32(out + T_CRC, crc_of(out, T_CRC));
+}
+
+int ws_objtrl_parse(ws_objtrl *out, const uint8_t *buf, size_t len,
+                    const char *obj, ws_err *err) {
+  if (len < WS_OBJTRL_SIZE)
+    return ws_corrupt(err, "%s: truncated trailer (%zu of %d bytes)", obj, len,
+                      WS_OBJTRL_SIZE);
+  if (memcmp(buf + T_MAGIC, trl_magic, sizeof(trl_magic)) != 0)
+    return ws_corrupt(err, "%s: bad trailer magic", obj);
+  if (ws_get32(buf + T_CRC) != crc_of(buf, T_CRC))
+    return ws_corrupt(err, "%s: trailer crc mismatch", obj);
+  if (!all_zero(buf + T_RESERVED, T_CRC - T_RESERVED))
+    return ws_corrupt(err, "%s: trailer reserved bytes are not zero", obj);
+  out->ntxn = ws_get64(buf + T_NTXN);
+  out->npages = ws_get64(buf + T_NPAGES);
+  out->raw_bytes = ws_get64(buf + T_RAW_BYTES);
+  out->dbsum = ws_get64(buf + T_DBSUM);
+  out->crc = ws_get32(buf + T_OBJCRC);
+  return WS_OK;
+}
+
+/* -------------------------------------------------------------- encoder */
+
+struct ws_enc {
+  ws_objhdr h;              /* header as written; the counts must match it */
+  ws_write_fn write;        /* sink for every byte of the object */
+  void *ud;
+  int level;                /* zlib level; 0 = every block raw */
+  int zinit;                /* z is initialised (level > 0) */
+  z_stream z;               /* reused for every block via deflateReset */
+  uint8_t *raw;             /* records of the open block, WS_BLOCK_TARGET */
+  size_t raw_len;
+  uint8_t *out;             /* block header + deflated block */
+  uint32_t crc;             /* crc32 of every byte written so far */
+  uint64_t bytes_out;       /* bytes accepted by write() */
+  uint64_t raw_total;       /* sum of raw_len over flushed blocks */
+  uint64_t ntxn, npages;    /* records emitted so far */
+  int in_txn;               /* between 'T' and 'E' */
+  uint32_t txn_left;        /* pages still owed by the open transaction */
+  uint32_t snap_next;       /* snapshot: the next page number expected */
+  int last_has_sum;         /* of the last 'E' */
+  uint64_t last_sum;
+  uint32_t last_db_pages;   /* of the last 'T' */
+  int dead;                 /* failed or finished: refuse further calls */
+};
+
+static int emit(ws_enc *e, const void *buf, size_t len, ws_err *err) {
+  int rc = e->write(e->ud, buf, len, err);
+  if (rc) return rc;
+  e->crc = (uint32_t)crc32(e->crc, buf, (uInt)len);
+  e->bytes_out += len;
+  return WS_OK;
+}
+
+/* Write the open block, deflated when that saves at least 1/32. */
+static int flush_block(ws_enc *e, ws_err *err) {
+  uint32_t raw_len = (uint32_t)e->raw_len, stored = raw_len;
+  uint8_t enc = 0;
+  int rc;
+  if (raw_len == 0) return WS_OK;
+  if (e->zinit) {
+    if (deflateReset(&e->z) != Z_OK)
+      return ws_fail(err, WS_ERROR, "deflateReset failed");
+    e->z.next_in = e->raw;
+    e->z.avail_in = raw_len;
+    e->z.next_out = e->out + WS_BLOCK_HDR_SIZE;
+    /* Bounding the output makes deflate give up early on random pages. */
+    e->z.avail_out = raw_len - raw_len / 32;
+    int zr = deflate(&e->z, Z_FINISH);
+    if (zr == Z_STREAM_END) {
+      enc = 1;
+      stored = (uint32_t)e->z.total_out;
+    } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+      return ws_fail(err, WS_ERROR, "deflate: %s",
+                     e->z.msg ? e->z.msg : zError(zr));
+    }
+  }
+  uint8_t *bh = e->out;
+  bh[0] = 'B';
+  bh[1] = enc;
+  bh[2] = bh[3] = 0;
+  ws_put32(bh + 4, raw_len);
+  ws_put32(bh + 8, stored);
+  ws_put32(bh + 12, crc_of(e->raw, raw_len));
+  if (enc)
+    rc = emit(e, e->out, WS_BLOCK_HDR_SIZE + (size_t)stored, err);
+  else if ((rc = emit(e, bh, WS_BLOCK_HDR_SIZE, err)) == WS_OK)
+    rc = emit(e, e->raw, raw_len, err);
+  if (rc) return rc;
+  e->raw_total += raw_len;
+  e->raw_len = 0;
+  return WS_OK;
+}
+
+/* Room for an n-byte record in the open block, cutting it first if the
+** record would push it past WS_BLOCK_TARGET. */
+static int record(ws_enc *e, size_t n, uint8_t **p, ws_err *err) {
+  if (e->raw_len > 0 && e->raw_len + n > WS_BLOCK_TARGET) {
+    int rc = flush_block(e, err);
+    if (rc) return rc;
+  }
+  *p = e->raw + e->raw_len;
+  e->raw_len += n;
+  return WS_OK;
+}
+
+#define ENC_ENTER(e, err) do { if ((e)->dead) return ws_fail((err), WS_EINVAL, \
+    "encoder: called after a failure or after finish"); } while (0)
+/* Every failure poisons the encoder: a partial object must not be continued. */
+#define ENC_FAIL(e, rc) ((e)->dead = 1, (rc))
+
+int ws_enc_new(ws_enc **out, const ws_objhdr *h, int level, ws_write_fn write,
+               void *ud, ws_err *err) {
+  ws_enc *e = NULL;
+  uint8_t hb[WS_OBJHDR_SIZE];
+  char why[160];
+  int rc = WS_OK;
+  if (hdr_invalid(h, why, sizeof(why)))
+    return ws_fail(err, WS_EINVAL, "encoder: header: %s", why);
+  if (level < 0 || level > 9)
+    return ws_fail(err, WS_EINVAL, "encoder: compression level %d not in 0..9",
+                   level);
+  if (!write) return ws_fail(err, WS_EINVAL, "encoder: no write function");
+  if (!(e = ws_calloc(1, sizeof(*e), err))) return WS_ENOMEM;
+  e->h = *h;
+  e->write = write;
+  e->ud = ud;
+  e->level = level;
+  e->snap_next = 1;
+  if (!(e->raw = ws_malloc(WS_BLOCK_TARGET, err)) ||
+      !(e->out = ws_malloc(WS_BLOCK_HDR_SIZE + WS_BLOCK_TARGET, err))) {
+    rc = WS_ENOMEM;
+    goto out;
+  }
+  if (level > 0) {
+    int zr = deflateInit(&e->z, level);
+    if (zr != Z_OK) {
+      rc = ws_fail(err, zr == Z_MEM_ERROR ? WS_ENOMEM : WS_ERROR,
+                   "deflateInit: %s", zError(zr));
+      goto out;
+    }
+    e->zinit = 1;
+  }
+  ws_objhdr_encode(hb, h);
+  rc = emit(e, hb, sizeof(hb), err);
+out:
+  if (rc) {
+    ws_enc_free(e);
+    return rc;
+  }
+  *out = e;
+  return WS_OK;
+}
+
+int ws_enc_txn_begin(ws_enc *e, uint64_t txid, int64_t time_ms,
+                     uint32_t db_pages, uint32_t npages, ws_err *err) {
+  uint8_t *p;
+  int rc;
+  ENC_ENTER(e, err);
+  if (e->in_txn)
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
+                    "encoder: transaction %llu begun before the last ended",
+                    (unsigned long long)txid));
+  if (e->ntxn >= e->h.ntxn || txid != e->h.txid_first + e->ntxn)
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
+                    "encoder: transaction %llu is not the next of %llu..%llu",
+                    (unsigned long long)txid,
+                    (unsigned long long)e->h.txid_first,
+                    (unsigned long long)e->h.txid_last));
+  if (db_pages > PGNO_MAX || npages > e->h.npages - e->npages)
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
+                    "encoder: transaction %llu: db_pages %u or npages %u out "
+                    "of range", (unsigned long long)txid, db_pages, npages));
+  if (e->ntxn + 1 == e->h.ntxn && db_pages != e->h.db_pages)
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
+                    "encoder: last transaction has db_pages %u, header %u",
+                    db_pages, e->h.db_pages));
+  if (e->h.kind == WS_KIND_SNAPSHOT && npages != db_pages)
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
+                    "encoder: snapshot of %u pages carries %u", db_pages,
+                    npages));
+  if ((rc = record(e, REC_T_SIZE, &p, err))) return ENC_FAIL(e, rc);
+  p[0] = 'T';
+  ws_put64(p + 1, txid);
+  ws_put64(p + 9, (uint64_t)time_ms);
+  ws_put32(p + 17, db_pages);
+  ws_put32(p + 21, npages);
+  e->in_txn = 1;
+  e->txn_left = npages;
+  e->last_db_pages = db_pages;
+  return WS_OK;
+}
+
+int ws_enc_page(ws_enc *e, uint32_t pgno, const void *data, ws_err *err) {
+  uint8_t *p;
+  int rc;
+  ENC_ENTER(e, err);
+  if (!e->in_txn || e->txn_left == 0)
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
+                    "encoder: page %u outside a transaction or beyond its "
+                    "npages", pgno));
+  if (pgno == 0 || pgno > PGNO_MAX ||
+      (e->h.kind == WS_KIND_SNAPSHOT && pgno != e->snap_next))
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
+                    "encoder: page number %u invalid here", pgno));
+  if ((rc = record(e, REC_P_HDR + (size_t)e->h.page_size, &p, err)))
+    return ENC_FAIL(e, rc);
+  p[0] = 'P';
+  ws_put32(p + 1, pgno);
+  memcpy(p + REC_P_HDR, data, e->h.page_size);
+  e->txn_left--;
+  e->npages++;
+  e->snap_next++;
+  return WS_OK;
+}
+
+int ws_enc_txn_end(ws_enc *e, int has_sum, uint64_t dbsum, ws_err *err) {
+  uint8_t *p;
+  int rc;
+  ENC_ENTER(e, err);
+  if (!e->in_txn || e->txn_left != 0)
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
+                    "encoder: transaction end with %u pages still owed or no "
+                    "transaction open", e->txn_left));
+  if ((rc = record(e, REC_E_SIZE, &p, err))) return ENC_FAIL(e, rc);
+  p[0] = 'E';
+  p[1] = has_sum ? E_HAS_SUM : 0;
+  ws_put64(p + 2, has_sum ? dbsum : 0);
+  e->in_txn = 0;
+  e->ntxn++;
+  e->last_has_sum = has_sum != 0;
+  e->last_sum = dbsum;
+  return WS_OK;
+}
+
+int ws_enc_finish(ws_enc *e, uint64_t dbsum, ws_err *err) {
+  uint8_t tb[WS_OBJTRL_SIZE];
+  ws_objtrl t;
+  int rc;
+  ENC_ENTER(e, err);
+  if (e->in_txn || e->ntxn != e->h.ntxn || e->npages != e->h.npages)
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
+                    "encoder: finished with %llu transactions and %llu pages, "
+                    "header promises %u and %llu%s",
+                    (unsigned long long)e->ntxn, (unsigned long long)e->npages,
+                    e->h.ntxn, (unsigned long long)e->h.npages,
+                    e->in_txn ? " (a transaction is open)" : ""));
+  if (e->last_has_sum && dbsum != e->last_sum)
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
+                    "encoder: final dbsum %016llx differs from the last "
+                    "transaction's %016llx", (unsigned long long)dbsum,
+                    (unsigned long long)e->last_sum));
+  if ((rc = flush_block(e, err))) return ENC_FAIL(e, rc);
+  t.ntxn = e->ntxn;
+  t.npages = e->npages;
+  t.raw_bytes = e->raw_total;
+  t.dbsum = dbsum;
+  t.crc = e->crc;
+  ws_objtrl_encode(tb, &t);
+  rc = emit(e, tb, sizeof(tb), err);
+  e->dead = 1;
+  return rc;
+}
+
+uint64_t ws_enc_bytes_out(const ws_enc *e) { return e ? e->bytes_out : 0; }
+
+void ws_enc_free(ws_enc *e) {
+  if (!e) return;
+  if (e->zinit) deflateEnd(&e->z);
+  free(e->raw);
+  free(e->out);
+  free(e);
+}
+
+/* -------------------------------------------------------------- decoder */
+
+enum { S_HDR, S_TAG, S_BLKHDR, S_TRL, S_DATA, S_DONE, S_FAIL };
+
+struct ws_dec {
+  ws_dec_cb cb;
+  char *obj;                /* object name for messages */
+  int state;                /* S_* */
+  int rc;                   /* S_FAIL: the code of the first failure */
+  ws_err first_err;         /* S_FAIL: its message, replayed on later calls */
+  uint8_t fix[WS_OBJHDR_SIZE]; /* header, block header or trailer so far */
+  uint32_t fix_have, fix_need;
+  ws_objhdr h;              /* parsed header */
+  uint64_t off;             /* bytes consumed */
+  uint32_t crc;             /* crc32 of the bytes before the trailer */
+  /* the block being read */
+  uint64_t blk;             /* its index, 0-based */
+  int enc;                  /* 0 raw, 1 zlib */
+  uint32_t raw_len, stored_len, raw_crc;
+  uint32_t stored_have, raw_have;
+  int zend;                 /* inflate reached the end of the stream */
+  uint8_t *raw;             /* raw bytes of the block, raw_cap <= BLOCK_MAX */
+  size_t raw_cap;
+  z_stream z;
+  int zinit;
+  /* record state, across blocks */
+  uint64_t ntxn, npages, raw_total;
+  int in_txn;
+  uint64_t txid;            /* of the open or last transaction */
+  uint32_t txn_left;        /* pages the open transaction still owes */
+  uint32_t snap_next;       /* snapshot: next page number expected */
+  int last_has_sum;
+  uint64_t last_sum;
+};
+
+int ws_dec_new(ws_dec **out, const ws_dec_cb *cb, const char *obj,
+               ws_err *err) {
+  ws_dec *d = ws_calloc(1, sizeof(*d), err);
+  if (!d) return WS_ENOMEM;
+  if (!(d->obj = ws_strdup(obj ? obj : "object", err))) {
+    free(d);
+    return WS_ENOMEM;
+  }
+  if (cb) d->cb = *cb;
+  d->state = S_HDR;
+  d->fix_need = WS_OBJHDR_SIZE;
+  d->snap_next = 1;
+  *out = d;
+  return WS_OK;
+}
+
+void ws_dec_free(ws_dec *d) {
+  if (!d) return;
+  if (d->zinit) inflateEnd(&d->z);
+  free(d->raw);
+  free(d->obj);
+  free(d);
+}
+
+#define CALL(fn, ...) do { if (d->cb.fn) { \
+    int r_ = d->cb.fn(d->cb.ud, __VA_ARGS__); if (r_) return r_; } } while (0)
+#define BAD(...) ws_corrupt(err, __VA_ARGS__)
+#define ULL(x) ((unsigned long long)(x))
+
+static int block_header(ws_dec *d, ws_err *err) {
+  const uint8_t *b = d->fix;
+  const char *o = d->obj;
+  d->enc = b[1];
+  d->raw_len = ws_get32(b + 4);
+  d->stored_len = ws_get32(b + 8);
+  d->raw_crc = ws_get32(b + 12);
+  if (b[2] || b[3])
+    return BAD("%s: block %llu: reserved bytes are not zero", o, ULL(d->blk));
+  if (d->enc > 1)
+    return BAD("%s: block %llu: unknown encoding %d", o, ULL(d->blk), d->enc);
+  if (d->raw_len == 0 || d->raw_len > WS_BLOCK_MAX ||
+      d->stored_len > WS_BLOCK_MAX || d->stored_len == 0)
+    return BAD("%s: block %llu: length raw %u stored %u outside 1..%u", o,
+               ULL(d->blk), d->raw_len, d->stored_len, WS_BLOCK_MAX);
+  if (d->enc == 0 && d->stored_len != d->raw_len)
+    return BAD("%s: block %llu: raw block with stored_len %u != raw_len %u",
+               o, ULL(d->blk), d->stored_len, d->raw_len);
+  if (d->raw_cap < d->raw_len) {
+    /* raw_len is checked above, so this is at most WS_BLOCK_MAX. */
+    size_t cap = d->raw_cap ? d->raw_cap : 64u << 10;
+    while (cap < d->raw_len) cap *= 2;
+    if (cap > WS_BLOCK_MAX) cap = WS_BLOCK_MAX;
+    uint8_t *r = ws_realloc(d->raw, cap, err);
+    if (!r) return WS_ENOMEM;
+    d->raw = r;
+    d->raw_cap = cap;
+  }
+  if (d->enc == 1) {
+    int zr = d->zinit ? inflateReset(&d->z) : inflateInit(&d->z);
+    if (zr != Z_OK)
+      return ws_fail(err, zr == Z_MEM_ERROR ? WS_ENOMEM : WS_ERROR,
+                     "%s: inflate init: %s", o, zError(zr));
+    d->zinit = 1;
+  }
+  d->stored_have = d->raw_have = 0;
+  d->zend = 0;
+  d->state = S_DATA;
+  return WS_OK;
+}
+
+/* One record at b[0..n) of a verified block; *used gets its size. */
+static int one_record(ws_dec *d, const uint8_t *b, size_t n, size_t *used,
+                      ws_err *err) {
+  const char *o = d->obj;
+  unsigned long long blk = ULL(d->blk);
+  size_t need = b[0] == 'T' ? REC_T_SIZE : b[0] == 'E' ? REC_E_SIZE
+              : b[0] == 'P' ? REC_P_HDR + (size_t)d->h.page_size : 0;
+  if (need == 0)
+    return BAD("%s: block %llu: unknown record type 0x%02x", o, blk, b[0]);
+  if (n < need)
+    return BAD("%s: block %llu: record '%c' runs past the end of the block",
+               o, blk, b[0]);
+  *used = need;
+  if (b[0] == 'T') {
+    uint64_t txid = ws_get64(b + 1);
+    int64_t time_ms = (int64_t)ws_get64(b + 9);
+    uint32_t dbp = ws_get32(b + 17), np = ws_get32(b + 21);
+    if (d->in_txn)
+      return BAD("%s: block %llu: transaction %llu begins before %llu ended",
+                 o, blk, ULL(txid), ULL(d->txid));
+    if (d->ntxn >= d->h.ntxn || txid != d->h.txid_first + d->ntxn)
+      return BAD("%s: block %llu: transaction %llu where %llu..%llu expected"
+                 " %llu", o, blk, ULL(txid), ULL(d->h.txid_first),
+                 ULL(d->h.txid_last), ULL(d->h.txid_first + d->ntxn));
+    if (dbp > PGNO_MAX)
+      return BAD("%s: block %llu: transaction %llu: db_pages %u exceeds %u",
+                 o, blk, ULL(txid), dbp, PGNO_MAX);
+    if (np > d->h.npages - d->npages)
+      return BAD("%s: block %llu: transaction %llu: %u pages exceed the "
+                 "header's npages %llu", o, blk, ULL(txid), np,
+                 ULL(d->h.npages));
+    if (d->ntxn + 1 == d->h.ntxn && dbp != d->h.db_pages)
+      return BAD("%s: block %llu: last transaction has db_pages %u, header %u",
+                 o, blk, dbp, d->h.db_pages);
+    if (d->h.kind == WS_KIND_SNAPSHOT && np != dbp)
+      return BAD("%s: block %llu: snapshot of %u pages carries %u", o, blk,
+                 dbp, np);
+    d->in_txn = 1;
+    d->txid = txid;
+    d->txn_left = np;
+    CALL(on_txn_begin, txid, time_ms, dbp, np, err);
+  } else if (b[0] == 'P') {
+    uint32_t pgno = ws_get32(b + 1);
+    if (!d->in_txn || d->txn_left == 0)
+      return BAD("%s: block %llu: page %u %s", o, blk, pgno,
+                 d->in_txn ? "beyond the transaction's npages"
+                           : "outside a transaction");
+    if (pgno == 0 || pgno > PGNO_MAX)
+      return BAD("%s: block %llu: page number %u outside 1..%u", o, blk, pgno,
+                 PGNO_MAX);
+    if (d->h.kind == WS_KIND_SNAPSHOT && pgno != d->snap_next)
+      return BAD("%s: block %llu: snapshot page %u out of order (expected %u)",
+                 o, blk, pgno, d->snap_next);
+    d->txn_left--;
+    d->npages++;
+    d->snap_next++;
+    CALL(on_page, pgno, b + REC_P_HDR, err);
+  } else {
+    if (!d->in_txn)
+      return BAD("%s: block %llu: transaction end outside a transaction", o,
+                 blk);
+    if (d->txn_left != 0)
+      return BAD("%s: block %llu: transaction %llu ends %u pages short", o,
+                 blk, ULL(d->txid), d->txn_left);
+    if (b[1] & ~E_HAS_SUM)
+      return BAD("%s: block %llu: transaction %llu: unknown flags 0x%02x", o,
+                 blk, ULL(d->txid), b[1]);
+    d->in_txn = 0;
+    d->ntxn++;
+    d->last_has_sum = b[1] & E_HAS_SUM;
+    d->last_sum = ws_get64(b + 2);
+    CALL(on_txn_end, d->txid, d->last_has_sum, d->last_sum, err);
+  }
+  return WS_OK;
+}
+
+/* The whole block has arrived: check it, then hand out its records. */
+static int block_done(ws_dec *d, ws_err *err) {
+  const char *o = d->obj;
+  if (d->enc == 1 && !d->zend) {
+    /* zlib may still hold the end of the stream in its bit buffer. */
+    d->z.next_in = d->raw;
+    d->z.avail_in = 0;
+    d->z.next_out = d->raw + d->raw_have;
+    d->z.avail_out = d->raw_len - d->raw_have;
+    if (inflate(&d->z, Z_FINISH) != Z_STREAM_END)
+      return BAD("%s: block %llu: deflate stream is truncated", o,
+                 ULL(d->blk));
+    d->raw_have = d->raw_len - d->z.avail_out;
+  }
+  if (d->raw_have != d->raw_len)
+    return BAD("%s: block %llu: inflated to %u bytes, expected %u", o,
+               ULL(d->blk), d->raw_have, d->raw_len);
+  if (crc_of(d->raw, d->raw_len) != d->raw_crc)
+    return BAD("%s: block %llu: crc mismatch", o, ULL(d->blk));
+  for (size_t i = 0, used = 0; i < d->raw_len; i += used) {
+    int rc = one_record(d, d->raw + i, d->raw_len - i, &used, err);
+    if (rc) return rc;
+  }
+  d->raw_total += d->raw_len;
+  d->blk++;
+  d->state = S_TAG;
+  d->fix_have = 0;
+  d->fix_need = 1;
+  return WS_OK;
+}
+
+/* Take up to *len stored bytes of the current block from *p. */
+static int block_data(ws_dec *d, const uint8_t **p, size_t *len, ws_err *err) {
+  const char *o = d->obj;
+  size_t take = d->stored_len - d->stored_have;
+  if (take > *len) take = *len;
+  d->crc = (uint32_t)crc32(d->crc, *p, (uInt)take);
+  if (d->enc == 0) {
+    memcpy(d->raw + d->stored_have, *p, take);
+    d->raw_have += (uint32_t)take;
+  } else {
+    d->z.next_in = (Bytef *)(uintptr_t)*p;
+    d->z.avail_in = (uInt)take;
+    /* Each turn either makes progress or stops the loop. */
+    while (d->z.avail_in > 0) {
+      if (d->zend)
+        return BAD("%s: block %llu: bytes after the end of the deflate stream",
+                   o, ULL(d->blk));
+      d->z.next_out = d->raw + d->raw_have;
+      d->z.avail_out = d->raw_len - d->raw_have;
+      int zr = inflate(&d->z, Z_NO_FLUSH);
+      d->raw_have = d->raw_len - d->z.avail_out;
+      if (zr == Z_STREAM_END)
+        d->zend = 1;
+      else if (zr == Z_BUF_ERROR && d->z.avail_out == 0)
+        return BAD("%s: block %llu: inflates past raw_len %u", o, ULL(d->blk),
+                   d->raw_len);
+      else if (zr != Z_OK)
+        return BAD("%s: block %llu: inflate: %s", o, ULL(d->blk),
+                   d->z.msg ? d->z.msg : zError(zr));
+    }
+  }
+  d->stored_have += (uint32_t)take;
+  d->off += take;
+  *p += take;
+  *len -= take;
+  return d->stored_have == d->stored_len ? block_done(d, err) : WS_OK;
+}
+
+static int trailer(ws_dec *d, ws_err *err) {
+  const char *o = d->obj;
+  ws_objtrl t;
+  int rc = ws_objtrl_parse(&t, d->fix, WS_OBJTRL_SIZE, o, err);
+  if (rc) return rc;
+  if (d->in_txn)
+    return BAD("%s: trailer inside transaction %llu", o, ULL(d->txid));
+  if (t.crc != d->crc)
+    return BAD("%s: object crc mismatch", o);
+  if (t.ntxn != d->h.ntxn || d->ntxn != d->h.ntxn)
+    return BAD("%s: %llu transactions found, trailer says %llu, header %u", o,
+               ULL(d->ntxn), ULL(t.ntxn), d->h.ntxn);
+  if (t.npages != d->h.npages || d->npages != d->h.npages)
+    return BAD("%s: %llu pages found, trailer says %llu, header %llu", o,
+               ULL(d->npages), ULL(t.npages), ULL(d->h.npages));
+  if (t.raw_bytes != d->raw_total)
+    return BAD("%s: %llu raw bytes found, trailer says %llu", o,
+               ULL(d->raw_total), ULL(t.raw_bytes));
+  if (d->last_has_sum && t.dbsum != d->last_sum)
+    return BAD("%s: trailer dbsum %016llx differs from the last "
+               "transaction's %016llx", o, ULL(t.dbsum), ULL(d->last_sum));
+  d->state = S_DONE;
+  CALL(on_trailer, &t, err);
+  return WS_OK;
+}
+
+/* A fixed-size piece (header, tag byte, block header, trailer) is whole. */
+static int fixed_done(ws_dec *d, ws_err *err) {
+  switch (d->state) {
+  case S_HDR: {
+    int rc = ws_objhdr_parse(&d->h, d->fix, WS_OBJHDR_SIZE, d->obj, err);
+    if (rc) return rc;
+    d->crc = (uint32_t)crc32(0L, d->fix, WS_OBJHDR_SIZE);
+    d->state = S_TAG;
+    d->fix_have = 0;
+    d->fix_need = 1;
+    CALL(on_header, &d->h, err);
+    return WS_OK;
+  }
+  case S_TAG:
+    if (d->fix[0] == 'B') {
+      d->state = S_BLKHDR;
+      d->fix_need = WS_BLOCK_HDR_SIZE;
+    } else if (d->fix[0] == 'Z') {
+      d->state = S_TRL;
+      d->fix_need = WS_OBJTRL_SIZE;
+    } else {
+      return BAD("%s: unknown tag 0x%02x at offset %llu (block %llu)", d->obj,
+                 d->fix[0], ULL(d->off - 1), ULL(d->blk));
+    }
+    return WS_OK;
+  case S_BLKHDR:
+    d->crc = (uint32_t)crc32(d->crc, d->fix, WS_BLOCK_HDR_SIZE);
+    return block_header(d, err);
+  default:
+    return trailer(d, err);
+  }
+}
+
+static int dec_fail(ws_dec *d, int rc, ws_err *err) {
+  d->state = S_FAIL;
+  d->rc = rc;
+  if (err) d->first_err = *err;
+  return rc;
+}
+
+static int dec_replay(ws_dec *d, ws_err *err) {
+  if (err) *err = d->first_err;
+  return d->rc;
+}
+
+int ws_dec_feed(ws_dec *d, const void *buf, size_t len, ws_err *err) {
+  const uint8_t *p = buf;
+  int rc = WS_OK;
+  if (d->state == S_FAIL) return dec_replay(d, err);
+  while (len > 0 && rc == WS_OK) {
+    if (d->state == S_DONE) {
+      rc = BAD("%s: %zu bytes after the trailer", d->obj, len);
+    } else if (d->state == S_DATA) {
+      rc = block_data(d, &p, &len, err);
+    } else {
+      size_t take = d->fix_need - d->fix_have;
+      if (take > len) take = len;
+      memcpy(d->fix + d->fix_have, p, take);
+      d->fix_have += (uint32_t)take;
+      d->off += take;
+      p += take;
+      len -= take;
+      if (d->fix_have == d->fix_need) rc = fixed_done(d, err);
+    }
+  }
+  return rc ? dec_fail(d, rc, err) : WS_OK;
+}
+
+int ws_dec_finish(ws_dec *d, ws_err *err) {
+  if (d->state == S_FAIL) return dec_replay(d, err);
+  if (d->state != S_DONE)
+    return dec_fail(d, BAD("%s: truncated (no trailer) after %llu bytes",
+                           d->obj, ULL(d->off)), err);
+  return WS_OK;
+}
