@@ -45,8 +45,9 @@ static int parse_decimal(const char *s, uint64_t *ip, uint64_t *frac,
   const char *p = s;
   if (*p < '0' || *p > '9') return -1;
   for (; *p >= '0' && *p <= '9'; p++) {
-    if (v > (UINT64_MAX - 9) / 10) return -1;
-    v = v * 10 + (uint64_t)(*p - '0');
+    uint64_t dgt = (uint64_t)(*p - '0');
+    if (v > UINT64_MAX / 10 || v * 10 > UINT64_MAX - dgt) return -1;
+    v = v * 10 + dgt;
   }
   *frac = 0;
   *scale = 1;

@@ -281,7 +281,6 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
     return ws_fail(err, WS_EINVAL, "restore: missing store URL or output path "
                    "(or options version mismatch)");
   const char *out = opts->out_path;
-  if ((rc = check_output(out, opts->force, err))) return rc;
   if ((rc = ws_store_open(&st, opts->store_url, err))) return rc;
   if ((rc = ws_catalog_load(&cat, st, err))) goto out;
   if (cat.n == 0 && opts->if_replica_exists) {
@@ -290,6 +289,8 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
     err->msg[0] = '\0';
     goto out;
   }
+  /* Before any download: refusing late would waste the whole transfer. */
+  if ((rc = check_output(out, opts->force, err))) goto out;
   if ((rc = ws_plan_build_for(&plan, &cat, st->url, opts->target_txid, err))) goto out;
   ws_log(WS_LOG_DEBUG, "restore", "plan objects=%zu from=%s txid=%" PRIu64,
          plan.n, plan.v[0]->name, plan.txid);
