@@ -189,13 +189,13 @@ static int apply_object(rctx *c, ws_store *st, ws_err *err) {
 }
 
 /* PRAGMA integrity_check on the temp file; it must answer exactly "ok". */
-static int integrity_check(const char *path, ws_err *err) {
+static int integrity_check(const char *path, const char *out, ws_err *err) {
   sqlite3 *db = NULL;
   sqlite3_stmt *q = NULL;
   int rc = WS_OK;
   int src = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
   if (src != SQLITE_OK) {
-    rc = ws_fail(err, WS_ESQLITE, "open %s for integrity check: %s", path,
+    rc = ws_fail(err, WS_ESQLITE, "open %s (restoring %s) for integrity check: %s", path, out,
                  db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
     goto out;
   }
@@ -204,13 +204,13 @@ static int integrity_check(const char *path, ws_err *err) {
   if (src == SQLITE_ROW) {
     const char *msg = (const char *)sqlite3_column_text(q, 0);
     if (!msg || strcmp(msg, "ok") != 0 || sqlite3_step(q) != SQLITE_DONE)
-      rc = ws_fail(err, WS_EVERIFY, "integrity check of restored database "
-                   "failed: %s", msg ? msg : "(null)");
+      rc = ws_fail(err, WS_EVERIFY, "integrity check of restored %s failed: %s",
+                   out, msg ? msg : "(null)");
   } else {
     int ec = sqlite3_errcode(db);
     rc = ws_fail(err, ec == SQLITE_CORRUPT || ec == SQLITE_NOTADB ? WS_EVERIFY
-                 : WS_ESQLITE, "integrity check of %s: %s", path,
-                 sqlite3_errmsg(db));
+                 : WS_ESQLITE, "integrity check of restored %s (temp %s): %s",
+                 out, path, sqlite3_errmsg(db));
   }
 out:
   sqlite3_finalize(q);
@@ -328,7 +328,7 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
   int fd = c.fd;
   c.fd = -1;
   if ((rc = ws_close(fd, tmp, err))) goto out;
-  if (!opts->skip_integrity_check && (rc = integrity_check(tmp, err))) goto out;
+  if (!opts->skip_integrity_check && (rc = integrity_check(tmp, out, err))) goto out;
   if ((rc = unlink_sidecars(tmp, err))) goto out;
   if (opts->force && (rc = unlink_sidecars(out, err))) goto out;
   /* Without --force, never replace an OUT that appeared meanwhile. */
