@@ -44,6 +44,7 @@
 
 #define SEG_MAX_BYTES (64u << 20) /* page bytes per segment (soft) */
 #define SEG_MAX_TXNS 100000u
+#define FAST_TICK_MS 20           /* checkpoint-lock probe period */
 
 typedef struct txn_info {
   uint32_t nframes;
@@ -637,12 +638,16 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   if ((rc = ws_watch_open(&s.watch, o->db_path, err))) goto out;
 
   int64_t last_sync = ws_mono_ms(), retry_at = 0, backoff = 0, last_mode_check = 0;
-  int pending = 0, broken = 0;
+  int64_t last_slow = 0;
+  int pending = 0, broken = 0, ckpt_seen = 0;
   uint32_t seen_mx = 0;
   int64_t seen_walsz = ws_wal_size(s.wal);
   while (!(o->stop && *o->stop)) {
     int64_t now = ws_mono_ms();
+    /* A short tick while the pin is behind: an app checkpoint waiting for
+    ** our reader shows only as its lock (ws_pin_ckpt_locked). */
     int64_t timeout = o->poll_ms ? o->poll_ms : 1000;
+    if (timeout > FAST_TICK_MS) timeout = FAST_TICK_MS;
     if (pending && last_sync + o->sync_interval_ms - now < timeout)
       timeout = last_sync + o->sync_interval_ms - now;
     if (retry_at && retry_at - now < timeout) timeout = retry_at - now;
@@ -653,6 +658,14 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
 
     uint32_t mx = 0, nb = 0;
     int force = 0;
+    if (s.pin && ws_pin_ckpt_locked(s.pin)) {
+      /* Ship and re-pin now rather than at the next interval: a blocking
+      ** checkpoint holds the app's writers while it waits for us. */
+      if (!ckpt_seen) force = 1;
+      ckpt_seen = 1;
+    } else {
+      ckpt_seen = 0;
+    }
     if (s.pin && ws_pin_shm_peek(s.pin, &mx, &nb)) {
       if (mx != seen_mx) pending = 1;
       if (mx > 0 && nb == mx && mx != s.last_full_mx) force = 1;
@@ -663,6 +676,10 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       if (sz != seen_walsz) pending = 1;
       seen_walsz = sz;
     }
+    if (now - last_slow < (o->poll_ms ? o->poll_ms : 1000) && !force && !mask &&
+        !(pending && now - last_sync >= o->sync_interval_ms) && !retry_at)
+      continue;
+    last_slow = now;
     struct stat stb;
     if (s.dbfd >= 0 && (stat(o->db_path, &stb) != 0 || stb.st_ino != s.db_ino ||
                         stb.st_dev != s.db_dev)) {

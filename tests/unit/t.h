@@ -21,6 +21,6 @@ static int t_failed_ = 0, t_cur_failed_ = 0, t_any_failed_ = 0;
 static const char *t_name_ = "";
 #define RUN(fn) do { t_name_ = #fn; t_cur_failed_ = 0; fn(); \
     if (t_cur_failed_) { t_any_failed_ = 1; t_failed_++; } \
-    else printf("PASS %s\n", #fn); fflush(stdout); } while (0)
+    else { printf("PASS %s\n", #fn); } fflush(stdout); } while (0)
 #define T_EXIT() return t_any_failed_ ? 1 : 0
 #endif
