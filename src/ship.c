@@ -44,7 +44,7 @@
 
 #define SEG_MAX_BYTES (64u << 20) /* page bytes per segment (soft) */
 #define SEG_MAX_TXNS 100000u
-#define FAST_TICK_MS 20           /* checkpoint-lock probe period */
+#define FAST_TICK_MS 10           /* checkpoint-lock probe period */
 
 typedef struct txn_info {
   uint32_t nframes;
@@ -648,6 +648,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** our reader shows only as its lock (ws_pin_ckpt_locked). */
     int64_t timeout = o->poll_ms ? o->poll_ms : 1000;
     if (timeout > FAST_TICK_MS) timeout = FAST_TICK_MS;
+    if (ckpt_seen) timeout = 1; /* it is waiting now: answer within 1 ms */
     if (pending && last_sync + o->sync_interval_ms - now < timeout)
       timeout = last_sync + o->sync_interval_ms - now;
     if (retry_at && retry_at - now < timeout) timeout = retry_at - now;
