@@ -209,8 +209,14 @@ int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
     return rc;
   }
   p->held = x;
-  int r = sqlite3_wal_checkpoint_v2(p->db[y], "main", SQLITE_CHECKPOINT_PASSIVE,
-                                    nlog, nckpt);
+  /* The app's own autocheckpoint may hold the checkpoint lock (it commits,
+  ** then checkpoints without the write lock): wait for it, briefly. */
+  int r;
+  for (int tries = 0;; tries++) {
+    r = sqlite3_wal_checkpoint_v2(p->db[y], "main", SQLITE_CHECKPOINT_PASSIVE, nlog, nckpt);
+    if (((r & 0xff) != SQLITE_BUSY && (r & 0xff) != SQLITE_LOCKED) || tries >= 500) break;
+    usleep(1000);
+  }
   if ((r & 0xff) == SQLITE_BUSY || (r & 0xff) == SQLITE_LOCKED) {
     *nlog = *nckpt = -1;
   } else if (r != SQLITE_OK) {

@@ -416,18 +416,21 @@ static int sync_all(ship *s, ws_err *err) {
 static int maint(ship *s, ws_err *err) {
   uint32_t mx = 0, nb = 0;
   int nlog, nckpt, rc;
-  if (!s->covered) return WS_OK;
   int have = ws_pin_shm_peek(s->pin, &mx, &nb);
-  int64_t walsz = ws_wal_size(s->wal);
   uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
-  if (!have) mx = (uint32_t)(walsz > 32 ? (uint64_t)(walsz - 32) / fsz : 0), nb = 0;
+  int64_t filesz = ws_wal_size(s->wal);
+  if (!have) mx = (uint32_t)(filesz > 32 ? (uint64_t)(filesz - 32) / fsz : 0), nb = 0;
+  /* bytes of WAL in use: the file keeps its size after a reset */
+  int64_t walsz = 32 + (int64_t)mx * (int64_t)fsz;
 
-  if (s->o->checkpoint_frames && mx >= s->o->checkpoint_frames && nb < mx) {
+  int over = s->o->wal_max_bytes && (uint64_t)walsz > s->o->wal_max_bytes && nb < mx;
+  if (!s->covered && !over) return WS_OK;
+  if (s->covered && s->o->checkpoint_frames && mx >= s->o->checkpoint_frames && nb < mx) {
     if ((rc = ws_pin_checkpoint(s->pin, &nlog, &nckpt, err))) return rc;
     ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d", nlog, nckpt);
     if (nlog > 0 && nlog == nckpt) nb = mx = (uint32_t)nlog;
   }
-  if (mx > 0 && nb == mx && mx != s->last_full_mx) {
+  if (s->covered && mx > 0 && nb == mx && mx != s->last_full_mx) {
     /* Fully backfilled: re-pin on slot 0 so a reset (the app's next write,
     ** or its RESTART/TRUNCATE checkpoint waiting for us) can go ahead. */
     s->last_full_mx = mx;
@@ -435,8 +438,7 @@ static int maint(ship *s, ws_err *err) {
     s->covered = 0;
     return sync_all(s, err);
   }
-  if (s->o->wal_max_bytes && walsz > 0 && (uint64_t)walsz > s->o->wal_max_bytes &&
-      nb < mx) {
+  if (over) {
     /* A writer that never pauses: hold its lock just long enough to ship the
     ** tail and backfill it, so the WAL can restart. */
     if ((rc = ws_pin_barrier_begin(s->pin, 100, err))) {
@@ -670,6 +672,11 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (s.pin && ws_pin_shm_peek(s.pin, &mx, &nb)) {
       if (mx != seen_mx) pending = 1;
       if (mx > 0 && nb == mx && mx != s.last_full_mx) force = 1;
+      /* a flood: ship continuously rather than once per interval, so the
+      ** WAL in use stays near wal_max instead of growing for a whole interval */
+      if (o->wal_max_bytes &&
+          (uint64_t)mx * (s.page_size + WS_WAL_FRAME_HDR) > o->wal_max_bytes / 2)
+        force = 1;
       seen_mx = mx;
     }
     if (s.wal) {
