@@ -9,9 +9,9 @@
 **     most a hidden temp that list never reports;
 **   - hidden entries (leading '.') are reserved for those temps: list skips
 **     them and put refuses object names with a hidden segment;
-**   - the root is created at open (mkdir -p) but a root that cannot be used
-**     is reported at the first put, so read-only stores still open for
-**     restore and ls;
+**   - the root is created (mkdir -p) and checked at the first put, never
+**     at open, so read-only stores open for restore and ls and a mistyped
+**     path leaves nothing behind;
 **   - get reads through one 256 KiB buffer per store, reused across calls
 **     (taken with an atomic swap, so concurrent gets stay correct: the
 **     loser of the race allocates its own).
@@ -120,10 +120,9 @@ int ws_store_file_open(ws_store **out, const char *url, const char *path,
   }
   for (size_t n = strlen(fs->root); n > 1 && fs->root[n - 1] == '/'; n--)
     fs->root[n - 1] = '\0';
-  /* Best effort: failure here is reported by the first put (root_check);
-  ** a missing root simply lists as empty. */
-  ws_err ignore = WS_ERR_INIT;
-  (void)mkdir_p(fs->root, NULL, &ignore);
+  /* The root is created by the first put (root_check), never by a read: a
+  ** mistyped path given to restore or ls must not leave a directory behind.
+  ** A missing root lists as empty. */
   *out = &fs->base;
   return WS_OK;
 }
