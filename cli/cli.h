@@ -43,6 +43,11 @@ int cli_fail(const char *cmd, const ws_err *err);
 int cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* SIGINT/SIGTERM set *flag (no SA_RESTART, so blocking waits return EINTR
+** and the library notices promptly); SA_RESETHAND makes a second signal
+** act the default way, for an operator who will not wait. -1 on failure. */
+int cli_on_stop_signals(volatile int *flag);
+
 /* getopt_long "?" handling shared by the commands. */
 int cli_bad_option(const char *cmd, int optopt_, char **argv, int optind_);
 

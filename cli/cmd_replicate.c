@@ -1,9 +1,6 @@
 /*
 ** walship replicate DB STORE: the sidecar.  Runs until SIGINT/SIGTERM,
-** then ships what is committed and exits 0.  The handler only sets the
-** stop flag (installed without SA_RESTART so blocking waits return EINTR
-** and the library notices promptly); SA_RESETHAND makes a second signal
-** kill the process the default way, for an operator who will not wait.
+** then ships what is committed and exits 0 (cli_on_stop_signals).
 */
 #include "cli.h"
 
@@ -15,11 +12,6 @@
 /* sig_atomic_t is int on every platform we build on; the library wants a
 ** volatile int *. */
 static volatile int stop_flag;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
 
 static void help(void) {
   printf(
@@ -121,15 +113,7 @@ int cmd_replicate(int argc, char **argv) {
   opts.store_url = argv[optind + 1];
   opts.stop = &stop_flag;
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;   /* no SA_RESTART: see the file comment */
-  if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
-    perror("walship: replicate: sigaction");
-    return CLI_RUNTIME;
-  }
+  if (cli_on_stop_signals(&stop_flag) != 0) return CLI_RUNTIME;
 
   ws_err err = WS_ERR_INIT;
   int rc = ws_replicate(&opts, &err);

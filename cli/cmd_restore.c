@@ -85,6 +85,9 @@ int cmd_restore(int argc, char **argv) {
   opts.store_url = argv[optind];
 
   ws_restore_result r;
+  static volatile int stop_flag;
+  opts.stop = &stop_flag;
+  if (cli_on_stop_signals(&stop_flag) != 0) return CLI_RUNTIME;
   ws_err err = WS_ERR_INIT;
   int rc = ws_restore(&r, &opts, &err);
   if (rc == WS_EEMPTY && opts.if_replica_exists && !err.msg[0]) {

@@ -6,6 +6,8 @@
 */
 #include "cli.h"
 
+#include <signal.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -157,4 +159,25 @@ int cli_bad_option(const char *cmd, int optopt_, char **argv, int optind_) {
   if (optopt_)
     return cli_usage(cmd, "bad or incomplete option -%c", optopt_);
   return cli_usage(cmd, "bad or incomplete option %s", argv[optind_ - 1]);
+}
+
+static volatile int *stop_target;
+
+static void on_stop_signal(int sig) {
+  (void)sig;
+  if (stop_target) *stop_target = 1;
+}
+
+int cli_on_stop_signals(volatile int *flag) {
+  struct sigaction sa;
+  stop_target = flag;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
+    perror("walship: sigaction");
+    return -1;
+  }
+  return 0;
 }

@@ -54,6 +54,7 @@ typedef struct rctx {
   int stopped;                 /* reached target inside obj */
   uint64_t bytes;              /* downloaded, all objects */
   ws_dec *dec;
+  volatile int *stop;          /* opts->stop */
   /* write combining: a run of consecutive pages starting at wb_pgno */
   uint8_t *wb;
   uint32_t wb_pgno, wb_n;
@@ -163,6 +164,8 @@ static int on_trailer(void *ud, const ws_objtrl *t, ws_err *err) {
 
 static int sink(void *ud, const void *buf, size_t len, ws_err *err) {
   rctx *c = ud;
+  if (c->stop && *c->stop)
+    return ws_fail(err, WS_ESTOPPED, "restore interrupted; nothing written to the output");
   c->bytes += len;
   return ws_dec_feed(c->dec, buf, len, err);
 }
@@ -183,7 +186,7 @@ static int apply_object(rctx *c, ws_store *st, ws_err *err) {
   c->dec = NULL;
   if (rc) return rc;
   if (c->first_obj) from = c->obj->first;
-  ws_log(WS_LOG_INFO, "restore", "applied %s txids=%" PRIu64 "-%" PRIu64
+  ws_log(WS_LOG_DEBUG, "restore", "applied %s txids=%" PRIu64 "-%" PRIu64
          " bytes=%" PRIu64, c->obj->name, from, c->txid, c->bytes - before);
   return WS_OK;
 }
@@ -306,6 +309,7 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
     goto out;
   }
   c.target = plan.txid;
+  c.stop = opts->stop;
   size_t applied = 0;
   for (size_t i = 0; i < plan.n; i++, applied++) {
     c.first_obj = i == 0;
@@ -330,6 +334,10 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
   if ((rc = ws_close(fd, tmp, err))) goto out;
   if (!opts->skip_integrity_check && (rc = integrity_check(tmp, out, err))) goto out;
   if ((rc = unlink_sidecars(tmp, err))) goto out;
+  if (opts->stop && *opts->stop) {
+    rc = ws_fail(err, WS_ESTOPPED, "restore interrupted; nothing written to the output");
+    goto out;
+  }
   if (opts->force && (rc = unlink_sidecars(out, err))) goto out;
   /* Without --force, never replace an OUT that appeared meanwhile. */
   int r = opts->force ? rename(tmp, out)

@@ -114,10 +114,12 @@ typedef struct ws_restore_opts {
   int if_replica_exists;     /* empty store is not an error (returns WS_EEMPTY
                                 with no error message; CLI exits 0) */
   int skip_integrity_check;  /* the page-checksum proof still runs */
+  volatile int *stop;        /* when *stop != 0: abandon, remove the temp
+                                file, return WS_ESTOPPED */
 } ws_restore_opts;
 
 #define WS_RESTORE_OPTS_VERSION 1
-#define WS_RESTORE_OPTS_INIT {WS_RESTORE_OPTS_VERSION, NULL, NULL, 0, 0, 0, 0}
+#define WS_RESTORE_OPTS_INIT {WS_RESTORE_OPTS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL}
 
 typedef struct ws_restore_result {
   uint64_t txid;             /* state restored is the one after this TXID */
