@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The test runner behind `make test` (and `make unit`, which passes --unit-only).
+#
+# Runs every build/tests/test_* binary, then every tests/integration/*.sh in
+# turn, each under a time limit, and counts their "PASS name" / "FAIL name: ..."
+# lines.  A program that exits non-zero without printing a FAIL line, times
+# out, or prints no result at all counts as one failure named after it.
+# Output of each program goes to build/test-logs/<name>.log; the tail of the
+# log of anything that failed is printed for CI.  The last line is always
+# "N passed, N failed"; the exit status is non-zero if anything failed.
+#
+# Environment: WS_UNIT_TIMEOUT (default 120 s), WS_IT_TIMEOUT (default 300 s),
+# WS_ONLY=<regex> to run only the matching programs.
+set -u -o pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+LOGDIR=build/test-logs
+UNIT_TIMEOUT=${WS_UNIT_TIMEOUT:-120}
+IT_TIMEOUT=${WS_IT_TIMEOUT:-300}
+ONLY=${WS_ONLY:-}
+unit_only=0
+case "${1:-}" in
+  --unit-only) unit_only=1 ;;
+  "") ;;
+  *) echo "usage: tests/run.sh [--unit-only]" >&2; exit 2 ;;
+esac
+
+passed=0
+failed=0
+tpid=""
+interrupted() {
+  if [ -n "$tpid" ]; then kill -TERM -- "-$tpid" 2>/dev/null; kill -TERM "$tpid" 2>/dev/null; wait "$tpid"; fi
+  echo "interrupted; $passed passed, $failed failed so far" >&2
+  exit 130
+}
+trap interrupted INT TERM
+mkdir -p "$LOGDIR"
+
+# run_one NAME TIMEOUT COMMAND...: run, stream its PASS/FAIL lines, count them.
+run_one() {
+  local name=$1 limit=$2; shift 2
+  local log=$LOGDIR/$name.log rc np nf
+  echo "== $name"
+  rm -f "$log"
+  # timeout leads its own process group and signals all of it, so a
+  # script's background processes stop with it (its EXIT trap runs on
+  # SIGTERM).  Run in the background so that ^C can be passed on (below).
+  timeout -k 15 "$limit" "$@" >"$log" 2>&1 &
+  tpid=$!
+  wait "$tpid"
+  rc=$?
+  tpid=""
+  grep -E '^(PASS|FAIL) ' "$log" 2>/dev/null
+  np=$(grep -cE '^PASS ' "$log" 2>/dev/null); np=${np:-0}
+  nf=$(grep -cE '^FAIL ' "$log" 2>/dev/null); nf=${nf:-0}
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    echo "FAIL $name: timed out after ${limit}s"
+    nf=$((nf + 1))
+  elif [ "$rc" != 0 ] && [ "$nf" = 0 ]; then
+    echo "FAIL $name: exited $rc without reporting a failure"
+    nf=1
+  elif [ "$np" = 0 ] && [ "$nf" = 0 ]; then
+    echo "FAIL $name: reported no result"
+    nf=1
+  fi
+  passed=$((passed + np))
+  failed=$((failed + nf))
+  if [ "$nf" != 0 ]; then
+    echo "---- last 50 lines of $log"
+    tail -n 50 "$log"
+    echo "----"
+  fi
+}
+
+selected() { [ -z "$ONLY" ] || [[ $1 =~ $ONLY ]]; }
+
+shopt -s nullglob
+for t in build/tests/test_*; do
+  [ -x "$t" ] && [ -f "$t" ] || continue
+  name=$(basename "$t")
+  selected "$name" || continue
+  run_one "$name" "$UNIT_TIMEOUT" "$t"
+done
+
+if [ $unit_only = 0 ]; then
+  for s in tests/integration/*.sh; do
+    name=$(basename "$s" .sh)
+    [ "$name" = lib ] && continue
+    selected "$name" || continue
+    run_one "$name" "$IT_TIMEOUT" bash "$s"
+  done
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
