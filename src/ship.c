@@ -80,6 +80,8 @@ typedef struct ship {
   uint32_t last_full_mx;   /* shm hint already acted on */
   uint64_t objects, bytes; /* shipped so far */
   int64_t log_ms;          /* last "durable" log line */
+  int64_t snap_ms;         /* capture time of the newest snapshot (unix ms) */
+  int settled;             /* last sync_all ended with the pin at the end */
 } ship;
 
 /* ------------------------------------------------------------ uploads */
@@ -169,15 +171,18 @@ static int state_npages(ship *s, const ws_walhdr *h, uint32_t end_frame,
   return ws_dbscan_npages(npages, &src, err);
 }
 
-/* Snapshot of the state at `end` (h NULL: file only) as TXID s->txid + 1. */
-static int write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, ws_err *err) {
+/* Snapshot of the state at `end` (h NULL: file only).  A new history
+** (gap) takes TXID s->txid + 1; a periodic snapshot is the state after
+** s->txid, and must hash to the checksum the history recorded there. */
+static int write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, int periodic,
+                          ws_err *err) {
   int rc;
   uint32_t npages;
   upload_ctx u;
   uint32_t end_frame = h ? end.frame : 0;
   if ((rc = state_npages(s, h, end_frame, &npages, err))) return rc;
   int64_t now = ws_now_ms();
-  uint64_t txid = s->txid + 1;
+  uint64_t txid = periodic ? s->txid : s->txid + 1;
   ws_objhdr oh = {0};
   oh.kind = WS_KIND_SNAPSHOT;
   oh.page_size = s->page_size;
@@ -196,6 +201,13 @@ static int write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, ws_err *er
     s->have_ds = 0;
     return rc;
   }
+  if (periodic && s->ds.sum != s->sum) {
+    upload_abort(s, &u);
+    s->need_snapshot = 1;
+    return ws_fail(err, WS_EGAP, "%s changed outside the WAL (state checksum at txid "
+                   "%llu differs); starting a new history", s->o->db_path,
+                   (unsigned long long)s->txid);
+  }
   if ((rc = upload_finish(s, &u, s->ds.sum, err))) {
     s->have_ds = 0;
     return rc;
@@ -205,6 +217,7 @@ static int write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, ws_err *er
   s->have_cycle = h != NULL;
   s->sum = s->ds.sum;
   s->need_snapshot = 0;
+  s->snap_ms = now;
   ws_log(WS_LOG_INFO, "ship", "snapshot durable txid=%llu pages=%u page_size=%u object=%s",
          (unsigned long long)txid, npages, s->page_size, u.name);
   return WS_OK;
@@ -403,10 +416,14 @@ static int sync_once(ship *s, int *shipped, ws_err *err) {
 ** slipped in between (so the new pin is covered too). */
 static int sync_all(ship *s, ws_err *err) {
   int shipped, rc;
+  s->settled = 0;
   for (int round = 0; round < 64; round++) {
     if ((rc = sync_once(s, &shipped, err))) return rc;
     if (!s->covered) continue;
-    if (!shipped && round > 0) return WS_OK; /* pin already moved, nothing new */
+    if (!shipped && round > 0) { /* pin already moved, nothing new */
+      s->settled = 1;
+      return WS_OK;
+    }
     if ((rc = ws_pin_swap(s->pin, err))) return rc;
     s->covered = 0;
   }
@@ -466,6 +483,20 @@ static int maint(ship *s, ws_err *err) {
   return WS_OK;
 }
 
+/* A periodic snapshot bounds how much history a restore must replay.  It
+** is taken only when settled: pos is then at or past the pin's mark, which
+** is what makes the file + WAL overlay consistent (dbscan.h). */
+static int maybe_snapshot(ship *s, ws_err *err) {
+  ws_walhdr h;
+  int64_t iv = s->o->snapshot_interval_ms;
+  if (!iv || !s->settled || s->txid == 0 || ws_now_ms() - s->snap_ms < iv) return WS_OK;
+  int rc = ws_wal_header(s->wal, &h, err);
+  if (rc && rc != WS_ENOTFOUND) return rc;
+  int cyc = rc == WS_OK && s->have_cycle && h.salt1 == s->pos.salt1 && h.salt2 == s->pos.salt2;
+  if (rc == WS_OK && !cyc && s->have_cycle) return WS_OK; /* reset since: next time */
+  return write_snapshot(s, cyc ? &h : NULL, s->pos, 1, err);
+}
+
 /* ------------------------------------------------------------- attach */
 
 static void detach(ship *s) {
@@ -508,6 +539,20 @@ static int load_position(ship *s, ws_err *err) {
     goto broken;
   s->pos = oh.pos;
   s->have_cycle = oh.pos.salt1 || oh.pos.salt2 || oh.pos.frame;
+  s->snap_ms = 0;
+  for (size_t i = cat.n; i-- > 0;) {
+    if (cat.v[i].kind != WS_KIND_SNAPSHOT) continue;
+    void *sb = NULL;
+    size_t sl;
+    ws_objhdr sh;
+    ws_err e3 = WS_ERR_INIT;
+    if (ws_store_get_buf(&sb, &sl, s->st, cat.v[i].name, 0, WS_OBJHDR_SIZE,
+                         WS_OBJHDR_SIZE, &e3) == WS_OK &&
+        ws_objhdr_parse(&sh, sb, sl, cat.v[i].name, &e3) == WS_OK)
+      s->snap_ms = sh.time_last_ms;
+    free(sb);
+    break;
+  }
   s->lineage = oh.lineage;
   s->sum = ot.dbsum;
   s->page_size = oh.page_size;
@@ -605,7 +650,7 @@ static int attach(ship *s, ws_err *err) {
   }
   s->page_size = ps;
   s->lineage = new_lineage();
-  if ((rc = write_snapshot(s, have_wal ? &h : NULL, have_wal ? c.commit : start, err)))
+  if ((rc = write_snapshot(s, have_wal ? &h : NULL, have_wal ? c.commit : start, 0, err)))
     return rc;
   s->covered = 1;
   return WS_OK;
@@ -711,6 +756,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (broken || !s.pin || !ws_pin_held(s.pin)) rc = attach(&s, &e2);
     if (rc == WS_OK) rc = sync_all(&s, &e2);
     if (rc == WS_OK) rc = maint(&s, &e2);
+    if (rc == WS_OK) rc = maybe_snapshot(&s, &e2);
     if (rc == WS_OK) {
       pending = broken = 0;
       retry_at = backoff = 0;
