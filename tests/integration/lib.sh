@@ -88,6 +88,14 @@ _need() {
 }
 _need "$WALSHIP"
 _need "$WRITER"
+# Run private copies: the tree is shared, and a rebuild of build/walship in
+# the middle of a script must not change (or briefly remove) the binary.
+mkdir -p "$WORK/bin"
+if cp "$WALSHIP" "$WORK/bin/walship" && cp "$WRITER" "$WORK/bin/ws-writer"; then
+  WALSHIP=$WORK/bin/walship WRITER=$WORK/bin/ws-writer
+else
+  fail setup "cannot copy the binaries into $WORK/bin"; exit 1
+fi
 command -v sqlite3 >/dev/null || { fail setup "sqlite3 CLI missing"; exit 1; }
 
 # ------------------------------------------------------------ sidecar
