@@ -59,8 +59,11 @@ int ws_db_page_size(uint32_t *out, int fd, const char *path, ws_err *err) {
   return WS_OK;
 }
 
+/* Records every frame's commit field, so after the walk it holds end_frame's
+** own: 0 unless end_frame is a commit frame (an earlier commit's size must
+** not stand in for it). */
 static int commit_size(void *ud, const ws_frame *f, ws_err *err) {
-  if (f->commit) *(uint32_t *)ud = f->commit;
+  *(uint32_t *)ud = f->commit;
   return WS_OK;
 }
 
