@@ -430,6 +430,39 @@ static int sync_all(ship *s, ws_err *err) {
   return WS_OK; /* a writer outpacing us: the next sync continues */
 }
 
+/* The write barrier (pin.h): ship the tail under the app's write lock so
+** the checkpoint completes and the new pin lands on slot 0.  WS_ELOCKED
+** (the lock stayed busy for 100 ms) is not an error: try again later. */
+static int barrier(ship *s, int64_t walsz, ws_err *err) {
+  int nlog, nckpt, shipped, rc;
+  if ((rc = ws_pin_barrier_begin(s->pin, 100, err))) return rc;
+  do {
+    if ((rc = sync_once(s, &shipped, err))) {
+      ws_pin_barrier_abort(s->pin);
+      return rc;
+    }
+  } while (!s->covered);
+  rc = ws_pin_barrier_end(s->pin, &nlog, &nckpt, err);
+  s->covered = 0;
+  if (!ws_pin_held(s->pin)) /* attach re-proves continuity */
+    return rc ? rc : ws_fail(err, WS_ERROR, "pin lost after barrier");
+  ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d",
+         (long long)walsz, nlog, nckpt);
+  if (rc) return rc;
+  return sync_all(s, err);
+}
+
+/*
+** Keep the WAL small without starving the app (docs/DESIGN.md):
+**   1. past wal_max: the write barrier, checked first because a writer that
+**      never pauses defeats the cheaper steps below indefinitely (its next
+**      transaction begins with a read mark before our checkpoint ends, so
+**      the WAL never restarts even when fully backfilled);
+**   2. past checkpoint_frames: a PASSIVE checkpoint; if it backfilled
+**      everything, re-pin (slot 0) so the app's next write can restart;
+**   3. fully backfilled by someone else (an app RESTART/TRUNCATE waiting
+**      for our reader): re-pin at once.
+*/
 static int maint(ship *s, ws_err *err) {
   uint32_t mx = 0, nb = 0;
   int nlog, nckpt, rc;
@@ -440,44 +473,20 @@ static int maint(ship *s, ws_err *err) {
   /* bytes of WAL in use: the file keeps its size after a reset */
   int64_t walsz = 32 + (int64_t)mx * (int64_t)fsz;
 
-  int over = s->o->wal_max_bytes && (uint64_t)walsz > s->o->wal_max_bytes && nb < mx;
-  if (!s->covered && !over) return WS_OK;
-  if (s->covered && s->o->checkpoint_frames && mx >= s->o->checkpoint_frames && nb < mx) {
+  if (s->o->wal_max_bytes && (uint64_t)walsz > s->o->wal_max_bytes && nb < mx) {
+    rc = barrier(s, walsz, err);
+    if (rc != WS_ELOCKED) return rc;
+  }
+  if (!s->covered) return WS_OK;
+  if (s->o->checkpoint_frames && mx >= s->o->checkpoint_frames && nb < mx) {
     if ((rc = ws_pin_checkpoint(s->pin, &nlog, &nckpt, err))) return rc;
     ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d", nlog, nckpt);
     if (nlog > 0 && nlog == nckpt) nb = mx = (uint32_t)nlog;
   }
-  if (s->covered && mx > 0 && nb == mx && mx != s->last_full_mx) {
-    /* Fully backfilled: re-pin on slot 0 so a reset (the app's next write,
-    ** or its RESTART/TRUNCATE checkpoint waiting for us) can go ahead. */
+  if (mx > 0 && nb == mx && mx != s->last_full_mx) {
     s->last_full_mx = mx;
     if ((rc = ws_pin_swap(s->pin, err))) return rc;
     s->covered = 0;
-    return sync_all(s, err);
-  }
-  if (over) {
-    /* A writer that never pauses: hold its lock just long enough to ship the
-    ** tail and backfill it, so the WAL can restart. */
-    if ((rc = ws_pin_barrier_begin(s->pin, 100, err))) {
-      if (rc == WS_ELOCKED) return WS_OK;
-      return rc;
-    }
-    int shipped;
-    do {
-      if ((rc = sync_once(s, &shipped, err))) {
-        ws_pin_barrier_abort(s->pin);
-        return rc;
-      }
-    } while (!s->covered);
-    rc = ws_pin_barrier_end(s->pin, &nlog, &nckpt, err);
-    s->covered = 0;
-    if (!ws_pin_held(s->pin)) {
-      s->need_snapshot = 0; /* re-attach re-proves continuity */
-      return rc ? rc : ws_fail(err, WS_ERROR, "pin lost after barrier");
-    }
-    ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d",
-           (long long)walsz, nlog, nckpt);
-    if (rc) return rc;
     return sync_all(s, err);
   }
   return WS_OK;
