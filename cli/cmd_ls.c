@@ -67,7 +67,7 @@ int cmd_ls(int argc, char **argv) {
   ws_objinfo *v = NULL;
   size_t n = 0;
   ws_err err = WS_ERR_INIT;
-  if (ws_ls(&v, &n, url, &err) != WS_OK) return cli_fail("ls", &err);
+  if (ws_ls(&v, &n, url, NULL, &err) != WS_OK) return cli_fail("ls", &err);
   if (n == 0) {
     fprintf(stderr, "store %s is empty\n", url);
     ws_objinfo_free(v);

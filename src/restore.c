@@ -284,7 +284,7 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
     return ws_fail(err, WS_EINVAL, "restore: missing store URL or output path "
                    "(or options version mismatch)");
   const char *out = opts->out_path;
-  if ((rc = ws_store_open(&st, opts->store_url, err))) return rc;
+  if ((rc = ws_store_open_ex(&st, opts->store_url, opts->store, err))) return rc;
   if ((rc = ws_catalog_load(&cat, st, err))) goto out;
   if (cat.n == 0 && opts->if_replica_exists) {
     /* Not a failure the user must read about: the caller asked for this. */
@@ -380,11 +380,12 @@ out:
 
 /* ------------------------------------------------------------------ ls */
 
-int ws_ls(ws_objinfo **out, size_t *n, const char *store_url, ws_err *err) {
+int ws_ls(ws_objinfo **out, size_t *n, const char *store_url,
+          const ws_store_opts *so, ws_err *err) {
   ws_store *st = NULL;
   ws_catalog cat = {NULL, 0};
   ws_objinfo *v = NULL;
-  int rc = ws_store_open(&st, store_url, err);
+  int rc = ws_store_open_ex(&st, store_url, so, err);
   if (rc) return rc;
   if ((rc = ws_catalog_load(&cat, st, err))) goto out;
   rc = WS_ENOMEM;

@@ -686,7 +686,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     return ws_fail(err, WS_EINVAL, "intervals must not be negative");
   s.o = o;
   if (!(s.wal_path = ws_asprintf(err, "%s-wal", o->db_path))) return WS_ENOMEM;
-  if ((rc = ws_store_open(&s.st, o->store_url, err))) goto out;
+  if ((rc = ws_store_open_ex(&s.st, o->store_url, o->store, err))) goto out;
   if ((rc = load_position(&s, err))) goto out;
   if ((rc = attach(&s, err))) goto out;
   if ((rc = sync_all(&s, err)) || (rc = maint(&s, err))) goto out;

@@ -39,19 +39,28 @@ static size_t scheme_len(const char *url) {
   return strncmp(url + i, "://", 3) == 0 ? i : 0;
 }
 
-int ws_store_open(ws_store **out, const char *url, ws_err *err) {
+int ws_store_open_ex(ws_store **out, const char *url, const ws_store_opts *opts,
+                     ws_err *err) {
+  static const ws_store_opts defaults = WS_STORE_OPTS_INIT;
+  if (!opts) opts = &defaults;
+  if (opts->version != WS_STORE_OPTS_VERSION)
+    return ws_fail(err, WS_EINVAL, "store options version mismatch");
   if (!url || !*url)
     return ws_fail(err, WS_EINVAL, "empty store URL");
   size_t n = scheme_len(url);
   if (n == 0)
-    return ws_store_file_open(out, url, url, err);
+    return ws_store_file_open(out, url, url, opts, err);
   for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
     if (strlen(backends[i].scheme) == n &&
         strncasecmp(backends[i].scheme, url, n) == 0)
-      return backends[i].open(out, url, url + n + 3, err);
+      return backends[i].open(out, url, url + n + 3, opts, err);
   }
   return ws_fail(err, WS_EINVAL, "unsupported store URL scheme '%.*s' in %s",
                  (int)n, url, url);
+}
+
+int ws_store_open(ws_store **out, const char *url, ws_err *err) {
+  return ws_store_open_ex(out, url, NULL, err);
 }
 
 void ws_store_close(ws_store *st) {

@@ -104,7 +104,8 @@ static int root_check(file_store *fs, ws_err *err) {
 }
 
 int ws_store_file_open(ws_store **out, const char *url, const char *path,
-                       ws_err *err) {
+                       const ws_store_opts *opts, ws_err *err) {
+  (void)opts; /* nothing to tune for a local directory */
   if (!*path)
     return ws_fail(err, WS_EINVAL, "store URL %s has no directory", url);
   if (path != url && path[0] != '/')

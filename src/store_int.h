@@ -4,7 +4,8 @@
 ** scheme to it through a small table, so adding s3:// or http:// is one
 ** new row there plus the backend file.  An open function receives the URL
 ** as the user typed it (kept in ws_store.url for messages) and the part
-** after "scheme://" (for the file store: the directory path).
+** after "scheme://" (for the file store: the directory path), and the
+** options (never NULL: store.c substitutes the defaults).
 */
 #ifndef WS_STORE_INT_H
 #define WS_STORE_INT_H
@@ -12,11 +13,13 @@
 #include "walship/store.h"
 
 typedef int (*ws_store_open_fn)(ws_store **out, const char *url,
-                                const char *rest, ws_err *err);
+                                const char *rest, const ws_store_opts *opts,
+                                ws_err *err);
 
 /* The embedded default: a directory on a local or mounted file system. */
 WS_MUST_CHECK int ws_store_file_open(ws_store **out, const char *url,
-                                     const char *path, ws_err *err);
+                                     const char *path, const ws_store_opts *opts,
+                                     ws_err *err);
 
 /* Object names are at most this long (bytes, without the NUL). */
 #define WS_STORE_NAME_MAX 255

@@ -76,7 +76,33 @@ struct ws_upload {
   char *name;
 };
 
-/* Open a store by URL: "file:///abs/dir", "/abs/dir", "rel/dir". */
+/*
+** Options for remote stores (ignored by the file store).  Secrets are never
+** options: credentials come from the environment or the AWS shared
+** credentials file (docs/stores.md).  Every field may be left 0/NULL.
+*/
+typedef struct ws_store_opts {
+  unsigned version;          /* WS_STORE_OPTS_VERSION */
+  const char *endpoint;      /* S3-compatible endpoint ("http://127.0.0.1:9000");
+                                NULL: AWS (https://s3.REGION.amazonaws.com) */
+  const char *region;        /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */
+  int path_style;            /* -1/0 = auto (path style iff endpoint is set),
+                                1 = path style, 2 = virtual-hosted style */
+  const char *storage_class; /* S3 storage class for uploads; NULL = default */
+  const char *ca_bundle;     /* CA bundle file for https; NULL = system */
+  int insecure;              /* skip TLS verification (warned at open) */
+  int max_retries;           /* per request; 0 = default (8) */
+  volatile int *stop;        /* abandon retries when *stop != 0 */
+} ws_store_opts;
+
+#define WS_STORE_OPTS_VERSION 1
+#define WS_STORE_OPTS_INIT {WS_STORE_OPTS_VERSION, NULL, NULL, 0, NULL, NULL, 0, 0, NULL}
+
+/* Open a store by URL: "file:///abs/dir", "/abs/dir", "rel/dir",
+** "s3://bucket/prefix", "http(s)://host/path".  opts may be NULL. */
+WS_MUST_CHECK int ws_store_open_ex(ws_store **out, const char *url,
+                                   const ws_store_opts *opts, ws_err *err);
+/* Same with default options. */
 WS_MUST_CHECK int ws_store_open(ws_store **out, const char *url, ws_err *err);
 void ws_store_close(ws_store *st); /* accepts NULL */
 

@@ -32,6 +32,8 @@ extern "C" {
 #define WS_MUST_CHECK
 #endif
 
+struct ws_store_opts; /* remote store options, include/walship/store.h */
+
 /* Return codes.  Append only: the numbers are part of the ABI. */
 typedef enum ws_code {
   WS_OK = 0,
@@ -92,11 +94,12 @@ typedef struct ws_replicate_opts {
   int64_t poll_ms;           /* wake-up period when no event arrives */
   volatile int *stop;        /* when *stop != 0: ship what is committed, return */
   int once;                  /* ship what is committed now, then return */
+  const struct ws_store_opts *store; /* remote store options (store.h); NULL = defaults */
 } ws_replicate_opts;
 
 #define WS_REPLICATE_OPTS_VERSION 1
 #define WS_REPLICATE_OPTS_INIT \
-  {WS_REPLICATE_OPTS_VERSION, NULL, NULL, 1000, 86400000, 1000, 16u << 20, 1, 250, NULL, 0}
+  {WS_REPLICATE_OPTS_VERSION, NULL, NULL, 1000, 86400000, 1000, 16u << 20, 1, 250, NULL, 0, NULL}
 
 /*
 ** Run the sidecar until *opts->stop becomes non-zero (or once, see above).
@@ -116,10 +119,11 @@ typedef struct ws_restore_opts {
   int skip_integrity_check;  /* the page-checksum proof still runs */
   volatile int *stop;        /* when *stop != 0: abandon, remove the temp
                                 file, return WS_ESTOPPED */
+  const struct ws_store_opts *store; /* remote store options (store.h); NULL = defaults */
 } ws_restore_opts;
 
 #define WS_RESTORE_OPTS_VERSION 1
-#define WS_RESTORE_OPTS_INIT {WS_RESTORE_OPTS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL}
+#define WS_RESTORE_OPTS_INIT {WS_RESTORE_OPTS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL}
 
 typedef struct ws_restore_result {
   uint64_t txid;             /* state restored is the one after this TXID */
@@ -148,7 +152,7 @@ typedef struct ws_objinfo {
 
 /* All snapshots and segments, sorted by position (txid_last, then kind). */
 WS_MUST_CHECK int ws_ls(ws_objinfo **out, size_t *n, const char *store_url,
-                        ws_err *err);
+                        const struct ws_store_opts *store, ws_err *err);
 void ws_objinfo_free(ws_objinfo *v);
 
 #ifdef __cplusplus

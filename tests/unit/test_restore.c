@@ -629,7 +629,7 @@ static void test_ls_lists_objects_in_position_order(void) {
   ws_objinfo *v = NULL;
   size_t n = 0;
   ws_err err = WS_ERR_INIT;
-  CHECK_EQ(ws_ls(&v, &n, F.store, &err), WS_OK);
+  CHECK_EQ(ws_ls(&v, &n, F.store, NULL, &err), WS_OK);
   struct { const char *name; int kind; uint64_t a, b; uint32_t pages, ntxn; } want[3] = {
       {SNAP5, WS_KIND_SNAPSHOT, 5, 5, V[1].npages, 1},
       {SEG67, WS_KIND_SEGMENT, 6, 7, V[3].npages, 2},
@@ -654,7 +654,7 @@ static void test_ls_lists_objects_in_position_order(void) {
   CHECK(restores(&o, &V[3], 7, 1, NULL));
   /* an unreadable header does not hide the rest: page_size 0 marks it */
   CHECK_EQ(truncate(store_path(p, sizeof(p), SEG67), 10), 0);
-  CHECK_EQ(ws_ls(&v, &n, F.store, &err), WS_OK);
+  CHECK_EQ(ws_ls(&v, &n, F.store, NULL, &err), WS_OK);
   ok = n == 3 && !strcmp(v[1].name, SEG67) && v[1].page_size == 0 &&
        v[1].txid_last == 7 && v[1].size == 10 && v[2].page_size == 4096;
   ws_objinfo_free(v);
