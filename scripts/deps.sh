@@ -2,7 +2,11 @@
 # Install the Debian packages walship builds and tests with, if missing.
 # Idempotent and quiet when everything is there already.
 set -euo pipefail
-pkgs=(build-essential libsqlite3-dev zlib1g-dev sqlite3 libcurl4-openssl-dev python3)
+# libcurl: HTTP/TLS/SigV4 for the remote stores; expat: S3 XML listings;
+# json-c: the HTTP store's JSON directory listings; libssl: SHA-256/MD5 of
+# upload bodies (libcrypto).
+pkgs=(build-essential libsqlite3-dev zlib1g-dev sqlite3 libcurl4-openssl-dev
+      libexpat1-dev libjson-c-dev libssl-dev python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -56,7 +56,6 @@ typedef struct ws_http_resp {
                                 64 KiB of an error body), NUL-terminated */
   size_t body_len;
   char etag[160];            /* ETag response header, quotes kept */
-  char *hdr_value;           /* value of req's want_header, if any (unused) */
   int attempts;              /* how many tries it took */
 } ws_http_resp;
 

@@ -21,6 +21,14 @@ WS_MUST_CHECK int ws_store_file_open(ws_store **out, const char *url,
                                      const char *path, const ws_store_opts *opts,
                                      ws_err *err);
 
+/* s3://BUCKET/PREFIX (store_s3.c) and http(s)://HOST/PATH (store_http.c). */
+WS_MUST_CHECK int ws_store_s3_open(ws_store **out, const char *url,
+                                   const char *rest, const ws_store_opts *opts,
+                                   ws_err *err);
+WS_MUST_CHECK int ws_store_http_open(ws_store **out, const char *url,
+                                     const char *rest, const ws_store_opts *opts,
+                                     ws_err *err);
+
 /* Object names are at most this long (bytes, without the NUL). */
 #define WS_STORE_NAME_MAX 255
 
