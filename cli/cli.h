@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include "walship/walship.h"
+#include "walship/store.h"
 
 enum {
   CLI_OK = 0,
@@ -47,6 +48,38 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 ** and the library notices promptly); SA_RESETHAND makes a second signal
 ** act the default way, for an operator who will not wait. -1 on failure. */
 int cli_on_stop_signals(volatile int *flag);
+
+/* Store options shared by replicate, restore and ls: add CLI_STORE_LONGOPTS
+** to the command's option table, pass unknown option codes through
+** cli_store_option (1: handled, 0: not a store option, -1: bad value, the
+** usage error already printed), and print CLI_STORE_HELP in --help.
+** Credentials are never options (docs/stores.md). */
+enum { CLI_O_ENDPOINT = 512, CLI_O_REGION, CLI_O_PATH_STYLE, CLI_O_VHOST,
+       CLI_O_STORAGE_CLASS, CLI_O_CA_BUNDLE, CLI_O_INSECURE, CLI_O_RETRIES };
+#define CLI_STORE_LONGOPTS \
+  {"endpoint", required_argument, NULL, CLI_O_ENDPOINT}, \
+  {"region", required_argument, NULL, CLI_O_REGION}, \
+  {"path-style", no_argument, NULL, CLI_O_PATH_STYLE}, \
+  {"virtual-host", no_argument, NULL, CLI_O_VHOST}, \
+  {"storage-class", required_argument, NULL, CLI_O_STORAGE_CLASS}, \
+  {"ca-bundle", required_argument, NULL, CLI_O_CA_BUNDLE}, \
+  {"insecure", no_argument, NULL, CLI_O_INSECURE}, \
+  {"max-retries", required_argument, NULL, CLI_O_RETRIES}
+#define CLI_STORE_HELP \
+  "store options (s3:// and http(s):// stores; see docs/stores.md):\n" \
+  "  --endpoint URL            S3-compatible endpoint, e.g. http://127.0.0.1:9000\n" \
+  "                            (default: AWS, https://s3.REGION.amazonaws.com)\n" \
+  "  --region R                (default: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1)\n" \
+  "  --path-style              bucket in the path (default with --endpoint)\n" \
+  "  --virtual-host            bucket in the host name (default for AWS)\n" \
+  "  --storage-class C         S3 storage class of uploads (default: STANDARD)\n" \
+  "  --ca-bundle FILE          CA certificates for https (default: system)\n" \
+  "  --insecure                skip TLS verification (warned at every start)\n" \
+  "  --max-retries N           attempts per request on 5xx/429/network errors\n" \
+  "                            (default: 8, exponential backoff with jitter)\n" \
+  "credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN], or\n" \
+  "AWS_PROFILE in AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials.\n"
+int cli_store_option(ws_store_opts *so, const char *cmd, int ch, const char *arg);
 
 /* getopt_long "?" handling shared by the commands. */
 int cli_bad_option(const char *cmd, int optopt_, char **argv, int optind_);

@@ -26,6 +26,8 @@ static void help(void) {
     "  --log-level LEVEL   error, warn, info or debug (default: info)\n"
     "  -h, --help          show this help\n"
     "\n"
+    CLI_STORE_HELP
+    "\n"
     "example:\n"
     "  walship ls /backups/app\n");
 }
@@ -45,8 +47,10 @@ int cmd_ls(int argc, char **argv) {
   static const struct option longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"log-level", required_argument, NULL, 'L'},
+    CLI_STORE_LONGOPTS,
     {NULL, 0, NULL, 0},
   };
+  ws_store_opts store_opts = WS_STORE_OPTS_INIT;
   int ch;
   optind = 0;
   opterr = 0;
@@ -57,7 +61,11 @@ int cmd_ls(int argc, char **argv) {
       if (cli_set_log_level(optarg))
         return cli_usage("ls", "unknown log level '%s'", optarg);
       break;
-    default: return cli_bad_option("ls", optopt, argv, optind);
+    default: {
+      int r = cli_store_option(&store_opts, "ls", ch, optarg);
+      if (r < 0) return CLI_USAGE;
+      if (r == 0) return cli_bad_option("ls", optopt, argv, optind);
+    }
     }
   }
   if (argc - optind != 1)
@@ -67,7 +75,7 @@ int cmd_ls(int argc, char **argv) {
   ws_objinfo *v = NULL;
   size_t n = 0;
   ws_err err = WS_ERR_INIT;
-  if (ws_ls(&v, &n, url, NULL, &err) != WS_OK) return cli_fail("ls", &err);
+  if (ws_ls(&v, &n, url, &store_opts, &err) != WS_OK) return cli_fail("ls", &err);
   if (n == 0) {
     fprintf(stderr, "store %s is empty\n", url);
     ws_objinfo_free(v);

@@ -40,6 +40,8 @@ static void help(void) {
     "DUR is 0 or a number with a unit: 250ms, 1s, 1.5s, 2m, 24h.\n"
     "SIZE is bytes, or with a unit: 64MB (10^6), 64MiB (2^20), 1GiB.\n"
     "\n"
+    CLI_STORE_HELP
+    "\n"
     "examples:\n"
     "  walship replicate /data/app.db /backups/app\n"
     "  walship replicate --sync-interval 0 /data/app.db file:///backups/app\n"
@@ -58,10 +60,12 @@ int cmd_replicate(int argc, char **argv) {
     {"poll-interval", required_argument, NULL, O_POLL},
     {"once", no_argument, NULL, O_ONCE},
     {"log-level", required_argument, NULL, O_LOG},
+    CLI_STORE_LONGOPTS,
     {NULL, 0, NULL, 0},
   };
   ws_replicate_opts opts = WS_REPLICATE_OPTS_INIT;
   uint64_t u;
+  ws_store_opts store_opts = WS_STORE_OPTS_INIT;
   int ch;
   optind = 0;
   opterr = 0;
@@ -103,7 +107,11 @@ int cmd_replicate(int argc, char **argv) {
       if (cli_set_log_level(optarg))
         return cli_usage("replicate", "unknown log level '%s'", optarg);
       break;
-    default: return cli_bad_option("replicate", optopt, argv, optind);
+    default: {
+      int r = cli_store_option(&store_opts, "replicate", ch, optarg);
+      if (r < 0) return CLI_USAGE;
+      if (r == 0) return cli_bad_option("replicate", optopt, argv, optind);
+    }
     }
   }
   if (argc - optind != 2)
@@ -112,6 +120,8 @@ int cmd_replicate(int argc, char **argv) {
   opts.db_path = argv[optind];
   opts.store_url = argv[optind + 1];
   opts.stop = &stop_flag;
+  store_opts.stop = &stop_flag;
+  opts.store = &store_opts;
 
   if (cli_on_stop_signals(&stop_flag) != 0) return CLI_RUNTIME;
 

@@ -36,6 +36,8 @@ static void help(void) {
     "On success one line goes to stdout:\n"
     "  restored OUT: txid N, P pages of S bytes, K objects, B bytes downloaded\n"
     "\n"
+    CLI_STORE_HELP
+    "\n"
     "examples:\n"
     "  walship restore /backups/app -o /data/app.db\n"
     "  walship restore file:///backups/app --txid 1200 -o /tmp/app-1200.db\n"
@@ -52,9 +54,11 @@ int cmd_restore(int argc, char **argv) {
     {"if-replica-exists", no_argument, NULL, O_IFX},
     {"skip-integrity-check", no_argument, NULL, O_SKIP},
     {"log-level", required_argument, NULL, O_LOG},
+    CLI_STORE_LONGOPTS,
     {NULL, 0, NULL, 0},
   };
   ws_restore_opts opts = WS_RESTORE_OPTS_INIT;
+  ws_store_opts store_opts = WS_STORE_OPTS_INIT;
   int ch;
   optind = 0;
   opterr = 0;
@@ -74,7 +78,11 @@ int cmd_restore(int argc, char **argv) {
       if (cli_set_log_level(optarg))
         return cli_usage("restore", "unknown log level '%s'", optarg);
       break;
-    default: return cli_bad_option("restore", optopt, argv, optind);
+    default: {
+      int r = cli_store_option(&store_opts, "restore", ch, optarg);
+      if (r < 0) return CLI_USAGE;
+      if (r == 0) return cli_bad_option("restore", optopt, argv, optind);
+    }
     }
   }
   if (argc - optind != 1)
@@ -87,6 +95,8 @@ int cmd_restore(int argc, char **argv) {
   ws_restore_result r;
   static volatile int stop_flag;
   opts.stop = &stop_flag;
+  store_opts.stop = &stop_flag;
+  opts.store = &store_opts;
   if (cli_on_stop_signals(&stop_flag) != 0) return CLI_RUNTIME;
   ws_err err = WS_ERR_INIT;
   int rc = ws_restore(&r, &opts, &err);

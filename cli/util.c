@@ -156,7 +156,8 @@ int cli_usage(const char *cmd, const char *fmt, ...) {
 }
 
 int cli_bad_option(const char *cmd, int optopt_, char **argv, int optind_) {
-  if (optopt_)
+  /* getopt reports a long option's missing value with optopt = its code */
+  if (optopt_ > 0 && optopt_ < 128)
     return cli_usage(cmd, "bad or incomplete option -%c", optopt_);
   return cli_usage(cmd, "bad or incomplete option %s", argv[optind_ - 1]);
 }
@@ -178,6 +179,33 @@ int cli_on_stop_signals(volatile int *flag) {
   if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
     perror("walship: sigaction");
     return -1;
+  }
+  return 0;
+}
+
+int cli_store_option(ws_store_opts *so, const char *cmd, int ch, const char *arg) {
+  uint64_t n;
+  switch (ch) {
+  case CLI_O_ENDPOINT:
+    if (strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0) {
+      cli_usage(cmd, "--endpoint wants an http:// or https:// URL, got '%s'", arg);
+      return -1;
+    }
+    so->endpoint = arg;
+    return 1;
+  case CLI_O_REGION: so->region = arg; return 1;
+  case CLI_O_PATH_STYLE: so->path_style = 1; return 1;
+  case CLI_O_VHOST: so->path_style = 2; return 1;
+  case CLI_O_STORAGE_CLASS: so->storage_class = arg; return 1;
+  case CLI_O_CA_BUNDLE: so->ca_bundle = arg; return 1;
+  case CLI_O_INSECURE: so->insecure = 1; return 1;
+  case CLI_O_RETRIES:
+    if (cli_parse_uint(arg, 1000, &n) || n == 0) {
+      cli_usage(cmd, "--max-retries wants a number 1..1000, got '%s'", arg);
+      return -1;
+    }
+    so->max_retries = (int)n;
+    return 1;
   }
   return 0;
 }
