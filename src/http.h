@@ -80,4 +80,8 @@ void ws_http_resp_free(ws_http_resp *r); /* frees body; keeps the struct */
 ** keep_slash) — the encoding SigV4 canonical requests need. */
 char *ws_http_escape(const char *s, int keep_slash, ws_err *err);
 
+/* Reason phrase of a common HTTP status ("Forbidden"), "" when unknown:
+** HTTP/2 carries none, so messages take it from this table. */
+const char *ws_http_status_text(long status);
+
 #endif

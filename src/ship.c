@@ -44,7 +44,7 @@
 
 #define SEG_MAX_BYTES (64u << 20) /* page bytes per segment (soft) */
 #define SEG_MAX_TXNS 100000u
-#define FAST_TICK_MS 10           /* checkpoint-lock probe period */
+#define FAST_TICK_MS 20           /* checkpoint-lock probe period while behind */
 
 typedef struct txn_info {
   uint32_t nframes;
@@ -700,15 +700,18 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   int64_t seen_walsz = ws_wal_size(s.wal);
   while (!(o->stop && *o->stop)) {
     int64_t now = ws_mono_ms();
-    /* A short tick while the pin is behind: an app checkpoint waiting for
-    ** our reader shows only as its lock (ws_pin_ckpt_locked). */
+    /* A short tick only while the pin is behind (commits not shipped yet):
+    ** an app checkpoint waiting for our reader then shows only as its lock
+    ** (ws_pin_ckpt_locked).  Caught up, the checkpoint's backfill writes the
+    ** database file, and inotify wakes us. */
     int64_t timeout = o->poll_ms ? o->poll_ms : 1000;
-    if (timeout > FAST_TICK_MS) timeout = FAST_TICK_MS;
+    if (pending && timeout > FAST_TICK_MS) timeout = FAST_TICK_MS;
     if (ckpt_seen) timeout = 1; /* it is waiting now: answer within 1 ms */
     if (pending && last_sync + o->sync_interval_ms - now < timeout)
       timeout = last_sync + o->sync_interval_ms - now;
     if (retry_at && retry_at - now < timeout) timeout = retry_at - now;
-    int mask = ws_watch_wait(s.watch, (int)(timeout < 0 ? 0 : timeout));
+    /* Already pending: file events carry no news until the sync is due. */
+    int mask = ws_watch_wait(s.watch, (int)(timeout < 0 ? 0 : timeout), !pending);
     if (o->stop && *o->stop) break;
     now = ws_mono_ms();
     if (mask & WS_WATCH_WAL) pending = 1;

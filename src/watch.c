@@ -76,11 +76,11 @@ static int drain(ws_watch *w) {
   return mask;
 }
 
-int ws_watch_wait(ws_watch *w, int timeout_ms) {
+int ws_watch_wait(ws_watch *w, int timeout_ms, int events) {
   if (timeout_ms < 0) timeout_ms = 0;
-  if (w->ifd < 0) {
+  if (w->ifd < 0 || !events) {
     if (timeout_ms) poll(NULL, 0, timeout_ms);
-    return 0;
+    return w->ifd < 0 ? 0 : drain(w);
   }
   int mask = drain(w);
   if (mask) return mask;

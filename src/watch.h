@@ -17,7 +17,10 @@ typedef struct ws_watch ws_watch;
 int ws_watch_open(ws_watch **out, const char *db_path, ws_err *err);
 void ws_watch_close(ws_watch *w);
 /* Wait up to timeout_ms; returns a WS_WATCH_* mask (0 on timeout or on a
-** signal).  Drains every pending event in one go. */
-int ws_watch_wait(ws_watch *w, int timeout_ms);
+** signal).  Drains every pending event in one go.  With events == 0 it
+** sleeps the whole timeout regardless of file activity (the caller already
+** knows there is work and is only waiting for its time to come), then
+** drains. */
+int ws_watch_wait(ws_watch *w, int timeout_ms, int events);
 
 #endif
