@@ -38,6 +38,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -685,7 +686,25 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   if (o->sync_interval_ms < 0 || o->poll_ms < 0)
     return ws_fail(err, WS_EINVAL, "intervals must not be negative");
   s.o = o;
-  if (!(s.wal_path = ws_asprintf(err, "%s-wal", o->db_path))) return WS_ENOMEM;
+  /* One sidecar per database: a second one would interleave TXIDs.  A BSD
+  ** flock on the database file is independent of SQLite's POSIX locks on
+  ** Linux, needs no extra file, and dies with the process. */
+  int lockfd = open(o->db_path, O_RDONLY | O_CLOEXEC);
+  if (lockfd < 0)
+    return ws_fail(err, errno == ENOENT ? WS_ENOTFOUND : WS_EIO, "database %s: %s",
+                   o->db_path, strerror(errno));
+  if (flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    close(lockfd);
+    if (e == EWOULDBLOCK)
+      return ws_fail(err, WS_ELOCKED, "another walship is already replicating %s",
+                     o->db_path);
+    return ws_fail(err, WS_EIO, "lock %s: %s", o->db_path, strerror(e));
+  }
+  if (!(s.wal_path = ws_asprintf(err, "%s-wal", o->db_path))) {
+    close(lockfd);
+    return WS_ENOMEM;
+  }
   if ((rc = ws_store_open_ex(&s.st, o->store_url, o->store, err))) goto out;
   if ((rc = load_position(&s, err))) goto out;
   if ((rc = attach(&s, err))) goto out;
@@ -802,5 +821,6 @@ out:
   ws_dbstate_free(&s.ds);
   free(s.tx);
   free(s.wal_path);
+  close(lockfd);
   return rc;
 }

@@ -25,6 +25,10 @@ db=$WORK/app.db store=$WORK/store
 mkdir -p "$store"
 make_db "$db" || finish
 start_sidecar "$db" "$store" --sync-interval 0 || finish
+# A second sidecar on the same database must refuse (it would interleave TXIDs).
+check_rc second_sidecar_refused 1 timeout 10 "$WALSHIP" replicate "$db" "$WORK/store2"
+if grep -q "already replicating" "$LAST_OUT"; then pass second_sidecar_message
+else fail second_sidecar_message "$(last_out)"; fi
 run_writer app --db "$db" --workload mixed --txns 150 --rate 50 --seed 61
 stop_sidecar sigterm_exit0
 
