@@ -7,6 +7,12 @@ set -euo pipefail
 # upload bodies (libcrypto).
 pkgs=(build-essential libsqlite3-dev zlib1g-dev sqlite3 libcurl4-openssl-dev
       libexpat1-dev libjson-c-dev libssl-dev python3)
+# The store tests' servers (tests/servers/): nginx (its dav and autoindex
+# modules) for the HTTP store; node + npm to run s3rver for the S3 store.
+# Keep a node that is already on PATH (it may not come from Debian).
+pkgs+=(nginx)
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -19,4 +25,15 @@ fi
 echo "walship: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
-apt-get install -y -qq "${missing[@]}" >/dev/null
+# Installing nginx would start the system service on port 80: the tests run
+# their own private instance, so forbid service starts during the install
+# (policy-rc.d exit 101 = action forbidden), unless a policy already exists.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+fi
+rc=0
+apt-get install -y -qq "${missing[@]}" >/dev/null || rc=$?
+if [ $own_policy = 1 ]; then rm -f "$policy"; fi
+exit $rc
