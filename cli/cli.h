@@ -32,6 +32,9 @@ int cli_set_log_level(const char *name);
 int cli_parse_duration(const char *s, int64_t *ms);
 /* "1048576", "64MB" (10^6), "64MiB" (2^20), "1.5GiB", ... -> bytes. */
 int cli_parse_size(const char *s, uint64_t *bytes);
+/* "2026-11-28T10:15:00Z", "2026-11-28T10:15:00.250Z", "...+01:00",
+** "2026-11-28 10:15:00" (UTC) -> unix ms. */
+int cli_parse_time(const char *s, int64_t *ms);
 /* Decimal unsigned integer no larger than max. */
 int cli_parse_uint(const char *s, uint64_t max, uint64_t *out);
 

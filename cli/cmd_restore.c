@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 
 static void help(void) {
   printf(
@@ -24,6 +25,10 @@ static void help(void) {
     "  -o, --output OUT          database file to create (required)\n"
     "  --txid N                  restore the state after transaction N\n"
     "                            (default: the latest the store holds)\n"
+    "  --timestamp TIME          restore the last transaction captured at or\n"
+    "                            before TIME (UTC ISO-8601, 2026-11-28T10:15:00Z)\n"
+    "  --dry-run                 print the plan (objects, sizes, TXID ranges) and\n"
+    "                            exit without downloading page data\n"
     "  --force                   overwrite OUT and remove a stale OUT-wal/OUT-shm\n"
     "                            (default: refuse, exit 4)\n"
     "  --if-replica-exists       an empty store is not an error: print a note\n"
@@ -44,12 +49,43 @@ static void help(void) {
     "  walship restore /backups/app -o /data/app.db --if-replica-exists\n");
 }
 
+/* --dry-run: the plan as a table, from object headers only. */
+static int dry(const ws_restore_opts *opts) {
+  ws_objinfo *v = NULL;
+  size_t n = 0;
+  uint64_t txid = 0, bytes = 0;
+  ws_err err = WS_ERR_INIT;
+  if (ws_restore_plan(&v, &n, &txid, opts, &err) != WS_OK) return cli_fail("restore", &err);
+  printf("%-5s %-35s %12s %9s  %-20s  %s\n", "KIND", "TXIDS", "SIZE", "PAGES", "TIME", "NAME");
+  for (size_t i = 0; i < n; i++) {
+    char txids[48], when[32];
+    if (v[i].txid_first == v[i].txid_last)
+      snprintf(txids, sizeof(txids), "%" PRIu64, v[i].txid_first);
+    else
+      snprintf(txids, sizeof(txids), "%" PRIu64 "-%" PRIu64, v[i].txid_first, v[i].txid_last);
+    time_t t = (time_t)(v[i].time_last_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("%-5s %-35s %12" PRIu64 " %9" PRIu32 "  %-20s  %s\n",
+           v[i].kind == WS_KIND_SNAPSHOT ? "snap" : "seg", txids, v[i].size,
+           v[i].db_pages, when, v[i].name);
+    bytes += v[i].size;
+  }
+  printf("plan: %zu objects, %" PRIu64 " bytes to download, restores txid %" PRIu64 "\n",
+         n, bytes, txid);
+  ws_objinfo_free(v);
+  return fflush(stdout) == 0 ? CLI_OK : CLI_RUNTIME;
+}
+
 int cmd_restore(int argc, char **argv) {
-  enum { O_TXID = 256, O_FORCE, O_IFX, O_SKIP, O_LOG };
+  enum { O_TXID = 256, O_FORCE, O_IFX, O_SKIP, O_LOG, O_TIME, O_DRY };
   static const struct option longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"output", required_argument, NULL, 'o'},
     {"txid", required_argument, NULL, O_TXID},
+    {"timestamp", required_argument, NULL, O_TIME},
+    {"dry-run", no_argument, NULL, O_DRY},
     {"force", no_argument, NULL, O_FORCE},
     {"if-replica-exists", no_argument, NULL, O_IFX},
     {"skip-integrity-check", no_argument, NULL, O_SKIP},
@@ -59,7 +95,7 @@ int cmd_restore(int argc, char **argv) {
   };
   ws_restore_opts opts = WS_RESTORE_OPTS_INIT;
   ws_store_opts store_opts = WS_STORE_OPTS_INIT;
-  int ch;
+  int ch, dry_run = 0;
   optind = 0;
   opterr = 0;
   while ((ch = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
@@ -71,6 +107,12 @@ int cmd_restore(int argc, char **argv) {
         return cli_usage("restore", "--txid wants a transaction number >= 1, got '%s'",
                          optarg);
       break;
+    case O_TIME:
+      if (cli_parse_time(optarg, &opts.target_time_ms))
+        return cli_usage("restore", "--timestamp wants a UTC time like "
+                         "2026-11-28T10:15:00Z, got '%s'", optarg);
+      break;
+    case O_DRY: dry_run = 1; break;
     case O_FORCE: opts.force = 1; break;
     case O_IFX: opts.if_replica_exists = 1; break;
     case O_SKIP: opts.skip_integrity_check = 1; break;
@@ -88,15 +130,18 @@ int cmd_restore(int argc, char **argv) {
   if (argc - optind != 1)
     return cli_usage("restore", argc - optind ? "expected one STORE, got %d arguments"
                      : "missing STORE%.0d", argc - optind);
+  if (opts.target_txid && opts.target_time_ms)
+    return cli_usage("restore", "give --txid or --timestamp, not both");
+  opts.store_url = argv[optind];
+  opts.store = &store_opts;
+  if (dry_run) return dry(&opts);
   if (!opts.out_path || !*opts.out_path)
     return cli_usage("restore", "missing -o OUT (the database file to create)");
-  opts.store_url = argv[optind];
 
   ws_restore_result r;
   static volatile int stop_flag;
   opts.stop = &stop_flag;
   store_opts.stop = &stop_flag;
-  opts.store = &store_opts;
   if (cli_on_stop_signals(&stop_flag) != 0) return CLI_RUNTIME;
   ws_err err = WS_ERR_INIT;
   int rc = ws_restore(&r, &opts, &err);

@@ -209,3 +209,33 @@ int cli_store_option(ws_store_opts *so, const char *cmd, int ch, const char *arg
   }
   return 0;
 }
+
+int cli_parse_time(const char *s, int64_t *ms) {
+  struct tm tm;
+  memset(&tm, 0, sizeof(tm));
+  const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!p) p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
+  if (!p) return -1;
+  int64_t frac = 0;
+  if (*p == '.') { /* milliseconds, extra digits ignored */
+    int digits = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+      if (digits < 3) frac = frac * 10 + (*p - '0');
+    if (digits == 0) return -1;
+    for (; digits < 3; digits++) frac *= 10;
+  }
+  int64_t off = 0;
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    int sign = *p == '-' ? -1 : 1, hh, mm;
+    if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59) return -1;
+    off = sign * (hh * 3600 + mm * 60);
+    p += 6;
+  }
+  if (*p) return -1;
+  time_t t = timegm(&tm);
+  if (t == (time_t)-1) return -1;
+  *ms = ((int64_t)t - off) * 1000 + frac;
+  return 0;
+}

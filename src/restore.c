@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WBUF_SIZE (1u << 20)   /* write-combining buffer for page runs */
@@ -269,6 +270,82 @@ static char *temp_name(const char *out, ws_err *err) {
                      slash ? slash + 1 : out, (long)getpid());
 }
 
+/* Header of one catalog entry (one ranged GET of WS_OBJHDR_SIZE bytes). */
+static int read_header(ws_objhdr *h, ws_store *st, const ws_catent *e, ws_err *err) {
+  void *buf = NULL;
+  size_t len = 0;
+  int rc = ws_store_get_buf(&buf, &len, st, e->name, 0, WS_OBJHDR_SIZE,
+                            WS_OBJHDR_SIZE, err);
+  if (rc == WS_OK) rc = ws_objhdr_parse(h, buf, len, e->name, err);
+  free(buf);
+  return rc;
+}
+
+static void fill_info(ws_objinfo *o, const ws_catent *e, const ws_objhdr *h) {
+  snprintf(o->name, sizeof(o->name), "%s", e->name);
+  o->kind = e->kind;
+  o->txid_first = e->first;
+  o->txid_last = e->last;
+  o->size = e->size;
+  if (!h) return;
+  o->page_size = h->page_size;
+  o->db_pages = h->db_pages;
+  o->ntxn = h->ntxn;
+  o->time_first_ms = h->time_first_ms;
+  o->time_last_ms = h->time_last_ms;
+}
+
+/*
+** The last TXID captured at or before t: binary search over the catalog by
+** the capture time in each object's header (O(log n) header reads; capture
+** times grow with TXIDs).  Every transaction of one of our segments shares
+** the segment's capture time, so the answer is an object boundary.
+*/
+static int resolve_time(uint64_t *txid, ws_store *st, const ws_catalog *cat,
+                        int64_t t, ws_err *err) {
+  size_t lo = 0, hi = cat->n; /* answer index in [lo, hi): time_last <= t */
+  int64_t first_time = 0;
+  ws_objhdr h;
+  int rc;
+  if (cat->n == 0) return ws_fail(err, WS_EEMPTY, "store holds no replica");
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if ((rc = read_header(&h, st, &cat->v[mid], err))) return rc;
+    if (mid == 0) first_time = h.time_last_ms;
+    if (h.time_last_ms <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) {
+    if (!first_time) {
+      if ((rc = read_header(&h, st, &cat->v[0], err))) return rc;
+      first_time = h.time_last_ms;
+    }
+    time_t sec = (time_t)(first_time / 1000);
+    struct tm tm;
+    char buf[32];
+    gmtime_r(&sec, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return ws_fail(err, WS_EGAP, "no transaction captured at or before the requested "
+                   "time; the store's history starts at %s (txid %" PRIu64 ")", buf,
+                   cat->v[0].last);
+  }
+  *txid = cat->v[lo - 1].last;
+  return WS_OK;
+}
+
+/* Open, list, and turn the options' target (TXID or time) into a TXID. */
+static int resolve_target(uint64_t *txid, ws_store *st, const ws_catalog *cat,
+                          const ws_restore_opts *o, ws_err *err) {
+  *txid = o->target_txid;
+  if (o->target_time_ms && o->target_txid)
+    return ws_fail(err, WS_EINVAL, "give a target TXID or a time, not both");
+  if (!o->target_time_ms) return WS_OK;
+  int rc = resolve_time(txid, st, cat, o->target_time_ms, err);
+  if (rc == WS_OK)
+    ws_log(WS_LOG_INFO, "restore", "time resolves to txid=%" PRIu64, *txid);
+  return rc;
+}
+
 int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err) {
   ws_store *st = NULL;
   ws_catalog cat = {NULL, 0};
@@ -294,7 +371,9 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
   }
   /* Before any download: refusing late would waste the whole transfer. */
   if ((rc = check_output(out, opts->force, err))) goto out;
-  if ((rc = ws_plan_build_for(&plan, &cat, st->url, opts->target_txid, err))) goto out;
+  uint64_t target;
+  if ((rc = resolve_target(&target, st, &cat, opts, err))) goto out;
+  if ((rc = ws_plan_build_for(&plan, &cat, st->url, target, err))) goto out;
   ws_log(WS_LOG_DEBUG, "restore", "plan objects=%zu from=%s txid=%" PRIu64,
          plan.n, plan.v[0]->name, plan.txid);
 
@@ -380,6 +459,41 @@ out:
 
 /* ------------------------------------------------------------------ ls */
 
+int ws_restore_plan(ws_objinfo **out, size_t *n, uint64_t *txid,
+                    const ws_restore_opts *opts, ws_err *err) {
+  ws_store *st = NULL;
+  ws_catalog cat = {NULL, 0};
+  ws_plan plan = {NULL, 0, 0};
+  ws_objinfo *v = NULL;
+  uint64_t target;
+  int rc;
+  if (!opts || opts->version != WS_RESTORE_OPTS_VERSION || !opts->store_url)
+    return ws_fail(err, WS_EINVAL, "restore plan: missing store URL");
+  if ((rc = ws_store_open_ex(&st, opts->store_url, opts->store, err))) return rc;
+  if ((rc = ws_catalog_load(&cat, st, err)) ||
+      (rc = resolve_target(&target, st, &cat, opts, err)) ||
+      (rc = ws_plan_build_for(&plan, &cat, st->url, target, err)))
+    goto out;
+  rc = WS_ENOMEM;
+  if (!(v = ws_calloc(plan.n, sizeof(*v), err))) goto out;
+  for (size_t i = 0; i < plan.n; i++) {
+    ws_objhdr h;
+    if ((rc = read_header(&h, st, plan.v[i], err))) goto out;
+    fill_info(&v[i], plan.v[i], &h);
+  }
+  *out = v;
+  *n = plan.n;
+  *txid = plan.txid;
+  v = NULL;
+  rc = WS_OK;
+out:
+  free(v);
+  ws_plan_free(&plan);
+  ws_catalog_free(&cat);
+  ws_store_close(st);
+  return rc;
+}
+
 int ws_ls(ws_objinfo **out, size_t *n, const char *store_url,
           const ws_store_opts *so, ws_err *err) {
   ws_store *st = NULL;
@@ -392,35 +506,21 @@ int ws_ls(ws_objinfo **out, size_t *n, const char *store_url,
   if (!(v = ws_calloc(cat.n, sizeof(*v), err))) goto out;
   for (size_t i = 0; i < cat.n; i++) {
     const ws_catent *e = &cat.v[i];
-    ws_objinfo *o = &v[i];
-    snprintf(o->name, sizeof(o->name), "%s", e->name);
-    o->kind = e->kind;
-    o->txid_first = e->first;
-    o->txid_last = e->last;
-    o->size = e->size;
-    void *buf = NULL;
-    size_t len = 0;
     ws_objhdr h;
     ws_err herr = WS_ERR_INIT;
-    if ((rc = ws_store_get_buf(&buf, &len, st, e->name, 0, WS_OBJHDR_SIZE,
-                               WS_OBJHDR_SIZE, &herr))) {
+    fill_info(&v[i], e, NULL);
+    if ((rc = read_header(&h, st, e, &herr))) {
       if (rc == WS_ENOTFOUND) continue;   /* deleted since listing: keep name */
-      *err = herr;
-      goto out;
-    }
-    rc = ws_objhdr_parse(&h, buf, len, e->name, &herr);
-    free(buf);
-    if (rc) {
+      if (rc != WS_ECORRUPT) {
+        *err = herr;
+        goto out;
+      }
       /* One bad object must not hide the rest of the store: show what its
       ** name says (page_size 0 marks the header as unreadable). */
       ws_log(WS_LOG_WARN, "ls", "%s", herr.msg);
       continue;
     }
-    o->page_size = h.page_size;
-    o->db_pages = h.db_pages;
-    o->ntxn = h.ntxn;
-    o->time_first_ms = h.time_first_ms;
-    o->time_last_ms = h.time_last_ms;
+    fill_info(&v[i], e, &h);
   }
   rc = WS_OK;
   *out = v;

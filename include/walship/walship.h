@@ -120,10 +120,13 @@ typedef struct ws_restore_opts {
   volatile int *stop;        /* when *stop != 0: abandon, remove the temp
                                 file, return WS_ESTOPPED */
   const struct ws_store_opts *store; /* remote store options (store.h); NULL = defaults */
+  int64_t target_time_ms;    /* restore the last transaction captured at or
+                                before this time (unix ms); 0 = unused.
+                                Exclusive with target_txid. */
 } ws_restore_opts;
 
 #define WS_RESTORE_OPTS_VERSION 1
-#define WS_RESTORE_OPTS_INIT {WS_RESTORE_OPTS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL}
+#define WS_RESTORE_OPTS_INIT {WS_RESTORE_OPTS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0}
 
 typedef struct ws_restore_result {
   uint64_t txid;             /* state restored is the one after this TXID */
@@ -154,6 +157,15 @@ typedef struct ws_objinfo {
 WS_MUST_CHECK int ws_ls(ws_objinfo **out, size_t *n, const char *store_url,
                         const struct ws_store_opts *store, ws_err *err);
 void ws_objinfo_free(ws_objinfo *v);
+
+/*
+** The plan a restore with these options would follow, without downloading
+** any page data (only object headers): the objects in apply order and the
+** TXID the restore would reach.  out_path, force and the output checks are
+** ignored.
+*/
+WS_MUST_CHECK int ws_restore_plan(ws_objinfo **out, size_t *n, uint64_t *txid,
+                                  const ws_restore_opts *opts, ws_err *err);
 
 #ifdef __cplusplus
 }
