@@ -1,0 +1,550 @@
+/*
+** The s3 store's offline parts: the XML parsers keep their bounds and
+** refuse broken documents, the credentials chain picks the right source
+** and never invents credentials, and addressing (bucket rules, prefixes,
+** path vs virtual-host URLs, SigV4-canonical query strings) is exact.
+** Network round trips are the integration tests' business.
+*/
+#include "walship/store.h"
+#include "store_int.h"
+#include "s3xml.h"
+#include "awscred.h"
+#include "common.h"
+/* t.h's RUN puts fflush after an else on one line; -Wall flags that. */
+#pragma GCC diagnostic ignored "-Wmisleading-indentation"
+#include "t.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ XML */
+
+typedef struct got {
+  char keys[8][64];
+  uint64_t sizes[8];
+  int64_t mtimes[8];
+  int n;
+  int fail_at;                 /* return an error at this entry (-1: never) */
+} got;
+
+static int collect(void *ud, const char *key, uint64_t size, int64_t mtime, ws_err *err) {
+  got *g = ud;
+  if (g->n == g->fail_at) return ws_fail(err, WS_ENOMEM, "sink full");
+  if (g->n >= 8) return ws_fail(err, WS_ENOMEM, "too many");
+  snprintf(g->keys[g->n], sizeof(g->keys[0]), "%s", key);
+  g->sizes[g->n] = size;
+  g->mtimes[g->n] = mtime;
+  g->n++;
+  return WS_OK;
+}
+
+static const char PAGE1[] =
+  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+  "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+  "<Name>walship-test</Name><Prefix>db1/seg/</Prefix><KeyCount>3</KeyCount>"
+  "<MaxKeys>3</MaxKeys><IsTruncated>true</IsTruncated>"
+  "<ContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</ContinuationToken>"
+  "<NextContinuationToken>1w41l63U0xa8q7smH50vCxyTQqdxo69O3EmK28Bi5PcROI4wI/EyIJg==</NextContinuationToken>"
+  "<Contents><Key>db1/seg/0000000000000001-0000000000000010.seg</Key>"
+  "<LastModified>2024-05-01T12:34:56.789Z</LastModified>"
+  "<ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag><Size>434234</Size>"
+  "<Owner><ID>abc</ID><DisplayName>me</DisplayName></Owner>"
+  "<StorageClass>STANDARD</StorageClass></Contents>"
+  "<Contents><Key>db1/seg/0000000000000011-0000000000000020.seg</Key>"
+  "<LastModified>2024-05-01T12:35:00.000Z</LastModified><Size>0</Size></Contents>"
+  "<Contents><Key>db1/seg/a&amp;b.seg</Key><Size>18446744073709551615</Size>"
+  "<LastModified>garbage</LastModified></Contents>"
+  "<CommonPrefixes><Prefix>db1/seg/x/</Prefix></CommonPrefixes>"
+  "</ListBucketResult>";
+
+static void test_s3xml_list_page_with_token(void) {
+  got g = {.fail_at = -1};
+  int trunc = 0;
+  char *tok = NULL;
+  ws_err e = WS_ERR_INIT;
+  CHECK_EQ(ws_s3xml_parse_list(PAGE1, strlen(PAGE1), collect, &g, &trunc, &tok, &e), WS_OK);
+  CHECK_EQ(g.n, 3);
+  CHECK(strcmp(g.keys[0], "db1/seg/0000000000000001-0000000000000010.seg") == 0);
+  CHECK(strcmp(g.keys[2], "db1/seg/a&b.seg") == 0);
+  CHECK_EQ(g.sizes[0], 434234);
+  CHECK_EQ(g.sizes[1], 0);
+  CHECK(g.sizes[2] == UINT64_MAX);
+  CHECK_EQ(g.mtimes[0], 1714566896789LL);
+  CHECK_EQ(g.mtimes[2], 0);            /* unreadable time: unknown, not an error */
+  CHECK_EQ(trunc, 1);
+  CHECK(tok && strcmp(tok, "1w41l63U0xa8q7smH50vCxyTQqdxo69O3EmK28Bi5PcROI4wI/EyIJg==") == 0);
+  free(tok);
+}
+
+static void test_s3xml_list_last_page_and_empty(void) {
+  static const char last[] =
+    "<ListBucketResult><IsTruncated>false</IsTruncated>"
+    "<Contents><Key>k</Key><Size>7</Size></Contents></ListBucketResult>";
+  static const char empty[] =
+    "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name>"
+    "<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>";
+  got g = {.fail_at = -1};
+  int trunc = 1;
+  char *tok = (char *)"x";
+  ws_err e = WS_ERR_INIT;
+  CHECK_EQ(ws_s3xml_parse_list(last, strlen(last), collect, &g, &trunc, &tok, &e), WS_OK);
+  CHECK_EQ(g.n, 1);
+  CHECK_EQ(trunc, 0);
+  CHECK(tok == NULL);
+  g.n = 0;
+  CHECK_EQ(ws_s3xml_parse_list(empty, strlen(empty), collect, &g, &trunc, NULL, &e), WS_OK);
+  CHECK_EQ(g.n, 0);
+}
+
+static void test_s3xml_list_refuses_broken_documents(void) {
+  got g = {.fail_at = -1};
+  int trunc = 0;
+  char *tok = NULL;
+  ws_err e = WS_ERR_INIT;
+  /* cut in the middle: no partial result */
+  CHECK_EQ(ws_s3xml_parse_list(PAGE1, strlen(PAGE1) / 2, collect, &g, &trunc, &tok, &e),
+           WS_ECORRUPT);
+  CHECK(strstr(e.msg, "not valid XML"));
+  CHECK(tok == NULL);
+  static const char *bad[] = {
+    "", "not xml at all", "<ListBucketResult><Contents></ListBucketResult>",
+    /* truncated page without a token: would loop or stop early */
+    "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+    /* entry without a key, entry with a bad size */
+    "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
+    "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>",
+    "<ListBucketResult><Contents><Key>a</Key><Size>99999999999999999999</Size></Contents>"
+    "</ListBucketResult>",
+    "<ListBucketResult><Contents><Key></Key><Size>1</Size></Contents></ListBucketResult>",
+    /* some other document */
+    "<ListAllMyBucketsResult></ListAllMyBucketsResult>",
+    /* entity games are refused before they start */
+    "<!DOCTYPE x [<!ENTITY a \"aaaa\">]><ListBucketResult>&a;</ListBucketResult>",
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ws_err e2 = WS_ERR_INIT;
+    g.n = 0;
+    int rc = ws_s3xml_parse_list(bad[i], strlen(bad[i]), collect, &g, &trunc, &tok, &e2);
+    if (rc != WS_ECORRUPT) printf("  case %zu: rc %d\n", i, rc);
+    CHECK_EQ(rc, WS_ECORRUPT);
+    CHECK(e2.msg[0]);
+    CHECK(tok == NULL);
+  }
+  static const char errdoc[] = "<Error><Code>AccessDenied</Code></Error>";
+  CHECK_EQ(ws_s3xml_parse_list(errdoc, strlen(errdoc), collect, &g, &trunc, &tok, &e),
+           WS_ESTORE);
+}
+
+static void test_s3xml_list_bounds_and_sink_errors(void) {
+  /* a key longer than the text cap is an error, never a cut key */
+  size_t n = WS_S3XML_TEXT_MAX + 10;
+  char *doc = malloc(n + 200);
+  CHECK(doc);
+  char *p = doc + sprintf(doc, "<ListBucketResult><Contents><Key>");
+  memset(p, 'k', n);
+  strcpy(p + n, "</Key><Size>1</Size></Contents></ListBucketResult>");
+  got g = {.fail_at = -1};
+  int trunc = 0;
+  ws_err e = WS_ERR_INIT;
+  int rc = ws_s3xml_parse_list(doc, strlen(doc), collect, &g, &trunc, NULL, &e);
+  free(doc);
+  CHECK_EQ(rc, WS_ECORRUPT);
+  CHECK(strstr(e.msg, "<Key>"));
+  CHECK_EQ(g.n, 0);
+  /* deep nesting is refused */
+  char deep[64 * 4 + 64] = "<ListBucketResult>";
+  for (int i = 0; i < 40; i++) strcat(deep, "<a>");
+  ws_err e3 = WS_ERR_INIT;
+  CHECK_EQ(ws_s3xml_parse_list(deep, strlen(deep), collect, &g, &trunc, NULL, &e3), WS_ECORRUPT);
+  /* the callback's error comes back unchanged */
+  got g2 = {.fail_at = 1};
+  ws_err e2 = WS_ERR_INIT;
+  CHECK_EQ(ws_s3xml_parse_list(PAGE1, strlen(PAGE1), collect, &g2, &trunc, NULL, &e2), WS_ENOMEM);
+  CHECK(strcmp(e2.msg, "sink full") == 0);
+  CHECK_EQ(g2.n, 1);
+}
+
+static void test_s3xml_error_documents(void) {
+  static const char doc[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>"
+    "<Message>The specified key does not exist.</Message><Key>db1/seg/x</Key>"
+    "<RequestId>4442587FB7D0A2F9</RequestId></Error>";
+  ws_s3_error e;
+  CHECK_EQ(ws_s3xml_parse_error(&e, doc, strlen(doc)), 1);
+  CHECK(strcmp(e.code, "NoSuchKey") == 0);
+  CHECK(strcmp(e.message, "The specified key does not exist.") == 0);
+  static const char sig[] =
+    "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated "
+    "does not match</Message><StringToSign>AWS4-HMAC-SHA256</StringToSign></Error>";
+  CHECK_EQ(ws_s3xml_parse_error(&e, sig, strlen(sig)), 1);
+  CHECK(strcmp(e.code, "SignatureDoesNotMatch") == 0);
+  /* overlong messages are cut, not refused (they are display-only) */
+  char big[2048];
+  int k = snprintf(big, sizeof(big), "<Error><Code>X</Code><Message>");
+  memset(big + k, 'm', 1500);
+  strcpy(big + k + 1500, "</Message></Error>");
+  CHECK_EQ(ws_s3xml_parse_error(&e, big, strlen(big)), 1);
+  CHECK_EQ(strlen(e.message), sizeof(e.message) - 1);
+  CHECK_EQ(ws_s3xml_parse_error(&e, "", 0), 0);
+  CHECK_EQ(ws_s3xml_parse_error(&e, NULL, 0), 0);
+  CHECK_EQ(ws_s3xml_parse_error(&e, "<html>502 Bad Gateway</html>", 28), 0);
+  CHECK(e.code[0] == '\0');
+  CHECK_EQ(ws_s3xml_parse_error(&e, "<Error><Code>Trunc", 18), 0);
+}
+
+static void test_s3xml_initiate_complete_delete(void) {
+  static const char init[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InitiateMultipartUploadResult "
+    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>b</Bucket><Key>k</Key>"
+    "<UploadId>VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA</UploadId>"
+    "</InitiateMultipartUploadResult>";
+  char *id = NULL;
+  ws_err e = WS_ERR_INIT;
+  CHECK_EQ(ws_s3xml_parse_initiate(&id, init, strlen(init), &e), WS_OK);
+  CHECK(id && strcmp(id, "VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA") == 0);
+  free(id);
+  id = NULL;
+  static const char noid[] = "<InitiateMultipartUploadResult><Bucket>b</Bucket>"
+                             "</InitiateMultipartUploadResult>";
+  CHECK_EQ(ws_s3xml_parse_initiate(&id, noid, strlen(noid), &e), WS_ECORRUPT);
+  CHECK(id == NULL);
+
+  static const char done[] =
+    "<CompleteMultipartUploadResult><Location>http://b/k</Location><Bucket>b</Bucket>"
+    "<Key>k</Key><ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>"
+    "</CompleteMultipartUploadResult>";
+  ws_s3_error se;
+  CHECK_EQ(ws_s3xml_parse_complete(done, strlen(done), &se, &e), WS_OK);
+  /* the S3 quirk: 200 OK with an <Error> body */
+  static const char failed[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n   <Error><Code>InternalError</Code>"
+    "<Message>We encountered an internal error. Please try again.</Message></Error>";
+  ws_err e2 = WS_ERR_INIT;
+  CHECK_EQ(ws_s3xml_parse_complete(failed, strlen(failed), &se, &e2), WS_ESTORE);
+  CHECK(strcmp(se.code, "InternalError") == 0);
+  CHECK(strstr(e2.msg, "InternalError"));
+  CHECK_EQ(ws_s3xml_parse_complete(done, strlen(done) - 5, &se, &e2), WS_ECORRUPT);
+
+  static const char del[] =
+    "<DeleteResult><Deleted><Key>a</Key></Deleted>"
+    "<Error><Key>p/b</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+    "<Error><Key>p/c</Key><Code>InternalError</Code><Message>x</Message></Error>"
+    "</DeleteResult>";
+  size_t nerr = 0;
+  char key[256];
+  CHECK_EQ(ws_s3xml_parse_delete(del, strlen(del), &nerr, key, &se, &e), WS_OK);
+  CHECK_EQ(nerr, 2);
+  CHECK(strcmp(key, "p/b") == 0);
+  CHECK(strcmp(se.code, "AccessDenied") == 0);
+  static const char quiet[] = "<DeleteResult/>";
+  CHECK_EQ(ws_s3xml_parse_delete(quiet, strlen(quiet), &nerr, NULL, NULL, &e), WS_OK);
+  CHECK_EQ(nerr, 0);
+}
+
+static void test_s3xml_escape_and_time(void) {
+  ws_err e = WS_ERR_INIT;
+  char *s = ws_s3xml_escape("\"abc\"<&>'", &e);
+  CHECK(s && strcmp(s, "&quot;abc&quot;&lt;&amp;&gt;&apos;") == 0);
+  free(s);
+  s = ws_s3xml_escape("", &e);
+  CHECK(s && !*s);
+  free(s);
+  CHECK_EQ(ws_s3xml_time_ms("1970-01-01T00:00:00Z"), 0);
+  CHECK_EQ(ws_s3xml_time_ms("1970-01-01T00:00:01.5Z"), 1500);
+  CHECK_EQ(ws_s3xml_time_ms("2024-02-29T23:59:59.123456Z"), 1709251199123LL);
+  CHECK_EQ(ws_s3xml_time_ms("2024-02-29T23:59:59+01:00"), 0);
+  CHECK_EQ(ws_s3xml_time_ms("2024-13-01T00:00:00Z"), 0);
+}
+
+/* ---------------------------------------------------------- credentials */
+
+static char tmpdir_[64];
+
+static void clear_env(void) {
+  static const char *vars[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                               "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION",
+                               "AWS_DEFAULT_REGION"};
+  for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) unsetenv(vars[i]);
+  setenv("HOME", tmpdir_, 1);  /* no ~/.aws/credentials of the real user */
+}
+
+static const char CREDS[] =
+  "# comment\n"
+  "[default]\n"
+  "aws_access_key_id = AKIDDEFAULT\n"
+  "aws_secret_access_key = secretdefault\n"
+  "\n"
+  "  [ ci ]  \r\n"
+  "; another comment\n"
+  "aws_access_key_id=AKIDCI\r\n"
+  "aws_secret_access_key =  secret/ci+x=  \r\n"
+  "aws_session_token = tok==\n"
+  "region = eu-west-1\n"
+  "[half]\n"
+  "aws_access_key_id = AKIDHALF\n";
+
+static int write_creds(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (!f) return -1;
+  int ok = fputs(text, f) >= 0;
+  return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+static void test_awscred_env_wins(void) {
+  clear_env();
+  char path[128];
+  snprintf(path, sizeof(path), "%s/creds", tmpdir_);
+  CHECK_EQ(write_creds(path, CREDS), 0);
+  setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+  setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "secretenv", 1);
+  ws_awscred c;
+  ws_err e = WS_ERR_INIT;
+  CHECK_EQ(ws_awscred_load(&c, &e), WS_OK);
+  int ok = strcmp(c.access_key, "AKIDENV") == 0 && strcmp(c.secret, "secretenv") == 0 &&
+           c.token == NULL && strcmp(c.source, "environment") == 0;
+  ws_awscred_free(&c);
+  CHECK(ok);
+  CHECK(c.access_key == NULL && c.secret == NULL);
+  setenv("AWS_SESSION_TOKEN", "envtoken", 1);
+  CHECK_EQ(ws_awscred_load(&c, &e), WS_OK);
+  ok = c.token && strcmp(c.token, "envtoken") == 0;
+  ws_awscred_free(&c);
+  CHECK(ok);
+  /* half of the pair is a mistake worth naming, not a silent fallback */
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  ws_err e2 = WS_ERR_INIT;
+  CHECK_EQ(ws_awscred_load(&c, &e2), WS_EINVAL);
+  CHECK(strstr(e2.msg, "AWS_SECRET_ACCESS_KEY"));
+  unlink(path);
+}
+
+static void test_awscred_profiles(void) {
+  clear_env();
+  char path[128];
+  snprintf(path, sizeof(path), "%s/creds", tmpdir_);
+  CHECK_EQ(write_creds(path, CREDS), 0);
+  setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+  ws_awscred c;
+  ws_err e = WS_ERR_INIT;
+  CHECK_EQ(ws_awscred_load(&c, &e), WS_OK);
+  int ok = strcmp(c.access_key, "AKIDDEFAULT") == 0 && strcmp(c.secret, "secretdefault") == 0 &&
+           !c.token && strstr(c.source, "profile default");
+  ws_awscred_free(&c);
+  CHECK(ok);
+  setenv("AWS_PROFILE", "ci", 1);
+  CHECK_EQ(ws_awscred_load(&c, &e), WS_OK);
+  ok = strcmp(c.access_key, "AKIDCI") == 0 && strcmp(c.secret, "secret/ci+x=") == 0 &&
+       c.token && strcmp(c.token, "tok==") == 0;
+  ws_awscred_free(&c);
+  CHECK(ok);
+  setenv("AWS_PROFILE", "half", 1);
+  ws_err e2 = WS_ERR_INIT;
+  CHECK_EQ(ws_awscred_load(&c, &e2), WS_EINVAL);
+  CHECK(strstr(e2.msg, "aws_secret_access_key"));
+  setenv("AWS_PROFILE", "nope", 1);
+  ws_err e3 = WS_ERR_INIT;
+  CHECK_EQ(ws_awscred_load(&c, &e3), WS_EINVAL);
+  CHECK(strstr(e3.msg, "nope"));
+  /* ~/.aws/credentials when no file is named */
+  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  unsetenv("AWS_PROFILE");
+  char dir[128], home_creds[160];
+  snprintf(dir, sizeof(dir), "%s/.aws", tmpdir_);
+  snprintf(home_creds, sizeof(home_creds), "%s/credentials", dir);
+  CHECK(mkdir(dir, 0700) == 0);
+  CHECK_EQ(write_creds(home_creds, CREDS), 0);
+  CHECK_EQ(ws_awscred_load(&c, &e), WS_OK);
+  ok = strcmp(c.access_key, "AKIDDEFAULT") == 0;
+  ws_awscred_free(&c);
+  unlink(home_creds);
+  rmdir(dir);
+  unlink(path);
+  CHECK(ok);
+}
+
+static void test_awscred_missing_is_einval(void) {
+  clear_env();
+  ws_awscred c;
+  ws_err e = WS_ERR_INIT;
+  CHECK_EQ(ws_awscred_load(&c, &e), WS_EINVAL);
+  CHECK(strcmp(e.msg, "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+               "or a profile in ~/.aws/credentials") == 0);
+  /* a file without the default profile is the same situation */
+  char path[128];
+  snprintf(path, sizeof(path), "%s/creds2", tmpdir_);
+  CHECK_EQ(write_creds(path, "[other]\naws_access_key_id=a\naws_secret_access_key=b\n"), 0);
+  setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+  ws_err e2 = WS_ERR_INIT;
+  CHECK_EQ(ws_awscred_load(&c, &e2), WS_EINVAL);
+  CHECK(strstr(e2.msg, "no AWS credentials"));
+  unlink(path);
+  /* a named file that does not exist is named in the error */
+  ws_err e3 = WS_ERR_INIT;
+  CHECK_EQ(ws_awscred_load(&c, &e3), WS_EINVAL);
+  CHECK(strstr(e3.msg, path));
+  /* and the store refuses to open, naming the fix */
+  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  ws_store_opts o = WS_STORE_OPTS_INIT;
+  ws_store *st = NULL;
+  ws_err e4 = WS_ERR_INIT;
+  CHECK_EQ(ws_store_s3_open(&st, "s3://bucket/p", "bucket/p", &o, &e4), WS_EINVAL);
+  CHECK(st == NULL);
+  CHECK(strstr(e4.msg, "no AWS credentials"));
+}
+
+/* ----------------------------------------------------------- addressing */
+
+static void test_s3_bucket_name_rules(void) {
+  static const char *good[] = {"abc", "my-bucket.v2", "0123456789", "a.b.c.d1",
+    "a23456789012345678901234567890123456789012345678901234567890123"};
+  static const char *bad[] = {"ab", "ABC", "my_bucket", "-abc", "abc-", "a..b", "192.168.1.1",
+    "xn--abc", "abc-s3alias", "abc--ol-s3", "a b", "bucket?x", "",
+    "a234567890123456789012345678901234567890123456789012345678901234"};
+  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+    ws_err e = WS_ERR_INIT;
+    if (ws_s3_check_bucket(good[i], &e)) printf("  good %s: %s\n", good[i], e.msg);
+    CHECK_EQ(ws_s3_check_bucket(good[i], &e), WS_OK);
+  }
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ws_err e = WS_ERR_INIT;
+    if (ws_s3_check_bucket(bad[i], &e) != WS_EINVAL) printf("  bad %s accepted\n", bad[i]);
+    CHECK_EQ(ws_s3_check_bucket(bad[i], &e), WS_EINVAL);
+  }
+}
+
+static void test_s3_addr_path_style_endpoint(void) {
+  clear_env();
+  ws_store_opts o = WS_STORE_OPTS_INIT;
+  o.endpoint = "http://127.0.0.1:9000/";
+  ws_s3_addr a;
+  ws_err e = WS_ERR_INIT;
+  CHECK_EQ(ws_s3_addr_parse(&a, "test/db1/", &o, &e), WS_OK);
+  int ok = strcmp(a.bucket, "test") == 0 && strcmp(a.prefix, "db1") == 0 &&
+           strcmp(a.region, "us-east-1") == 0 && strcmp(a.base, "http://127.0.0.1:9000/test") == 0 &&
+           strcmp(a.disp, "s3://test/db1") == 0;
+  char *key = ws_s3_key(&a, "seg/x.seg", &e);
+  char *url = ws_s3_url(&a, key, "uploadId=a%2Bb", &e);
+  char *burl = ws_s3_url(&a, NULL, "list-type=2", &e);
+  ok = ok && key && strcmp(key, "db1/seg/x.seg") == 0 && url &&
+       strcmp(url, "http://127.0.0.1:9000/test/db1/seg/x.seg?uploadId=a%2Bb") == 0 &&
+       burl && strcmp(burl, "http://127.0.0.1:9000/test/?list-type=2") == 0;
+  free(key);
+  free(url);
+  free(burl);
+  ws_s3_addr_free(&a);
+  CHECK(ok);
+  /* forced virtual host on a custom endpoint keeps port and path */
+  o.endpoint = "https://minio.local:9443/s3";
+  o.path_style = 2;
+  o.region = "eu-central-1";
+  CHECK_EQ(ws_s3_addr_parse(&a, "bkt", &o, &e), WS_OK);
+  ok = strcmp(a.base, "https://bkt.minio.local:9443/s3") == 0 && a.prefix[0] == '\0' &&
+       strcmp(a.region, "eu-central-1") == 0 && strcmp(a.disp, "s3://bkt") == 0;
+  key = ws_s3_key(&a, "snap/1", &e);
+  ok = ok && key && strcmp(key, "snap/1") == 0;
+  free(key);
+  ws_s3_addr_free(&a);
+  CHECK(ok);
+}
+
+static void test_s3_addr_aws_default_and_region_chain(void) {
+  clear_env();
+  ws_store_opts o = WS_STORE_OPTS_INIT;
+  ws_s3_addr a;
+  ws_err e = WS_ERR_INIT;
+  setenv("AWS_DEFAULT_REGION", "ap-south-1", 1);
+  CHECK_EQ(ws_s3_addr_parse(&a, "my-bucket/a/b", &o, &e), WS_OK);
+  int ok = strcmp(a.base, "https://my-bucket.s3.ap-south-1.amazonaws.com") == 0 &&
+           strcmp(a.prefix, "a/b") == 0;
+  ws_s3_addr_free(&a);
+  CHECK(ok);
+  setenv("AWS_REGION", "us-west-2", 1);
+  CHECK_EQ(ws_s3_addr_parse(&a, "my.dotted.bucket", &o, &e), WS_OK);
+  /* dotted buckets stay path style on AWS: TLS wildcards cannot cover them */
+  ok = strcmp(a.base, "https://s3.us-west-2.amazonaws.com/my.dotted.bucket") == 0;
+  ws_s3_addr_free(&a);
+  CHECK(ok);
+  o.path_style = 1;
+  CHECK_EQ(ws_s3_addr_parse(&a, "my-bucket", &o, &e), WS_OK);
+  ok = strcmp(a.base, "https://s3.us-west-2.amazonaws.com/my-bucket") == 0;
+  ws_s3_addr_free(&a);
+  CHECK(ok);
+  clear_env();
+}
+
+static void test_s3_addr_refuses_bad_input(void) {
+  clear_env();
+  ws_store_opts o = WS_STORE_OPTS_INIT;
+  ws_s3_addr a;
+  static const char *rests[] = {"", "/prefix", "Bucket/p", "b", "bucket//p", "bucket/a/../b",
+                                "bucket/p?x=1", "bucket/a b"};
+  for (size_t i = 0; i < sizeof(rests) / sizeof(rests[0]); i++) {
+    ws_err e = WS_ERR_INIT;
+    if (ws_s3_addr_parse(&a, rests[i], &o, &e) != WS_EINVAL) printf("  rest '%s'\n", rests[i]);
+    CHECK_EQ(ws_s3_addr_parse(&a, rests[i], &o, &e), WS_EINVAL);
+  }
+  static const char *eps[] = {"127.0.0.1:9000", "ftp://x", "http://", "http://user:pw@host",
+                              "http://h/?q", "http:///path"};
+  for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++) {
+    ws_err e = WS_ERR_INIT;
+    o.endpoint = eps[i];
+    CHECK_EQ(ws_s3_addr_parse(&a, "bucket", &o, &e), WS_EINVAL);
+    CHECK(!strstr(e.msg, "pw@") || strstr(eps[i], "pw@")); /* message shows input only */
+  }
+  o.endpoint = NULL;
+  o.region = "us-east-1:evil";
+  ws_err e = WS_ERR_INIT;
+  CHECK_EQ(ws_s3_addr_parse(&a, "bucket", &o, &e), WS_EINVAL);
+  o.region = NULL;
+  o.path_style = 3;
+  CHECK_EQ(ws_s3_addr_parse(&a, "bucket", &o, &e), WS_EINVAL);
+}
+
+static void test_s3_query_sorted_and_escaped(void) {
+  ws_err e = WS_ERR_INIT;
+  const char *kv[] = {"prefix", "db1/seg/", "max-keys", "1000", "list-type", "2",
+                      "continuation-token", "1w41l63U0x+a8/q7==", "uploads", NULL};
+  char *q = ws_s3_query(kv, 4, &e);
+  CHECK(q);
+  int ok = strcmp(q, "continuation-token=1w41l63U0x%2Ba8%2Fq7%3D%3D&list-type=2&max-keys=1000"
+                     "&prefix=db1%2Fseg%2F") == 0;
+  if (!ok) printf("  got %s\n", q);
+  free(q);
+  CHECK(ok);
+  q = ws_s3_query(kv + 8, 1, &e);
+  CHECK(q && strcmp(q, "uploads=") == 0);
+  free(q);
+  const char *parts[] = {"uploadId", "a b~", "partNumber", "10"};
+  q = ws_s3_query(parts, 2, &e);
+  CHECK(q && strcmp(q, "partNumber=10&uploadId=a%20b~") == 0);
+  free(q);
+  q = ws_s3_query(NULL, 0, &e);
+  CHECK(q && !*q);
+  free(q);
+}
+
+int main(void) {
+  snprintf(tmpdir_, sizeof(tmpdir_), "/tmp/ws-test-s3-XXXXXX");
+  if (!mkdtemp(tmpdir_)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  RUN(test_s3xml_list_page_with_token);
+  RUN(test_s3xml_list_last_page_and_empty);
+  RUN(test_s3xml_list_refuses_broken_documents);
+  RUN(test_s3xml_list_bounds_and_sink_errors);
+  RUN(test_s3xml_error_documents);
+  RUN(test_s3xml_initiate_complete_delete);
+  RUN(test_s3xml_escape_and_time);
+  RUN(test_awscred_env_wins);
+  RUN(test_awscred_profiles);
+  RUN(test_awscred_missing_is_einval);
+  RUN(test_s3_bucket_name_rules);
+  RUN(test_s3_addr_path_style_endpoint);
+  RUN(test_s3_addr_aws_default_and_region_chain);
+  RUN(test_s3_addr_refuses_bad_input);
+  RUN(test_s3_query_sorted_and_escaped);
+  rmdir(tmpdir_);
+  T_EXIT();
+}
