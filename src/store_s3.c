@@ -37,6 +37,7 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@
 #define S3_LIST_MAX (16u << 20)   /* objects per listing */
 #define S3_PAGE_MAX (16u << 20)   /* bytes of one ListObjectsV2 page */
 #define S3_DELETE_BATCH 1000u     /* keys per DeleteObjects request (S3 max) */
+#define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 typedef struct s3_store {
@@ -58,6 +60,7 @@ typedef struct s3_store {
   char *class_hdr;             /* "x-amz-storage-class: ..." or NULL */
   ws_http *http;
   pthread_mutex_t mu;          /* one request at a time on the curl handle */
+  atomic_int warned_names;     /* a listing skipped a non-name key (warn once) */
 } s3_store;
 
 typedef struct s3_upload {
@@ -84,6 +87,7 @@ typedef struct s3_req {
   ws_sink_fn sink;
   void *ud;
   size_t max_body;
+  char *md5_hex;               /* if set (33 bytes): receives the body's MD5 */
 } s3_req;
 
 static const ws_store_methods s3_methods;
@@ -123,6 +127,7 @@ static int s3_do(s3_store *s, const s3_req *r, ws_http_resp *resp, ws_err *err) 
   int nh = 0, rc;
   if (r->body_len || r->md5) {
     if ((rc = digests(r->body, r->body_len, sha, md5hex, md5b64, err))) return rc;
+    if (r->md5_hex) memcpy(r->md5_hex, md5hex, 33);
   } else {
     memcpy(sha, EMPTY_SHA256, 65);
   }
@@ -458,17 +463,16 @@ static int etag_matches(const char *etag, const char *hex) {
 static int put_object(s3_store *s, s3_upload *up, ws_err *err) {
   ws_http_resp resp;
   memset(&resp, 0, sizeof(resp));
-  s3_req r = {"PUT", up->key, NULL, up->buf, up->len, 1, 1, NULL, 0, 0, NULL, NULL, 0};
+  char md5hex[33];
+  s3_req r = {.method = "PUT", .key = up->key, .body = up->buf, .body_len = up->len,
+              .md5 = 1, .storage_class = 1, .md5_hex = md5hex};
   int rc = s3_do(s, &r, &resp, err);
-  if (rc) {
+  if (rc)
     rc = s3_fail(s, rc, "PUT", up->key, &resp, err);
-  } else {
-    char sha[65], hex[33], b64[25];
-    if (!(rc = digests(up->buf, up->len, sha, hex, b64, err)) && !etag_matches(resp.etag, hex))
-      rc = ws_fail(err, WS_ESTORE, "PUT s3://%s/%s: ETag %.40s is not the MD5 %s of the "
-                   "bytes sent (SSE-KMS/SSE-C buckets are not supported)", s->a.bucket,
-                   up->key, resp.etag, hex);
-  }
+  else if (!etag_matches(resp.etag, md5hex))
+    rc = ws_fail(err, WS_ESTORE, "PUT s3://%s/%s: ETag %.40s is not the MD5 %s of the "
+                 "bytes sent (SSE-KMS/SSE-C buckets are not supported)", s->a.bucket,
+                 up->key, resp.etag, md5hex);
   ws_http_resp_free(&resp);
   return rc;
 }
@@ -479,7 +483,7 @@ static int create_mpu(s3_store *s, s3_upload *up, ws_err *err) {
   memset(&resp, 0, sizeof(resp));
   char *q = ws_s3_query(kv, 1, err);
   if (!q) return WS_ENOMEM;
-  s3_req r = {"POST", up->key, q, NULL, 0, 0, 1, NULL, 0, 0, NULL, NULL, 0};
+  s3_req r = {.method = "POST", .key = up->key, .query = q, .storage_class = 1};
   int rc = s3_do(s, &r, &resp, err);
   if (rc) rc = s3_fail(s, rc, "CreateMultipartUpload", up->key, &resp, err);
   else rc = ws_s3xml_parse_initiate(&up->upload_id, resp.body, resp.body_len, err);
@@ -503,7 +507,8 @@ static int upload_part(s3_store *s, s3_upload *up, ws_err *err) {
   if (!q) return WS_ENOMEM;
   ws_http_resp resp;
   memset(&resp, 0, sizeof(resp));
-  s3_req r = {"PUT", up->key, q, up->buf, up->len, 1, 0, NULL, 0, 0, NULL, NULL, 0};
+  s3_req r = {.method = "PUT", .key = up->key, .query = q, .body = up->buf,
+              .body_len = up->len, .md5 = 1};
   int rc = s3_do(s, &r, &resp, err);
   if (rc) rc = s3_fail(s, rc, "UploadPart", up->key, &resp, err);
   else if (!resp.etag[0])
@@ -555,7 +560,7 @@ static void abort_mpu(s3_store *s, s3_upload *up) {
   char *q = ws_s3_query(kv, 1, &e);
   int rc = WS_ENOMEM;
   if (q) {
-    s3_req r = {"DELETE", up->key, q, NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL, 0};
+    s3_req r = {.method = "DELETE", .key = up->key, .query = q};
     rc = s3_do(s, &r, &resp, &e);
     if (rc && resp.status == 404) rc = WS_OK;  /* already gone */
     else if (rc) rc = s3_fail(s, rc, "AbortMultipartUpload", up->key, &resp, &e);
@@ -575,12 +580,12 @@ static void s3_put_abort(ws_upload *u) {
 
 static int complete_mpu(s3_store *s, s3_upload *up, ws_err *err) {
   /* <Part><PartNumber>N</PartNumber><ETag>&quot;...&quot;</ETag></Part> */
-  size_t cap = 128, n = 0;
-  for (size_t i = 0; i < up->nparts; i++) cap += 80 + 2 * strlen(up->etags[i]) + 10;
+  size_t cap = 256, n = 0;   /* escaping grows an ETag at most 6 times */
+  for (size_t i = 0; i < up->nparts; i++) cap += 64 + 6 * strlen(up->etags[i]);
   char *body = ws_malloc(cap, err), *q = NULL;
   if (!body) return WS_ENOMEM;
   int rc = WS_ENOMEM;
-  n += (size_t)snprintf(body + n, cap - n, "<CompleteMultipartUpload>");
+  n += (size_t)snprintf(body + n, cap - n, "<CompleteMultipartUpload xmlns=\"" S3_XMLNS "\">");
   for (size_t i = 0; i < up->nparts; i++) {
     char *et = ws_s3xml_escape(up->etags[i], err);
     if (!et) goto out;
@@ -593,7 +598,8 @@ static int complete_mpu(s3_store *s, s3_upload *up, ws_err *err) {
   if (!(q = ws_s3_query(kv, 1, err))) goto out;
   ws_http_resp resp;
   memset(&resp, 0, sizeof(resp));
-  s3_req r = {"POST", up->key, q, body, n, 1, 0, "application/xml", 0, 0, NULL, NULL, 0};
+  s3_req r = {.method = "POST", .key = up->key, .query = q, .body = body, .body_len = n,
+              .md5 = 1, .content_type = "application/xml"};
   rc = s3_do(s, &r, &resp, err);
   ws_s3_error e;
   if (rc) {
@@ -637,7 +643,7 @@ static int s3_get(ws_store *st, const char *name, uint64_t off, uint64_t len,
   if (!key) return WS_ENOMEM;
   ws_http_resp resp;
   memset(&resp, 0, sizeof(resp));
-  s3_req r = {"GET", key, NULL, NULL, 0, 0, 0, NULL, off, len, sink, ud, 0};
+  s3_req r = {.method = "GET", .key = key, .off = off, .len = len, .sink = sink, .ud = ud};
   rc = s3_do(s, &r, &resp, err);
   if (rc == WS_ESTORE && resp.status == 416) {
     rc = WS_OK;  /* range past the end: no bytes, as the file store */
@@ -662,7 +668,6 @@ typedef struct list_ctx {
   s3_store *s;
   ws_store_list *l;
   size_t strip;                /* bytes of "PREFIX/" to remove */
-  int warned;
 } list_ctx;
 
 static int list_obj(void *ud, const char *key, uint64_t size, int64_t mtime, ws_err *err) {
@@ -672,7 +677,7 @@ static int list_obj(void *ud, const char *key, uint64_t size, int64_t mtime, ws_
   if (strlen(key) <= c->strip || (c->strip && (strncmp(key, c->s->a.prefix, c->strip - 1) ||
                                                key[c->strip - 1] != '/')) ||
       ws_store_check_name(name, NULL) != WS_OK) {
-    if (!c->warned++)
+    if (atomic_exchange(&c->s->warned_names, 1) == 0)
       ws_log(WS_LOG_WARN, "store", "skipping keys that are not object names store=%s "
              "key=\"%.120s\"", c->s->a.disp, key);
     return WS_OK;
@@ -697,7 +702,7 @@ static int list_obj(void *ud, const char *key, uint64_t size, int64_t mtime, ws_
 static int s3_list(ws_store_list *out, ws_store *st, const char *prefix, ws_err *err) {
   s3_store *s = (s3_store *)st;
   ws_store_list l = {NULL, 0, 0};
-  list_ctx c = {s, &l, s->a.prefix[0] ? strlen(s->a.prefix) + 1 : 0, 0};
+  list_ctx c = {s, &l, s->a.prefix[0] ? strlen(s->a.prefix) + 1 : 0};
   char *token = NULL, *q = NULL;
   int rc = WS_ENOMEM;
   char *full = c.strip ? ws_asprintf(err, "%s/%s", s->a.prefix, prefix ? prefix : "")
@@ -711,7 +716,7 @@ static int s3_list(ws_store_list *out, ws_store *st, const char *prefix, ws_err 
     if (!(q = ws_s3_query(kv, token ? 4 : 3, err))) goto out;
     ws_http_resp resp;
     memset(&resp, 0, sizeof(resp));
-    s3_req r = {"GET", NULL, q, NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL, S3_PAGE_MAX};
+    s3_req r = {.method = "GET", .query = q, .max_body = S3_PAGE_MAX};
     rc = s3_do(s, &r, &resp, err);
     int truncated = 0;
     char *next = NULL;
@@ -754,7 +759,7 @@ static int s3_del(ws_store *st, const char *name, ws_err *err) {
   if (!key) return WS_ENOMEM;
   ws_http_resp resp;
   memset(&resp, 0, sizeof(resp));
-  s3_req r = {"DELETE", key, NULL, NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL, 0};
+  s3_req r = {.method = "DELETE", .key = key};
   rc = s3_do(s, &r, &resp, err);
   if (rc == WS_ESTORE && resp.status == 404) {
     ws_s3_error e;
@@ -773,7 +778,7 @@ static int s3_del(ws_store *st, const char *name, ws_err *err) {
 static int delete_batch(s3_store *s, const char *const *names, size_t n, ws_err *err) {
   static const char *const kv[] = {"delete", NULL};
   char *body = NULL, *q = NULL;
-  size_t cap = 96, len = 0;
+  size_t cap = 160, len = 0;
   int rc;
   for (size_t i = 0; i < n; i++) {
     if ((rc = ws_store_check_name(names[i], err))) return rc;
@@ -782,14 +787,15 @@ static int delete_batch(s3_store *s, const char *const *names, size_t n, ws_err 
   }
   rc = WS_ENOMEM;
   if (!(body = ws_malloc(cap, err)) || !(q = ws_s3_query(kv, 1, err))) goto out;
-  len += (size_t)snprintf(body, cap, "<Delete><Quiet>true</Quiet>");
+  len += (size_t)snprintf(body, cap, "<Delete xmlns=\"" S3_XMLNS "\"><Quiet>true</Quiet>");
   for (size_t i = 0; i < n; i++)
     len += (size_t)snprintf(body + len, cap - len, "<Object><Key>%s%s%s</Key></Object>",
                             s->a.prefix, s->a.prefix[0] ? "/" : "", names[i]);
   len += (size_t)snprintf(body + len, cap - len, "</Delete>");
   ws_http_resp resp;
   memset(&resp, 0, sizeof(resp));
-  s3_req r = {"POST", NULL, q, body, len, 1, 0, "application/xml", 0, 0, NULL, NULL, 4u << 20};
+  s3_req r = {.method = "POST", .query = q, .body = body, .body_len = len, .md5 = 1,
+              .content_type = "application/xml", .max_body = 4u << 20};
   rc = s3_do(s, &r, &resp, err);
   size_t nerr = 0;
   char key[256];
