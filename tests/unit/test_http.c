@@ -4,7 +4,8 @@
 ** 127.0.0.1: retries on 5xx/429 and transport failures, none on 4xx,
 ** downloads resumed without a byte delivered twice (also when the server
 ** ignores Range), the stop flag, body caps, and a store round trip over a
-** WebDAV-like server with nginx's JSON autoindex listings.
+** WebDAV-like server with nginx's JSON autoindex listings (the store is
+** opened through ws_store_http_open until store.c maps http:// to it).
 **
 ** The server: one thread accepts, one thread per connection, keep-alive;
 ** objects live in a small table keyed by path.  Knobs in S script the
@@ -352,10 +353,11 @@ static int check_fn(void *ud, const void *buf, size_t len, ws_err *err) {
   return WS_OK;
 }
 
-static int log_warns;
+static int log_warns, store_warns;
 static volatile int *log_stop_at_2;
 static void log_hook(void *ud, int level, const char *comp, const char *msg) {
   (void)ud;
+  if (level == WS_LOG_WARN && !strcmp(comp, "store")) store_warns++;
   if (level == WS_LOG_WARN && !strcmp(comp, "http")) {
     log_warns++;
     if (log_warns == 2 && log_stop_at_2) *log_stop_at_2 = 1;
@@ -624,6 +626,200 @@ static void test_put_bodies_incl_empty(void) {
   ws_http_free(h);
 }
 
+/* ------------------------------------------------------------ store tests */
+
+static ws_store *open_store(const ws_store_opts *o, ws_err *e) {
+  static const ws_store_opts defaults = WS_STORE_OPTS_INIT;
+  char u[128];
+  snprintf(u, sizeof(u), "http://127.0.0.1:%d/b/", S.port);
+  ws_store *st = NULL;
+  if (ws_store_http_open(&st, u, u + 7, o ? o : &defaults, e) != WS_OK) {
+    printf("  open %s: %s\n", u, e->msg);
+    return NULL;
+  }
+  return st;
+}
+
+static void drop_server_objects(void) {
+  pthread_mutex_lock(&S.mu);
+  for (int i = 0; i < MAXOBJ; i++)
+    if (S.obj[i].path && strncmp(S.obj[i].path, "b/", 2) == 0) {
+      free(S.obj[i].path);
+      free(S.obj[i].data);
+      S.obj[i].path = NULL;
+      S.obj[i].data = NULL;
+    }
+  pthread_mutex_unlock(&S.mu);
+}
+
+static size_t server_len(const char *path) {
+  pthread_mutex_lock(&S.mu);
+  int i = obj_find(path);
+  size_t n = i < 0 ? (size_t)-1 : S.obj[i].len;
+  pthread_mutex_unlock(&S.mu);
+  return n;
+}
+
+static const ws_store_obj *find_obj(const ws_store_list *l, const char *name) {
+  for (size_t i = 0; i < l->n; i++)
+    if (!strcmp(l->v[i].name, name)) return &l->v[i];
+  return NULL;
+}
+
+#define SEG1 "seg/0000000000000001-0000000000000002.seg"
+#define SEG2 "seg/0000000000000003-0000000000000004.seg"
+#define SNAP "snap/0000000000000001.snap"
+
+static void test_http_store_roundtrip(void) {
+  reset_script();
+  drop_server_objects();
+  ws_err e = WS_ERR_INIT;
+  ws_store *st = open_store(NULL, &e);
+  CHECK(st);
+  ws_store_list l = {0};
+  CHECK_EQ(st->m->list(&l, st, "", &e), WS_OK);    /* no base dir: 404 = empty */
+  CHECK_EQ(l.n, 0);
+  ws_store_list_free(&l);
+
+  /* streamed put in three writes; nothing is sent before commit */
+  unsigned char *data = malloc(40000);
+  for (size_t i = 0; i < 40000; i++) data[i] = blob_byte(i * 3 + 1);
+  ws_upload *up = NULL;
+  CHECK_EQ(st->m->put_begin(&up, st, SEG1, &e), WS_OK);
+  CHECK_EQ(st->m->put_write(up, data, 10000, &e), WS_OK);
+  CHECK_EQ(st->m->put_write(up, data + 10000, 25000, &e), WS_OK);
+  CHECK_EQ(st->m->put_write(up, data + 35000, 5000, &e), WS_OK);
+  CHECK_EQ(requests(), 1);
+  CHECK_EQ(st->m->put_commit(up, &e), WS_OK);
+  CHECK_EQ(requests(), 2);                          /* one PUT */
+  CHECK(strcmp(S.last_method, "PUT") == 0);
+  CHECK_EQ(server_len("b/" SEG1), 40000);           /* and its MD5 matched */
+  CHECK_EQ(ws_store_put_buf(st, SNAP, "snapshot", 8, &e), WS_OK);
+  CHECK_EQ(ws_store_put_buf(st, SEG2, "", 0, &e), WS_OK);
+  CHECK_EQ(server_len("b/" SEG2), 0);
+
+  /* an aborted put sends nothing */
+  int before = requests();
+  CHECK_EQ(st->m->put_begin(&up, st, "seg/aborted.seg", &e), WS_OK);
+  CHECK_EQ(st->m->put_write(up, "xyz", 3, &e), WS_OK);
+  st->m->put_abort(up);
+  CHECK_EQ(requests(), before);
+
+  /* whole, ranged, and past-the-end gets */
+  void *got = NULL;
+  size_t gl = 0;
+  CHECK_EQ(ws_store_get_buf(&got, &gl, st, SEG1, 0, 0, 1 << 20, &e), WS_OK);
+  CHECK(gl == 40000 && memcmp(got, data, 40000) == 0);
+  free(got);
+  CHECK_EQ(ws_store_get_buf(&got, &gl, st, SEG1, 100, 1000, 1 << 20, &e), WS_OK);
+  CHECK(gl == 1000 && memcmp(got, data + 100, 1000) == 0);
+  CHECK(strcmp(S.last_range, "bytes=100-1099") == 0);
+  free(got);
+  CHECK_EQ(ws_store_get_buf(&got, &gl, st, SEG1, 40000, 0, 1 << 20, &e), WS_OK);
+  CHECK_EQ(gl, 0);
+  free(got);
+  free(data);
+
+  /* listings: whole store, by directory prefix, by a deeper prefix */
+  CHECK_EQ(st->m->list(&l, st, "", &e), WS_OK);
+  CHECK_EQ(l.n, 3);
+  const ws_store_obj *o = find_obj(&l, SEG1);
+  CHECK(o && o->size == 40000);
+  CHECK_EQ(o->mtime_ms, 1795860000000LL);            /* Sat, 28 Nov 2026 10:00:00 GMT */
+  CHECK(find_obj(&l, SNAP) && find_obj(&l, SNAP)->size == 8);
+  CHECK(find_obj(&l, SEG2));
+  ws_store_list_free(&l);
+  CHECK_EQ(st->m->list(&l, st, "seg/", &e), WS_OK);
+  CHECK_EQ(l.n, 2);
+  ws_store_list_free(&l);
+  before = requests();
+  CHECK_EQ(st->m->list(&l, st, "snap/0000", &e), WS_OK);
+  CHECK_EQ(l.n, 1);
+  CHECK_EQ(requests() - before, 2);                 /* BASE/ and BASE/snap/, not seg/ */
+  ws_store_list_free(&l);
+  CHECK_EQ(st->m->list(&l, st, "nope", &e), WS_OK);
+  CHECK_EQ(l.n, 0);
+  ws_store_list_free(&l);
+
+  /* hostile names from the server are skipped with a warning */
+  S.inject_bad = 1;
+  int warns0 = store_warns;
+  CHECK_EQ(st->m->list(&l, st, "", &e), WS_OK);
+  CHECK_EQ(l.n, 3);
+  CHECK_EQ(store_warns - warns0, 2);
+  ws_store_list_free(&l);
+  S.inject_bad = 0;
+
+  /* delete, then the object is gone; deleting again is fine */
+  CHECK_EQ(st->m->del(st, SEG1, &e), WS_OK);
+  CHECK_EQ(server_len("b/" SEG1), (size_t)-1);
+  CHECK_EQ(ws_store_get_buf(&got, &gl, st, SEG1, 0, 0, 1 << 20, &e), WS_ENOTFOUND);
+  char want[256];
+  snprintf(want, sizeof(want), "object %s not found in store http://127.0.0.1:%d/b/", SEG1, S.port);
+  if (strcmp(e.msg, want)) printf("  got: %s\n", e.msg);
+  CHECK(strcmp(e.msg, want) == 0);
+  CHECK_EQ(st->m->del(st, SEG1, &e), WS_OK);
+  ws_store_close(st);
+}
+
+static void test_http_store_errors_name_the_url(void) {
+  reset_script();
+  drop_server_objects();
+  ws_err e = WS_ERR_INIT;
+  ws_store *st = open_store(NULL, &e);
+  CHECK(st);
+  S.put_403 = 1;
+  CHECK_EQ(ws_store_put_buf(st, SEG1, "x", 1, &e), WS_ESTORE);
+  char want[256];
+  snprintf(want, sizeof(want), "PUT http://127.0.0.1:%d/b/" SEG1 ": HTTP 403 Forbidden", S.port);
+  if (strcmp(e.msg, want)) printf("  got: %s\n", e.msg);
+  CHECK(strcmp(e.msg, want) == 0);
+  CHECK_EQ(requests(), 1);                          /* 4xx: no retry */
+  /* names are checked before any request */
+  reset_script();
+  CHECK_EQ(ws_store_put_buf(st, "../x", "x", 1, &e), WS_EINVAL);
+  void *got = NULL;
+  size_t gl = 0;
+  CHECK_EQ(ws_store_get_buf(&got, &gl, st, "seg/a b", 0, 0, 100, &e), WS_EINVAL);
+  CHECK_EQ(st->m->del(st, "/etc/passwd", &e), WS_EINVAL);
+  CHECK_EQ(requests(), 0);
+  /* 5xx on a listing is retried, then succeeds */
+  reset_script();
+  S.fail_n = 1;
+  S.fail_status = 502;
+  ws_store_list l = {0};
+  CHECK_EQ(st->m->list(&l, st, "", &e), WS_OK);
+  CHECK_EQ(requests(), 2);
+  ws_store_list_free(&l);
+  ws_store_close(st);
+}
+
+static void test_http_store_rejects_bad_urls(void) {
+  static const ws_store_opts defaults = WS_STORE_OPTS_INIT;
+  const char *bad[] = {"http://user:secretpw@127.0.0.1/b", "http:///b", "http://",
+                       "http://127.0.0.1/b?x=1", "http://127.0.0.1/b c", "ftp://127.0.0.1/b"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ws_store *st = NULL;
+    ws_err e = WS_ERR_INIT;
+    const char *rest = strstr(bad[i], "://") + 3;
+    CHECK_EQ(ws_store_http_open(&st, bad[i], rest, &defaults, &e), WS_EINVAL);
+    CHECK(strstr(e.msg, "secretpw") == NULL);       /* never echo credentials */
+  }
+  /* insecure is accepted and warned about */
+  ws_store_opts o = WS_STORE_OPTS_INIT;
+  o.insecure = 1;
+  o.ca_bundle = "/nonexistent/ca.pem";
+  int warns0 = store_warns;
+  ws_err e = WS_ERR_INIT;
+  ws_store *st = NULL;
+  const char *tls = "https://127.0.0.1:1/b";
+  int orc = ws_store_http_open(&st, tls, tls + 8, &o, &e);
+  if (orc) printf("  open %s: %s\n", tls, e.msg);
+  CHECK_EQ(orc, WS_OK);
+  CHECK_EQ(store_warns - warns0, 1);                /* "TLS verification disabled" */
+  ws_store_close(st);
+}
+
 int main(void) {
   if (server_start()) {
     printf("FAIL server_start: cannot listen on 127.0.0.1\n");
@@ -645,5 +841,8 @@ int main(void) {
   RUN(test_sink_error_returned_unchanged);
   RUN(test_stalled_server_times_out);
   RUN(test_put_bodies_incl_empty);
+  RUN(test_http_store_roundtrip);
+  RUN(test_http_store_errors_name_the_url);
+  RUN(test_http_store_rejects_bad_urls);
   T_EXIT();
 }
