@@ -15,12 +15,13 @@
 #include <string.h>
 #include <strings.h>
 
-/* URL scheme -> backend.  s3 and http register here when they exist. */
+/* URL scheme -> backend. */
 static const struct {
   const char *scheme;
   ws_store_open_fn open;
 } backends[] = {
   {"file", ws_store_file_open},
+  {"s3", ws_store_s3_open},
 };
 
 /* Length of the scheme if url looks like "scheme://...", else 0.  RFC 3986

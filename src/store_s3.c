@@ -18,9 +18,9 @@
 **     part is one PutObject, anything larger a multipart upload whose
 **     parts are sent sequentially as they fill (TODO: parallel parts);
 **   - every PutObject/UploadPart sends Content-MD5, so S3 itself refuses
-**     bytes damaged on the way; a single PUT also compares the ETag with
-**     the MD5 when it looks like one; a Complete answered 200 with an
-**     <Error> body is a failure;
+**     bytes damaged on the way (the ETag is not compared: with SSE-KMS it
+**     is not the MD5); a Complete answered 200 with an <Error> body is a
+**     failure;
 **   - a failed multipart upload is aborted (best effort: a leftover is
 **     logged; a bucket lifecycle rule should abort incomplete uploads);
 **   - listings are capped (S3_LIST_MAX entries, S3_PAGE_MAX bytes a page)
@@ -470,9 +470,11 @@ static int put_object(s3_store *s, s3_upload *up, ws_err *err) {
   if (rc)
     rc = s3_fail(s, rc, "PUT", up->key, &resp, err);
   else if (!etag_matches(resp.etag, md5hex))
-    rc = ws_fail(err, WS_ESTORE, "PUT s3://%s/%s: ETag %.40s is not the MD5 %s of the "
-                 "bytes sent (SSE-KMS/SSE-C buckets are not supported)", s->a.bucket,
-                 up->key, resp.etag, md5hex);
+    /* Not an error: with SSE-KMS/SSE-C the ETag is an opaque 32-hex value.
+    ** Integrity rests on Content-MD5 (S3 refuses a body that does not match
+    ** it) and on our own checksums, which restore verifies. */
+    ws_log(WS_LOG_DEBUG, "s3", "PUT s3://%s/%s: ETag %.40s differs from MD5 %s "
+           "(encrypted bucket?)", s->a.bucket, up->key, resp.etag, md5hex);
   ws_http_resp_free(&resp);
   return rc;
 }
