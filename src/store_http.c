@@ -247,11 +247,14 @@ static int http_get(ws_store *st, const char *name, uint64_t off, uint64_t len,
   ws_http_req rq = {.method = "GET", .url = url, .range_off = off, .range_len = len,
                     .sink = sink, .sink_ud = ud};
   ws_http_resp rs;
-  rc = ws_http_do(h, &rq, &rs, err);
+  ws_err le = WS_ERR_INIT;  /* err stays untouched by an answer we accept */
+  rc = ws_http_do(h, &rq, &rs, &le);
   if (rc == WS_ESTORE && rs.status == 404)
     rc = ws_fail(err, WS_ENOTFOUND, "object %s not found in store %s", name, st->url);
   else if (rc == WS_ESTORE && rs.status == 416)
     rc = WS_OK;  /* range past the end: no bytes, as the file store clamps */
+  else if (rc && err)
+    *err = le;
   ws_http_resp_free(&rs);
   handle_give(hs, h);
   free(url);
@@ -367,13 +370,16 @@ static int walk(ws_store_list *l, http_store *hs, ws_http *h, const char *rel,
   char *esc = ws_http_escape(rel, 1, err), *url = NULL;
   if (!esc || !(url = ws_asprintf(err, "%s/%s", hs->root, esc))) goto out;
   ws_http_req rq = {.method = "GET", .url = url, .max_body = HS_LIST_BODY_MAX};
-  if ((rc = ws_http_do(h, &rq, &rs, err))) {
+  ws_err le = WS_ERR_INIT;
+  if ((rc = ws_http_do(h, &rq, &rs, &le))) {
     /* No base directory yet: an empty store.  A subdirectory that went
     ** away between two listings: nothing in it. */
     if (rc == WS_ESTORE && rs.status == 404) rc = WS_OK;
     else if (rc == WS_ESTORE && rs.status == 403)
       rc = ws_fail(err, rc, "GET %s: HTTP 403 Forbidden (directory listing refused; nginx: "
                    "autoindex on; autoindex_format json)", url);
+    else if (err)
+      *err = le;
     goto out;
   }
   if (!(tok = json_tokener_new_ex(HS_JSON_DEPTH))) {
@@ -437,9 +443,11 @@ static int http_del(ws_store *st, const char *name, ws_err *err) {
   }
   ws_http_req rq = {.method = "DELETE", .url = url};
   ws_http_resp rs;
-  rc = ws_http_do(h, &rq, &rs, err);
+  ws_err le = WS_ERR_INIT;
+  rc = ws_http_do(h, &rq, &rs, &le);
   if (rc == WS_ESTORE && rs.status == 404) rc = WS_OK;  /* already gone */
-  else if (rc == WS_ESTORE) rc = with_hint(err, rc, rs.status);
+  else if (rc && err) *err = le;
+  if (rc == WS_ESTORE) rc = with_hint(err, rc, rs.status);
   ws_http_resp_free(&rs);
   handle_give(hs, h);
   free(url);
