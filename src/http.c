@@ -394,8 +394,9 @@ enum { TRY_DONE, TRY_FINAL, TRY_RETRY };
 
 /*
 ** One attempt.  Returns TRY_DONE (2xx, or a resumed request the server says
-** is already complete), TRY_FINAL with *rc set (error already recorded or a
-** final status in x->status), or TRY_RETRY with why[] describing it.
+** is already complete), TRY_FINAL with either *rc set and the error
+** recorded, or *rc == 0 and why[] naming a final HTTP status, or TRY_RETRY
+** with why[] describing what went wrong.
 */
 static int try_once(ws_http *h, xfer *x, CURLcode *out_cc, int *rc, char *why,
                     size_t whysz, ws_err *err) {
