@@ -22,6 +22,8 @@ static const struct {
 } backends[] = {
   {"file", ws_store_file_open},
   {"s3", ws_store_s3_open},
+  {"http", ws_store_http_open},
+  {"https", ws_store_http_open},
 };
 
 /* Length of the scheme if url looks like "scheme://...", else 0.  RFC 3986
