@@ -295,3 +295,45 @@ stop_size_sampler() {
   unset "_BG_NAME[$SAMPLER_PID]"
   cat "$SAMPLER_OUT"
 }
+
+# ------------------------------------------------------------ remote stores
+# (the servers themselves: tests/servers/servers.sh)
+
+# run_cmd_err COMMAND...: run_cmd with stderr apart, in LAST_ERR.
+run_cmd_err() {
+  _SEQ=$((_SEQ + 1))
+  LAST_OUT=$WORK/cmd.$_SEQ.out LAST_ERR=$WORK/cmd.$_SEQ.err
+  timeout -k 5 "${WS_CMD_TIMEOUT:-120}" "$@" >"$LAST_OUT" 2>"$LAST_ERR"
+  LAST_RC=$?
+  return $LAST_RC
+}
+
+# ls_mirror DIR STORE [ls options...]: `walship ls` of any store, mirrored as
+# empty files named like its objects under DIR, so that the file-store
+# helpers (store_objects, check_contiguous) apply to remote stores.  Returns
+# non-zero (LAST_OUT says why) if ls fails or lists an unreadable object.
+ls_mirror() {
+  local dir=$1 store=$2 name; shift 2
+  rm -rf "$dir"; mkdir -p "$dir"
+  run_cmd "$WALSHIP" ls "$@" "$store" || return 1
+  awk '$1 == "snap" || $1 == "seg"' "$LAST_OUT" | grep -q '?' && return 1
+  while read -r name; do
+    case $name in snap/*.snap | seg/*.seg) ;; *) continue ;; esac
+    mkdir -p "$dir/$(dirname "$name")" && : >"$dir/$name"
+  done < <(awk '$1 == "snap" || $1 == "seg" {print $NF}' "$LAST_OUT")
+}
+
+# check_remote_history NAME STORE [ls options...]: `walship ls` succeeds,
+# shows readable objects and no gap, and they form a contiguous history.
+check_remote_history() {
+  local name=$1 store=$2; shift 2
+  if ! ls_mirror "$WORK/$name.mirror" "$store" "$@"; then
+    fail "$name" "ls exited $LAST_RC or listed an unreadable object: $(last_out 4)"
+    return 1
+  fi
+  if grep -qi 'gap' "$LAST_OUT"; then
+    fail "$name" "ls reports a gap: $(grep -i gap "$LAST_OUT" | head -n 2)"
+    return 1
+  fi
+  check_contiguous "$name" "$WORK/$name.mirror"
+}

@@ -25,6 +25,7 @@ SRV_DIR=$WORK/servers
 mkdir -p "$SRV_DIR"
 declare -A _SRV_PIDS=()      # pid -> name, for stop_servers
 WS_S3_BUCKET=walship-test
+export PYTHONDONTWRITEBYTECODE=1
 SRV_MAX_TIME=${SRV_MAX_TIME:-900}
 
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
