@@ -21,8 +21,8 @@ start_nginx
 faulty_case() {
   local case=$1 target=$2 storefn=$3 seed=$4; shift 4
   local db=$WORK/$case.db down=$WORK/$case.down store w opts
-  # Replication (shipping every 100 ms): faults on about 1 request in 7.
-  start_fault_proxy "$case" "$target" --seed "$seed" --rate 0.15 \
+  # Replication (shipping every 100 ms): faults on 1 request in 5.
+  start_fault_proxy "$case" "$target" --seed "$seed" --rate 0.2 \
     --kinds "$FAULT_KINDS" --slow-max 1.5 --max-faults 400 --down-file "$down"
   local replog=$FAULT_LOG
   store=$($storefn "$FAULT_URL")
@@ -49,10 +49,10 @@ faulty_case() {
   if [ "$nf" -ge 5 ]; then pass "${case}_faults_injected_during_replication"
   else fail "${case}_faults_injected_during_replication" "only $nf faults in $replog"; fi
 
-  # Restore and ls through a proxy that faults 1 GET in 4 (truncated bodies
+  # Restore and ls through a proxy that faults 1 request in 5 (truncated bodies
   # above all); --max-retries keeps a streak of faults from failing it.
-  start_fault_proxy "${case}_restore" "$target" --seed "$((seed + 1))" --rate 0.25 \
-    --kinds cut,cut,cut,error,drop,slow --slow-max 1 --max-faults 300
+  start_fault_proxy "${case}_restore" "$target" --seed "$((seed + 1))" --rate 0.2 \
+    --kinds cut,cut,cut,error,drop,slow --slow-max 0.5 --max-faults 300
   local rlog=$FAULT_LOG
   store=$($storefn "$FAULT_URL")
   opts=("$@")

@@ -87,15 +87,27 @@ _s3rver_install() {
 
 start_s3() {
   _s3rver_install
-  local port dir=$SRV_DIR/s3 pid ppid pport
+  local port dir=$SRV_DIR/s3 pid ppid pport try i
   mkdir -p "$dir/data"
-  port=$(free_port)
-  # --openssl-legacy-provider: s3rver's paginated listing answers 500 without it.
-  NODE_OPTIONS=--openssl-legacy-provider node "$SRV_ROOT/node_modules/s3rver/bin/s3rver.js" \
-    -d "$dir/data" -a 127.0.0.1 -p "$port" --silent \
-    --configure-bucket "$WS_S3_BUCKET" >"$dir/s3rver.log" 2>&1 &
-  pid=$!
-  _SRV_PIDS[$pid]=s3rver
+  for try in 1 2 3; do   # a free port can be taken before s3rver binds it
+    port=$(free_port)
+    # --openssl-legacy-provider: s3rver's paginated listing answers 500
+    # without it.  timeout: it ends by itself even if this script is killed.
+    NODE_OPTIONS=--openssl-legacy-provider timeout --foreground "$SRV_MAX_TIME" \
+      node "$SRV_ROOT/node_modules/s3rver/bin/s3rver.js" \
+        -d "$dir/data" -a 127.0.0.1 -p "$port" --silent \
+        --configure-bucket "$WS_S3_BUCKET" >"$dir/s3rver.log" 2>&1 &
+    pid=$!
+    _SRV_PIDS[$pid]=s3rver
+    for ((i = 0; i < 200; i++)); do
+      port_open "$port" && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && break
+    unset "_SRV_PIDS[$pid]"; wait "$pid" 2>/dev/null
+    [ "$try" = 3 ] && _srv_fail s3rver "exited at startup: $(tail -n 5 "$dir/s3rver.log" | tr '\n' '|')"
+  done
   _srv_wait s3rver "$pid" "$port" "$dir/s3rver.log"
   S3RVER_PORT=$port
   # s3rver knows only the access key id S3RVER (it checks no V4 signature);
