@@ -120,13 +120,14 @@ int cmd_replicate(int argc, char **argv) {
   opts.db_path = argv[optind];
   opts.store_url = argv[optind + 1];
   opts.stop = &stop_flag;
-  store_opts.stop = &stop_flag;
+  /* Not store_opts.stop: the first signal asks for a final sync, which must
+  ** be allowed to finish its uploads (a second signal kills at once). */
   opts.store = &store_opts;
 
   if (cli_on_stop_signals(&stop_flag) != 0) return CLI_RUNTIME;
 
   ws_err err = WS_ERR_INIT;
   int rc = ws_replicate(&opts, &err);
-  if (rc == WS_OK || (rc == WS_ESTOPPED && stop_flag)) return CLI_OK;
+  if (rc == WS_OK) return CLI_OK;
   return cli_fail("replicate", &err);
 }

@@ -804,11 +804,22 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ws_log(WS_LOG_WARN, "ship", "sync failed: %s; retrying in %lld ms", e2.msg,
            (long long)backoff);
   }
-  /* Final sync: everything committed goes out before we exit. */
-  if (!s.pin || !ws_pin_held(s.pin) || s.need_snapshot) {
-    if ((rc = attach(&s, err))) goto out;
+  /* Final sync: everything committed goes out before we exit.  If it
+  ** cannot, say so and fail: the frames stay in the WAL (our connections
+  ** never checkpoint) and the next start ships them, or snapshots if the
+  ** app checkpointed them away meanwhile. */
+  {
+    ws_err e2 = WS_ERR_INIT;
+    rc = WS_OK;
+    if (!s.pin || !ws_pin_held(s.pin) || s.need_snapshot) rc = attach(&s, &e2);
+    if (rc == WS_OK) rc = sync_all(&s, &e2);
+    if (rc) {
+      ws_fail(err, rc, "final sync failed, transactions after txid %llu are not in "
+              "the store yet (they stay in the WAL for the next start): %s",
+              (unsigned long long)s.txid, e2.msg);
+      goto out;
+    }
   }
-  if ((rc = sync_all(&s, err))) goto out;
 done:
   ws_log(WS_LOG_INFO, "ship", "stopped: durable txid=%llu objects=%llu bytes=%llu",
          (unsigned long long)s.txid, (unsigned long long)s.objects,
