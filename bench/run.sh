@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# bench/run.sh — walship's benchmark harness (`make bench`; run from the repo
+# root after `make`).  Every scenario runs side by side with its baseline in
+# this one run, so the ratios hold even on a noisy machine; absolute numbers
+# do not travel.  Results go to stdout and to $BENCH_OUT/results.txt
+# (default build/bench), with per-commit lag files for plots.
+#
+#   (a) lag: bench/lagprobe at 100 tx/s with the default 1 s sync interval
+#       and with --sync-interval 0, and at 1000 tx/s with --sync-interval 0
+#   (b) writer overhead and footprint: unthrottled ws-writer (insert) alone
+#       vs with walship vs with the .backup+gzip baseline, alternating rounds;
+#       peak WAL, sidecar CPU, peak RSS, shipped-during-burst, SIGTERM->exit
+#   (c) restore of a ~100 MB database of random 4000-byte blobs, short history
+#       (one snapshot) and long history (snapshot + segments), vs cp, cp+fsync,
+#       gzip -dc of a gzip -1 copy, cat of the store objects; VACUUM INTO
+#   (d) store bytes / database size after 10,000 small updates of a ~10 MB db
+#
+# Knobs (environment): LAG_S=20 BURST_S=10 ROUNDS=3 RESTORE_REPS=3
+#   BIG_ROWS=25000 (4000-byte blobs) SMALL_ROWS=85000 UPDATES=10000
+#   BENCH_TMP=/tmp (scratch; removed at exit) BENCH_OUT=build/bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LAG_S=${LAG_S:-20} BURST_S=${BURST_S:-10} ROUNDS=${ROUNDS:-3} RESTORE_REPS=${RESTORE_REPS:-3}
+BIG_ROWS=${BIG_ROWS:-25000} SMALL_ROWS=${SMALL_ROWS:-85000} UPDATES=${UPDATES:-10000}
+OUT=${BENCH_OUT:-build/bench}
+for b in build/walship build/tools/ws-writer; do
+  [ -x "$b" ] || { echo "bench: $b is missing; run make first" >&2; exit 1; }
+done
+for t in sqlite3 gzip cc awk; do
+  command -v $t >/dev/null || { echo "bench: $t is required" >&2; exit 1; }
+done
+mkdir -p "$OUT"
+T=$(mktemp -d "${BENCH_TMP:-/tmp}/walship-bench.XXXXXX")
+BGPIDS=()
+cleanup() {
+  for p in "${BGPIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+exec > >(tee "$OUT/results.txt") 2>&1
+
+# Private copies: other people may rebuild build/ while we run.
+BIN=$T/bin
+mkdir -p "$BIN"
+cp build/walship build/tools/ws-writer "$BIN/"
+CCF="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow"
+cc $CCF -o "$BIN/lagprobe" bench/lagprobe.c -lsqlite3 -lpthread
+cc $CCF -o "$BIN/wsmon" bench/wsmon.c
+W=$BIN/walship WR=$BIN/ws-writer
+
+# ------------------------------------------------------------------ helpers
+now() { echo "$EPOCHREALTIME"; }
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{if(NR==0){print "NA"; exit}
+  printf "%.3f", NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN{if (b==0 || a=="NA" || b=="NA") print "NA"; else printf "%.3f", a/b}'; }
+kv() { grep -o "$1=[^ ]*" | head -1 | cut -d= -f2; } # kv KEY <<< "line with KEY=val"
+fsize() { stat -c %s "$1" 2>/dev/null || echo 0; }
+objbytes() { find "$1" -type f \( -name '*.seg' -o -name '*.snap' \) -printf '%s\n' | awk '{s+=$1} END{print s+0}'; }
+nobj() { find "$1" -type f \( -name '*.seg' -o -name '*.snap' \) | wc -l; }
+seg_pages() { # page records in all segments of store $1 (header npages, offset 40, u64 BE)
+  local f t=0
+  for f in "$1"/seg/*.seg; do
+    [ -e "$f" ] || continue
+    t=$((t + 16#$(od -An -tx1 -j40 -N8 "$f" | tr -d ' \n')))
+  done
+  echo $t
+}
+last_txid() { # highest TXID durable in store $1, from the object names
+  local n
+  n=$(ls "$1/seg" 2>/dev/null | grep -E '^[0-9a-f]{16}-[0-9a-f]{16}\.seg$' | sort | tail -1 || true)
+  if [ -n "$n" ]; then echo $((16#${n:17:16})); else echo 1; fi
+}
+wait_log() { # wait_log FILE PATTERN SECONDS
+  local i=0
+  until grep -q "$2" "$1" 2>/dev/null; do
+    i=$((i + 1)); [ $i -le $(($3 * 50)) ] || { echo "bench: timeout waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1; }
+    sleep 0.02
+  done
+}
+# timed VAR CMD...: run CMD, append its wall seconds to the list in VAR
+timed() { local v=$1 s; shift; s=$(now); "$@"; printf -v "$v" '%s %s' "${!v}" "$(since "$s")"; }
+hdr() { printf '\n=== %s ===\n' "$*"; }
+
+hdr "machine"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  commit: $(git rev-parse --short HEAD 2>/dev/null || echo ?)$(git diff --quiet HEAD -- src cli include 2>/dev/null || echo ' (+local changes in src/cli/include)')"
+echo "walship binary: build/walship sha256 $(sha256sum build/walship | cut -c1-12), built $(date -u -r build/walship +%Y-%m-%dT%H:%M:%SZ)"
+echo "nproc: $(nproc)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')  kernel: $(uname -r)"
+echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)  scratch: $T ($(df --output=source "$T" | tail -1), rotational=$(cat /sys/block/$(basename "$(df --output=source "$T" | tail -1)")/queue/rotational 2>/dev/null || echo ?))"
+echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "settings: LAG_S=$LAG_S BURST_S=$BURST_S ROUNDS=$ROUNDS RESTORE_REPS=$RESTORE_REPS BIG_ROWS=$BIG_ROWS SMALL_ROWS=$SMALL_ROWS UPDATES=$UPDATES"
+
+# ------------------------------------------------------------- (a) lag
+hdr "(a) replication lag: commit -> durable in the store (lagprobe, one INSERT per txn, synchronous=NORMAL)"
+lag_run() { # lag_run NAME RATE SYNC
+  local d=$T/lag-$1
+  mkdir -p "$d"
+  echo "--- $1: rate=$2 tx/s --sync-interval $3, ${LAG_S}s"
+  echo "cmd: lagprobe --db DB --store STORE --rate $2 --duration $LAG_S -- walship replicate --log-level debug --sync-interval $3 DB STORE"
+  "$BIN/lagprobe" --db "$d/app.db" --store "$d/store" --rate "$2" --duration "$LAG_S" \
+    --raw "$OUT/lag-$1.txt" --log "$d/sidecar.log" -- \
+    "$W" replicate --log-level debug --sync-interval "$3" "$d/app.db" "$d/store" | tee "$d/out.txt"
+  echo "store: objects=$(nobj "$d/store") bytes=$(objbytes "$d/store")"
+  rm -rf "$d"
+}
+lag_run 100tps-sync1s 100 1s
+lag_run 100tps-sync0 100 0
+lag_run 1000tps-sync0 1000 0
+
+# ------------------------------------- (b) writer overhead, (e) backup baseline
+hdr "(b) writer overhead + footprint, (e) .backup+gzip every 1 s baseline: unthrottled insert writer, ${BURST_S}s, $ROUNDS alternating rounds"
+echo "writer cmd: ws-writer --db DB --duration $BURST_S --rate 0 --workload insert --synchronous normal --seed R (fresh db each run; default 1000-page autocheckpoint)"
+echo "walship cmd: wsmon --wal DB-wal -- walship replicate DB STORE   (defaults: 1s sync, 1000 checkpoint frames, 16MiB wal-max, zlib 1)"
+echo "backup cmd:  wsmon --wal DB-wal -- bash bench/backup_loop.sh DB DIR 1   (sqlite3 DB .backup + gzip -1, every 1 s)"
+echo "none cmd:    wsmon --wal DB-wal   (samples the WAL only)"
+declare -A TPS=()
+burst() { # burst MODE ROUND
+  local m=$1 r=$2 d=$T/burst-$1-$2 mon
+  mkdir -p "$d"
+  "$WR" --db "$d/app.db" --txns 0 >/dev/null
+  case $m in
+    none) "$BIN/wsmon" --wal "$d/app.db-wal" >"$d/mon.txt" 2>"$d/side.log" & mon=$!
+      BGPIDS+=("$mon") ;;
+    walship) "$BIN/wsmon" --wal "$d/app.db-wal" -- "$W" replicate "$d/app.db" "$d/store" >"$d/mon.txt" 2>"$d/side.log" & mon=$!
+      BGPIDS+=("$mon"); wait_log "$d/side.log" "snapshot durable" 30 ;;
+    backup) "$BIN/wsmon" --wal "$d/app.db-wal" -- bash bench/backup_loop.sh "$d/app.db" "$d/bk" 1 >"$d/mon.txt" 2>"$d/side.log" & mon=$!
+      BGPIDS+=("$mon"); wait_log "$d/side.log" "backup n=0" 30 ;;
+  esac
+  "$WR" --db "$d/app.db" --duration "$BURST_S" --rate 0 --workload insert --synchronous normal --seed "$r" >"$d/writer.txt"
+  local shipped_at_end=""
+  [ $m = walship ] && shipped_at_end=$(( $(last_txid "$d/store") - 1 ))
+  kill -TERM "$mon"; wait "$mon" || true
+  local wl ml commits el tps
+  wl=$(cat "$d/writer.txt"); ml=$(cat "$d/mon.txt")
+  commits=$(kv commits <<<"$wl"); el=$(kv elapsed <<<"$wl")
+  tps=$(awk -v c="$commits" -v e="$el" 'BEGIN{printf "%.0f", c/e}')
+  TPS[$m]="${TPS[$m]:-} $tps"
+  local cpu; cpu=$(awk -v u="$(kv cpu_user_ms <<<"$ml")" -v s="$(kv cpu_sys_ms <<<"$ml")" 'BEGIN{printf "%.1f", u+s}')
+  printf 'round=%s mode=%-7s tx/s=%s commits=%s peak_wal_MiB=%.1f' "$r" "$m" "$tps" "$commits" \
+    "$(awk -v b="$(kv peak_wal_bytes <<<"$ml")" 'BEGIN{print b/1048576}')"
+  if [ $m != none ]; then
+    printf ' cpu_ms=%s cpu_ms_per_1000tx=%s maxrss_MiB=%.1f term_to_exit_ms=%s exit=%s' "$cpu" \
+      "$(awk -v c="$cpu" -v n="$commits" 'BEGIN{printf "%.2f", c*1000/n}')" \
+      "$(awk -v k="$(kv maxrss_kib <<<"$ml")" 'BEGIN{print k/1024}')" "$(kv term_to_exit_ms <<<"$ml")" "$(kv exit <<<"$ml")"
+  fi
+  if [ $m = walship ]; then
+    local final; final=$(grep -o 'stopped: durable txid=[0-9]*' "$d/side.log" | grep -o '[0-9]*$' || echo 0)
+    printf ' shipped_during_burst=%.1f%% final_txid=%s expected=%s store_MB=%.1f objects=%s' \
+      "$(awk -v a="$shipped_at_end" -v c="$commits" 'BEGIN{print 100*a/c}')" "$final" $((commits + 1)) \
+      "$(awk -v b="$(objbytes "$d/store")" 'BEGIN{print b/1e6}')" "$(nobj "$d/store")"
+    printf ' store_KB_per_1000tx=%.1f' "$(awk -v b="$(objbytes "$d/store")" -v c="$commits" 'BEGIN{print b/c}')"
+    local pages; pages=$(seg_pages "$d/store")
+    printf ' shipped_page_MB=%.1f ship_MB_per_cpu_s=%.1f' "$(awk -v p="$pages" 'BEGIN{print p*4096/1e6}')" \
+      "$(awk -v p="$pages" -v c="$cpu" 'BEGIN{if (c>0) printf "%.1f", p*4096/1e6/(c/1000); else print "NA"}')"
+    printf ' write_barriers=%s' "$(grep -c 'write barrier' "$d/side.log" || true)"
+    grep -E ' (WARN|ERROR) ' "$d/side.log" | head -3 | sed 's/^/\n  sidecar: /' | tr -d '\n' || true
+  fi
+  if [ $m = backup ]; then
+    local nb bb mx
+    nb=$(grep -c '^backup ' "$d/side.log" || true)
+    bb=$(grep -o 'bytes=[0-9]*' "$d/side.log" | cut -d= -f2 | awk '{s+=$1} END{print s+0}')
+    mx=$(grep -o 'seconds=[0-9.]*' "$d/side.log" | cut -d= -f2 | sort -g | tail -1)
+    printf ' backups=%s bytes_moved_MB=%.1f moved_KB_per_1000tx=%.1f max_backup_s=%s' "$nb" \
+      "$(awk -v b="$bb" 'BEGIN{print b/1e6}')" "$(awk -v b="$bb" -v c="$commits" 'BEGIN{print b/c}')" "$mx"
+  fi
+  echo
+  rm -rf "$d"
+}
+for r in $(seq 1 "$ROUNDS"); do
+  for m in none walship backup; do burst "$m" "$r"; done
+done
+for m in none walship backup; do
+  echo "median tx/s $m: $(median <<<"${TPS[$m]}")  (runs:${TPS[$m]})"
+done
+echo "ratio walship/none: $(div "$(median <<<"${TPS[walship]}")" "$(median <<<"${TPS[none]}")")"
+echo "ratio backup/none:  $(div "$(median <<<"${TPS[backup]}")" "$(median <<<"${TPS[none]}")")"
+
+echo "--- idle sidecar: no writes for ${BURST_S}s after the snapshot (cost of standing by)"
+d=$T/idle; mkdir -p "$d"
+"$WR" --db "$d/app.db" --txns 1000 >/dev/null
+"$BIN/wsmon" --wal "$d/app.db-wal" -- "$W" replicate "$d/app.db" "$d/store" >"$d/mon.txt" 2>"$d/side.log" & mon=$!
+BGPIDS+=("$mon"); wait_log "$d/side.log" "snapshot durable" 30
+sleep "$BURST_S"; kill -TERM "$mon"; wait "$mon" || true
+echo "idle: $(cat "$d/mon.txt") (includes the startup snapshot of a $(fsize "$d/app.db")-byte db)"
+rm -rf "$d"
+
+# ------------------------------------------------------------- (c) restore
+hdr "(c) restore of a ~100 MB database of random 4000-byte blobs (warm page cache)"
+d=$T/restore
+mkdir -p "$d"
+mkbig() { sqlite3 "$1" "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+  CREATE TABLE b(id INTEGER PRIMARY KEY, v BLOB);
+  WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<$BIG_ROWS)
+  INSERT INTO b(v) SELECT randomblob(4000) FROM c;" >/dev/null; }
+mkbig "$d/big.db"
+DBB=$(fsize "$d/big.db")
+echo "database: $BIG_ROWS rows, $DBB bytes ($(awk -v b="$DBB" 'BEGIN{printf "%.1f", b/1e6}') MB)"
+S_SNAP=""; timed S_SNAP "$BIN/wsmon" --interval-ms 5 --wal "$d/big.db-wal" -- "$W" replicate --once --log-level warn "$d/big.db" "$d/short" >"$d/once.mon"
+echo "short history: walship replicate --once DB STORE (the snapshot) took$S_SNAP s: $(cat "$d/once.mon"); objects=$(nobj "$d/short") bytes=$(objbytes "$d/short")"
+"$W" restore "$d/short" -o "$d/out.db" --skip-integrity-check --log-level warn >/dev/null
+echo "sanity: short-history restore is byte-identical to the source file: $(cmp -s "$d/big.db" "$d/out.db" && echo yes || echo NO)"
+rm -f "$d/out.db"
+
+# Long history: the short store, then the sidecar (--sync-interval 0) ships
+# UPDATES/... 250 transactions that each rewrite ~100 random rows (~0.4 MB of
+# pages), 20 ms apart: ~100 MB of segments on top of the 100 MB snapshot.
+cp -r "$d/short" "$d/long"
+"$BIN/wsmon" --wal "$d/big.db-wal" -- "$W" replicate --sync-interval 0 --log-level info "$d/big.db" "$d/long" \
+  >"$d/long.mon" 2>"$d/long.log" & sc=$!
+BGPIDS+=("$sc")
+wait_log "$d/long.log" "continuing\|snapshot durable" 30
+{
+  echo "PRAGMA synchronous=NORMAL;"
+  for _ in $(seq 1 250); do
+    echo "UPDATE b SET v = randomblob(4000) WHERE id IN (SELECT abs(random()) % $BIG_ROWS + 1 FROM"
+    echo "  (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<100) SELECT x FROM c));"
+    echo ".shell sleep 0.02"
+  done
+} | sqlite3 "$d/big.db"
+kill -TERM "$sc"; wait "$sc" || true
+echo "long history: $(ls "$d/long/snap" | wc -l) snapshot + $(ls "$d/long/seg" | wc -l) segments ($(seg_pages "$d/long") page images), bytes=$(objbytes "$d/long"), $(grep -o 'stopped: durable txid=[0-9]*' "$d/long.log")"
+echo "long-history sidecar on the 100 MB db: $(cat "$d/long.mon")"
+sqlite3 "$d/big.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+"$W" restore "$d/long" -o "$d/out.db" --skip-integrity-check --log-level warn >/dev/null
+echo "sanity: long-history restore is byte-identical to the source file: $(cmp -s "$d/big.db" "$d/out.db" && echo yes || echo NO)"
+for h in short long; do
+  rm -f "$d/out.db"
+  /usr/bin/time -f "user_s=%U sys_s=%S maxrss_kib=%M" -o "$d/time.txt" "$W" restore "$d/$h" -o "$d/out.db" --log-level warn >/dev/null
+  echo "restore $h (with integrity_check), /usr/bin/time: $(cat "$d/time.txt")"
+done
+rm -f "$d/out.db"
+echo "cmd: walship restore STORE -o OUT [--skip-integrity-check]  (OUT removed between runs; $RESTORE_REPS runs each)"
+RT_shortskip="" RT_shortcheck="" RT_longskip="" RT_longcheck=""
+for i in $(seq 1 "$RESTORE_REPS"); do
+  for h in short long; do
+    for mode in skip check; do
+      rm -f "$d/out.db"
+      v=RT_$h$mode
+      flag=(); [ $mode = skip ] && flag=(--skip-integrity-check)
+      x=""; timed x "$W" restore "$d/$h" -o "$d/out.db" "${flag[@]}" --log-level warn >/dev/null
+      printf -v "$v" '%s %s' "${!v}" "$x"
+    done
+  done
+done
+CP="" DD="" GZD="" CAT="" GZC="" VAC=""
+gzip -1 -c "$d/big.db" >"$d/big.gz"  # warm-up; timed below
+for i in $(seq 1 "$RESTORE_REPS"); do
+  rm -f "$d/o"; timed CP cp "$d/big.db" "$d/o"
+  rm -f "$d/o"; timed DD dd if="$d/big.db" of="$d/o" bs=1M conv=fsync status=none
+  rm -f "$d/o"; timed GZC sh -c "gzip -1 -c '$d/big.db' > '$d/big.gz'"
+  rm -f "$d/o"; timed GZD sh -c "gzip -dc '$d/big.gz' > '$d/o'"
+  rm -f "$d/o"; timed CAT sh -c "cat '$d'/short/snap/* > '$d/o'"
+  rm -f "$d/o"; timed VAC sqlite3 "$d/big.db" "VACUUM INTO '$d/o'"
+done
+rm -f "$d/o"
+mCP=$(median <<<"$CP") mDD=$(median <<<"$DD") mGZD=$(median <<<"$GZD")
+row() { printf '%-52s median=%7.3fs  runs:%s  x cp=%s  x cp+fsync=%s  x gzip-dc=%s\n' "$1" "$(median <<<"$2")" "$2" \
+  "$(div "$(median <<<"$2")" "$mCP")" "$(div "$(median <<<"$2")" "$mDD")" "$(div "$(median <<<"$2")" "$mGZD")"; }
+row "cp DB OUT" "$CP"
+row "dd conv=fsync (cp + fsync)" "$DD"
+row "cat STORE/snap/* > OUT (read+write store bytes)" "$CAT"
+row "gzip -dc DB.gz > OUT (gzip -1 copy: $(fsize "$d/big.gz") B)" "$GZD"
+row "gzip -1 -c DB > DB.gz (compress, for reference)" "$GZC"
+row "walship restore short --skip-integrity-check" "$RT_shortskip"
+row "walship restore short (with integrity_check)" "$RT_shortcheck"
+row "walship restore long --skip-integrity-check" "$RT_longskip"
+row "walship restore long (with integrity_check)" "$RT_longcheck"
+row "sqlite3 DB 'VACUUM INTO OUT' (baseline copy)" "$VAC"
+echo "long/short restore ratio (skip): $(div "$(median <<<"$RT_longskip")" "$(median <<<"$RT_shortskip")")"
+rm -rf "$d"
+
+# ------------------------------------------------------ (d) store / db size
+hdr "(d) store bytes / database size after $UPDATES small updates (one UPDATE of a 100-byte random blob per txn, unthrottled)"
+d=$T/ratio
+mkdir -p "$d"
+sqlite3 "$d/app.db" "PRAGMA journal_mode=WAL; CREATE TABLE kv(id INTEGER PRIMARY KEY, v BLOB);
+  WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<$SMALL_ROWS)
+  INSERT INTO kv(v) SELECT randomblob(100) FROM c;" >/dev/null
+"$W" replicate "$d/app.db" "$d/store" 2>"$d/side.log" & sc=$!
+BGPIDS+=("$sc")
+wait_log "$d/side.log" "snapshot durable" 30
+SNAPB=$(objbytes "$d/store")
+{
+  echo "PRAGMA synchronous=NORMAL;"
+  for _ in $(seq 1 "$UPDATES"); do
+    echo "UPDATE kv SET v = randomblob(100) WHERE id = abs(random()) % $SMALL_ROWS + 1;"
+  done
+} | sqlite3 "$d/app.db"
+kill -TERM "$sc"; wait "$sc" || echo "bench: sidecar exited $?"
+DBB=$(fsize "$d/app.db") STB=$(objbytes "$d/store")
+SEGP=$(seg_pages "$d/store")
+echo "cmd: walship replicate DB STORE (defaults); sqlite3 DB < $UPDATES x 'UPDATE kv SET v=randomblob(100) WHERE id=abs(random())%$SMALL_ROWS+1;'"
+echo "db_bytes=$DBB snapshot_bytes=$SNAPB store_bytes=$STB objects=$(nobj "$d/store") $(grep -o 'stopped: durable txid=[0-9]*' "$d/side.log") (expected $((UPDATES + 1)))"
+echo "store/db ratio: $(div "$STB" "$DBB")"
+echo "segment bytes per update: $(awk -v s="$STB" -v n="$SNAPB" -v u="$UPDATES" 'BEGIN{printf "%.0f", (s-n)/u}')  page images shipped in segments: $SEGP ($(awk -v p="$SEGP" -v u="$UPDATES" 'BEGIN{printf "%.2f", p/u}') per update)"
+echo "segment bytes per MB of committed page images: $(awk -v s="$STB" -v n="$SNAPB" -v p="$SEGP" 'BEGIN{if(p) printf "%.3f MB", (s-n)/(p*4096); else print "NA"}')"
+rm -rf "$d"
+
+hdr "done"
+echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)"
