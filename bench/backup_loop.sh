@@ -22,7 +22,7 @@ while [ $stop = 0 ]; do
        "bytes=$(stat -c %s "$out/$i.db.gz" 2>/dev/null || echo 0)" >&2
   i=$((i + 1))
   wait_s=$(awk -v t0="$start" -v n="$i" -v iv="$interval" -v now="$EPOCHREALTIME" \
-    'BEGIN{w=t0+n*iv-now; printf "%.3f", w > 0 ? w : 0}')
+    'BEGIN{w=t0+n*iv-now; printf "%.3f", (w > 0 ? w : 0)}')
   [ $stop = 0 ] || break
   sleep "$wait_s" & wait $! 2>/dev/null
 done
