@@ -71,7 +71,7 @@ check_eq s3_no_request_refused_by_sigv4_proxy "" "$bad"
 
 # ---- a blob-heavy database: a snapshot larger than the 8 MiB S3 part size.
 big=$WORK/big.db
-make_db "$big" 65536 && run_writer big --db "$big" --workload blob --txns 300 --seed 23
+make_db "$big" 65536 && run_writer big --db "$big" --workload blob --txns 100 --seed 23
 size=$(stat -c %s "$big")
 if [ "$size" -ge $((20 << 20)) ]; then pass big_db_over_20MiB
 else fail big_db_over_20MiB "the blob database is only $size bytes"; fi
