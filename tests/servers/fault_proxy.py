@@ -10,8 +10,9 @@ instead suffers one fault drawn (seeded) from --kinds:
   drop         reset the connection without forwarding or answering
   drop_after   forward it, then reset without answering
   cut          forward it and send only part of the answer's body (the
-               Content-Length announces all of it), then reset: a
-               truncated GET / a connection dropped mid-body
+               Content-Length announces all of it, or a chunked body lacks
+               its last chunk), then reset: a truncated GET / a connection
+               dropped mid-body
   reqcut       reset while the request body is being read (uploads)
   slow         sleep up to --slow-max seconds, then forward normally
 
@@ -138,13 +139,18 @@ class FaultHandler(httpfwd.Handler):
                 self.reply(502, b"upstream unreachable\n", "text/plain")
                 return
             try:
-                length = int(resp.getheader("Content-Length") or 0)
-                if kind == "cut" and self.command != "HEAD" and length >= 2:
-                    cut = max(1, int(length * u)) if u > 0 else 1
-                    cut = min(cut, length - 1)
+                clen = resp.getheader("Content-Length")
+                length = int(clen or 0)
+                cut = None
+                if kind == "cut" and self.command != "HEAD" and resp.status not in (204, 304):
+                    if clen is None:        # chunked: cut somewhere early
+                        cut = 1 + int(u * 300)
+                    elif length >= 2:
+                        cut = min(max(1, int(length * u)), length - 1)
+                if cut is not None:
                     status, sent = self.relay(resp, cut_at=cut)
                     self.log.line(self.command, self.path, "->", status, tag,
-                                  "sent=%d/%d" % (sent, length))
+                                  "sent=%d/%s" % (sent, clen or "chunked"))
                     return
                 resp.read()
                 upstream = resp.status

@@ -175,20 +175,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             conn.close()
 
     def relay(self, resp, cut_at=None):
+        """Stream resp back.  A body of unknown length (chunked upstream)
+        is sent chunked again, so a cut stays detectable by the client."""
         length = resp.getheader("Content-Length")
+        has_body = self.command != "HEAD" and resp.status not in (204, 304)
+        chunked = length is None and has_body
         self.send_response_only(resp.status, resp.reason)
         self.send_header("Date", self.date_time_string())
         for k, v in resp.getheaders():
             if k.lower() in HOP_BY_HOP or k.lower() in ("date", "server"):
                 continue
             self.send_header(k, v)
-        if length is None and self.command != "HEAD" and resp.status not in (204, 304):
-            # Unknown length (chunked upstream): end the body by closing.
-            self.send_header("Connection", "close")
-            self.close_connection = True
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         sent = 0
-        if self.command == "HEAD":
+        if not has_body:
             return resp.status, 0
         while True:
             want = CHUNK if cut_at is None else min(CHUNK, cut_at - sent)
@@ -199,8 +201,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             b = resp.read(want)
             if not b:
                 break
-            self.wfile.write(b)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(b), b) if chunked else b)
             sent += len(b)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
         return resp.status, sent
 
 
