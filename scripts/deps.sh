@@ -29,11 +29,8 @@ apt-get update -qq >/dev/null
 # their own private instance, so forbid service starts during the install
 # (policy-rc.d exit 101 = action forbidden), unless a policy already exists.
 policy=/usr/sbin/policy-rc.d
-own_policy=0
 if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+  trap 'rm -f "$policy"' EXIT
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
 fi
-rc=0
-apt-get install -y -qq "${missing[@]}" >/dev/null || rc=$?
-if [ $own_policy = 1 ]; then rm -f "$policy"; fi
-exit $rc
+apt-get install -y -qq "${missing[@]}" >/dev/null
