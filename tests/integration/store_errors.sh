@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Proves the remote-store failure contract: a wrong secret or an unknown
-# access key (refused by the SigV4 proxy with 403), and a missing bucket,
-# make replicate, restore and ls exit non-zero with one error line that says
-# what is wrong (access denied / credentials, or no such bucket) and names
-# the bucket, and no secret in any output; a store whose endpoint refuses
+# access key (refused by the SigV4 proxy with 403), a wrong region, and a
+# missing bucket make replicate, restore and ls exit 1 with one error line
+# that says what is wrong (access denied / credentials, region, no such
+# bucket) and names the bucket, and no secret in any output; a store whose endpoint refuses
 # connections makes restore and ls exit non-zero in bounded time with a
 # message naming the endpoint, and the sidecar either exits the same way or
 # keeps retrying and still stops on SIGTERM; an empty remote store restores
@@ -76,6 +76,10 @@ AWS_ACCESS_KEY_ID=NOSUCHKEY run_cmd_err "$WALSHIP" restore "${S3[@]}" "s3://$WS_
 check_one_error unknown_key_restore "$DENIED" "$WS_S3_BUCKET"
 if grep -q 'InvalidAccessKeyId' "$S3_PROXY_LOG"; then pass unknown_key_refused_by_proxy_403
 else fail unknown_key_refused_by_proxy_403 "the SigV4 proxy logged no InvalidAccessKeyId"; fi
+
+# ---- a region other than the bucket's (400 AuthorizationHeaderMalformed)
+run_cmd_err "$WALSHIP" restore "${S3[@]}" --region eu-west-1 "s3://$WS_S3_BUCKET/app" -o "$WORK/region.db"
+check_one_error wrong_region_restore 'region|AuthorizationHeaderMalformed' "$WS_S3_BUCKET"
 
 # ---- missing bucket (s3rver: 404 NoSuchBucket)
 NB=walship-no-such-bucket

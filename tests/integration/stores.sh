@@ -6,7 +6,7 @@
 # a 3-connection mixed writer with checkpoints while the sidecar is stopped
 # with SIGTERM and restarted mid-run; restore equal + integrity_check;
 # `walship ls` lists a contiguous history whose objects really are in the
-# server's storage; then a >= 20 MiB blob database whose snapshot exceeds the
+# server's storage; --path-style/--region/--storage-class are honoured; then a >= 20 MiB blob database whose snapshot exceeds the
 # 8 MiB S3 part size (multipart upload) restores equal, as does an earlier
 # TXID of it.
 . "$(dirname "$0")/lib.sh"
@@ -68,6 +68,19 @@ if grep -q ' ok ' "$S3_PROXY_LOG"; then pass s3_requests_signature_verified
 else fail s3_requests_signature_verified "the SigV4 proxy saw no verified request"; fi
 bad=$(grep -E -- '-> (400|403|411) ' "$S3_PROXY_LOG" | head -n 3)
 check_eq s3_no_request_refused_by_sigv4_proxy "" "$bad"
+
+# ---- explicit S3 options: --path-style, --region, --storage-class (its
+# x-amz-storage-class header must be signed, and s3rver keeps it).
+sc_db=$WORK/sc.db
+make_db "$sc_db" && run_writer sc --db "$sc_db" --txns 50 --seed 22
+run_cmd "$WALSHIP" replicate --once "${S3_OPTS[@]}" --path-style --region us-east-1 \
+  --storage-class STANDARD_IA "$sc_db" "s3://$WS_S3_BUCKET/sc"
+check_eq s3_storage_class_once_exit0 0 "$LAST_RC" "($(last_out))"
+meta=$(find "$SRV_DIR/s3/data/$WS_S3_BUCKET/sc" -name '*._S3rver_metadata.json' | head -n 1)
+if [ -n "$meta" ] && grep -q '"x-amz-storage-class": *"STANDARD_IA"' "$meta"; then
+  pass s3_storage_class_stored
+else fail s3_storage_class_stored "no STANDARD_IA in ${meta:-any metadata file}"; fi
+check_restore s3_sc "s3://$WS_S3_BUCKET/sc" "$sc_db" "${S3_OPTS[@]}" --path-style
 
 # ---- a blob-heavy database: a snapshot larger than the 8 MiB S3 part size.
 big=$WORK/big.db

@@ -107,10 +107,15 @@ class SigV4Handler(httpfwd.Handler):
             return (403, "InvalidAccessKeyId",
                     "The AWS Access Key Id you provided does not exist in our records.",
                     {"AWSAccessKeyId": akid})
-        if region != self.region or service != "s3":
+        if region != self.region:
             return (400, "AuthorizationHeaderMalformed",
-                    "the credential scope %s/%s is wrong; expecting '%s'/'s3'"
-                    % (region, service, self.region))
+                    "The authorization header is malformed; the region '%s' is "
+                    "wrong; expecting '%s'" % (region, self.region),
+                    {"Region": self.region})
+        if service != "s3":
+            return (400, "AuthorizationHeaderMalformed",
+                    "The authorization header is malformed; incorrect service "
+                    "'%s'. This endpoint belongs to 's3'." % service)
         amz_date = self.headers.get("x-amz-date", "")
         try:
             when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
