@@ -3,11 +3,11 @@
 # access key (refused by the SigV4 proxy with 403), a wrong region, and a
 # missing bucket make replicate, restore and ls exit 1 with one error line
 # that says what is wrong (access denied / credentials, region, no such
-# bucket) and names the bucket, and no secret in any output; a store whose endpoint refuses
-# connections makes restore and ls exit non-zero in bounded time with a
-# message naming the endpoint, and the sidecar either exits the same way or
-# keeps retrying and still stops on SIGTERM; an empty remote store restores
-# to nothing, and is not an error with --if-replica-exists.
+# bucket) and names the bucket, and no secret in any output; a store whose
+# endpoint refuses connections makes restore and ls exit 1 in bounded time
+# with a message naming the endpoint, and the sidecar either exits the same
+# way or keeps retrying and still stops on SIGTERM; an empty remote store
+# restores to nothing, and is not an error with --if-replica-exists.
 . "$(dirname "$0")/lib.sh"
 . "$WS_ROOT/tests/servers/servers.sh"
 
