@@ -237,20 +237,30 @@ int ws_pin_held(const ws_pin *p) { return p->held >= 0; }
 /* The wal-index lock bytes start at offset 120 of -shm (unix VFS):
 ** 120 WRITE, 121 CKPT, 122 RECOVER, 123.. READ(i).  POSIX locks held by
 ** our own process are never reported by F_GETLK, so a hit is the app. */
+#define SHM_LOCK_WRITE 120
 #define SHM_LOCK_CKPT 121
 
+static int shm_byte_locked(ws_pin *p, off_t byte) {
+  struct flock fl = {0};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  if (fcntl(p->shm_fd, F_GETLK, &fl) != 0) return 0;
+  return fl.l_type != F_UNLCK;
+}
+
+/* A blocking checkpoint (FULL/RESTART/TRUNCATE) holds the checkpoint lock
+** AND the write lock while it waits for readers.  The app's PASSIVE
+** autocheckpoints (run after each commit once the WAL is past its
+** threshold) hold only the checkpoint lock and never wait for us, so they
+** must not count: they would turn every commit into an early sync. */
 int ws_pin_ckpt_locked(ws_pin *p) {
   if (p->shm_fd < 0) {
     p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC);
     if (p->shm_fd < 0) return 0;
   }
-  struct flock fl = {0};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = SHM_LOCK_CKPT;
-  fl.l_len = 1;
-  if (fcntl(p->shm_fd, F_GETLK, &fl) != 0) return 0;
-  return fl.l_type != F_UNLCK;
+  return shm_byte_locked(p, SHM_LOCK_CKPT) && shm_byte_locked(p, SHM_LOCK_WRITE);
 }
 
 int ws_pin_shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) {

@@ -61,9 +61,9 @@ int ws_pin_check_wal_mode(ws_pin *p, ws_err *err);
 ** correctness, only to decide when to look.  Returns 0 if unavailable. */
 int ws_pin_shm_peek(ws_pin *p, uint32_t *mx_frame, uint32_t *n_backfill);
 
-/* Another process holds the checkpoint lock: an app checkpoint is running,
-** and a FULL/RESTART/TRUNCATE one may be waiting (busy handler, holding the
-** write lock) for our reader to move.  A hint, one fcntl(F_GETLK). */
+/* Another process holds the checkpoint and the write lock: a blocking app
+** checkpoint (FULL/RESTART/TRUNCATE) may be waiting, in its busy handler,
+** for our reader to move.  A hint, two fcntl(F_GETLK). */
 int ws_pin_ckpt_locked(ws_pin *p);
 
 #endif

@@ -83,6 +83,7 @@ typedef struct ship {
   int64_t log_ms;          /* last "durable" log line */
   int64_t snap_ms;         /* capture time of the newest snapshot (unix ms) */
   int settled;             /* last sync_all ended with the pin at the end */
+  int more;                /* commits are waiting for the next sync */
 } ship;
 
 /* ------------------------------------------------------------ uploads */
@@ -413,22 +414,43 @@ static int sync_once(ship *s, int *shipped, ws_err *err) {
   return WS_OK;
 }
 
-/* Ship everything, move the pin to the end, and make sure nothing new
-** slipped in between (so the new pin is covered too). */
-static int sync_all(ship *s, ws_err *err) {
+/* Ship everything committed, then move the pin to the end.  The swap needs
+** only the old pin covered; commits that land during the upload belong to
+** the new pin and normally wait for the next interval (s->more), so one
+** sync makes one object.  drain (final sync) ships until nothing is left.
+** settled: the pin is at the end with nothing unshipped (snapshots need it). */
+static int sync_all(ship *s, int drain, ws_err *err) {
   int shipped, rc;
   s->settled = 0;
+  s->more = 0;
   for (int round = 0; round < 64; round++) {
     if ((rc = sync_once(s, &shipped, err))) return rc;
-    if (!s->covered) continue;
-    if (!shipped && round > 0) { /* pin already moved, nothing new */
+    if (!s->covered) continue;             /* capped: the rest right away */
+    if ((rc = ws_pin_swap(s->pin, err))) return rc;
+    s->covered = 0;
+    /* Anything committed since?  Look without shipping. */
+    ws_walhdr h;
+    ws_walpos end;
+    int capped;
+    rc = ws_wal_header(s->wal, &h, err);
+    if (rc == WS_ENOTFOUND) rc = WS_OK, s->ntx = 0;
+    else if (rc == WS_OK && s->have_cycle && h.salt1 == s->pos.salt1 && h.salt2 == s->pos.salt2)
+      rc = scan_txns(s, &h, 1, &end, &capped, err);
+    else if (rc == WS_OK)
+      s->ntx = 1;                            /* a new cycle: something to do */
+    if (rc) return rc;
+    if (s->ntx == 0) {
+      s->covered = 1;
       s->settled = 1;
       return WS_OK;
     }
-    if ((rc = ws_pin_swap(s->pin, err))) return rc;
-    s->covered = 0;
+    if (!drain) {
+      s->more = 1;
+      return WS_OK;
+    }
   }
-  return WS_OK; /* a writer outpacing us: the next sync continues */
+  s->more = 1; /* a writer outpacing us: the next sync continues */
+  return WS_OK;
 }
 
 /* The write barrier (pin.h): ship the tail under the app's write lock so
@@ -450,7 +472,7 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
   ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d",
          (long long)walsz, nlog, nckpt);
   if (rc) return rc;
-  return sync_all(s, err);
+  return sync_all(s, 0, err);
 }
 
 /*
@@ -478,17 +500,30 @@ static int maint(ship *s, ws_err *err) {
     rc = barrier(s, walsz, err);
     if (rc != WS_ELOCKED) return rc;
   }
-  if (!s->covered) return WS_OK;
   if (s->o->checkpoint_frames && mx >= s->o->checkpoint_frames && nb < mx) {
+    /* PASSIVE is always safe (backfill never destroys a frame).  If it
+    ** backfilled everything and the WAL holds exactly the frames we have
+    ** shipped (nlog is mxFrame as the checkpoint saw it), nothing is
+    ** unshipped and a pin on slot 0 lets the app's next write restart
+    ** the WAL.  A reset since our pin cannot fake this: frames of a new
+    ** cycle cannot be backfilled while we hold it (pin.h). */
     if ((rc = ws_pin_checkpoint(s->pin, &nlog, &nckpt, err))) return rc;
-    ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d", nlog, nckpt);
-    if (nlog > 0 && nlog == nckpt) nb = mx = (uint32_t)nlog;
+    ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d shipped=%u",
+           nlog, nckpt, s->pos.frame);
+    if (nlog > 0 && nlog == nckpt && s->have_cycle && (uint32_t)nlog == s->pos.frame) {
+      s->last_full_mx = (uint32_t)nlog;
+      if ((rc = ws_pin_swap(s->pin, err))) return rc;
+      s->covered = 0;
+    }
+    return WS_OK;
   }
+  if (!s->covered) return WS_OK;
   if (mx > 0 && nb == mx && mx != s->last_full_mx) {
+    /* Re-pin only: the swap rule needs the old pin covered (it is), and
+    ** whatever was committed since waits for the next sync as usual. */
     s->last_full_mx = mx;
     if ((rc = ws_pin_swap(s->pin, err))) return rc;
     s->covered = 0;
-    return sync_all(s, err);
   }
   return WS_OK;
 }
@@ -708,7 +743,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   if ((rc = ws_store_open_ex(&s.st, o->store_url, o->store, err))) goto out;
   if ((rc = load_position(&s, err))) goto out;
   if ((rc = attach(&s, err))) goto out;
-  if ((rc = sync_all(&s, err)) || (rc = maint(&s, err))) goto out;
+  if ((rc = sync_all(&s, o->once, err)) || (rc = maint(&s, err))) goto out;
   if (o->once) goto done;
   if ((rc = ws_watch_open(&s.watch, o->db_path, err))) goto out;
 
@@ -737,17 +772,16 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
 
     uint32_t mx = 0, nb = 0;
     int force = 0;
-    if (s.pin && ws_pin_ckpt_locked(s.pin)) {
-      /* Ship and re-pin now rather than at the next interval: a blocking
-      ** checkpoint holds the app's writers while it waits for us. */
-      if (!ckpt_seen) force = 1;
-      ckpt_seen = 1;
-    } else {
-      ckpt_seen = 0;
-    }
+    /* A blocking app checkpoint holds the app's writers while it waits for
+    ** our reader: ship (if anything is pending) and re-pin now, and again
+    ** every tick while it waits, rather than at the next interval.  With
+    ** nothing new a forced sync is only a re-pin (no upload); once the
+    ** checkpoint has backfilled everything the re-pin lands on slot 0 and
+    ** lets its RESTART/TRUNCATE finish. */
+    ckpt_seen = s.pin && ws_pin_ckpt_locked(s.pin);
+    if (ckpt_seen) force = 1;
     if (s.pin && ws_pin_shm_peek(s.pin, &mx, &nb)) {
       if (mx != seen_mx) pending = 1;
-      if (mx > 0 && nb == mx && mx != s.last_full_mx) force = 1;
       /* a flood: ship continuously rather than once per interval, so the
       ** WAL in use stays near wal_max instead of growing for a whole interval */
       if (o->wal_max_bytes &&
@@ -785,11 +819,15 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ws_err e2 = WS_ERR_INIT;
     rc = WS_OK;
     if (broken || !s.pin || !ws_pin_held(s.pin)) rc = attach(&s, &e2);
-    if (rc == WS_OK) rc = sync_all(&s, &e2);
+    /* Drain (leave the pin at the end with nothing unshipped) when maint
+    ** needs it: a checkpoint is due, or an app checkpoint waits for us. */
+    int drain = ckpt_seen;
+    if (rc == WS_OK) rc = sync_all(&s, drain, &e2);
     if (rc == WS_OK) rc = maint(&s, &e2);
     if (rc == WS_OK) rc = maybe_snapshot(&s, &e2);
     if (rc == WS_OK) {
-      pending = broken = 0;
+      pending = s.more;
+      broken = 0;
       retry_at = backoff = 0;
       last_sync = now;
       continue;
@@ -812,7 +850,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ws_err e2 = WS_ERR_INIT;
     rc = WS_OK;
     if (!s.pin || !ws_pin_held(s.pin) || s.need_snapshot) rc = attach(&s, &e2);
-    if (rc == WS_OK) rc = sync_all(&s, &e2);
+    if (rc == WS_OK) rc = sync_all(&s, 1, &e2);
     if (rc) {
       ws_fail(err, rc, "final sync failed, transactions after txid %llu are not in "
               "the store yet (they stay in the WAL for the next start): %s",
