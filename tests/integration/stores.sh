@@ -6,9 +6,9 @@
 # a 3-connection mixed writer with checkpoints while the sidecar is stopped
 # with SIGTERM and restarted mid-run; restore equal + integrity_check;
 # `walship ls` lists a contiguous history whose objects really are in the
-# server's storage; --path-style/--region/--storage-class are honoured; then a >= 20 MiB blob database whose snapshot exceeds the
-# 8 MiB S3 part size (multipart upload) restores equal, as does an earlier
-# TXID of it.
+# server's storage.  --path-style/--region/--storage-class are honoured.
+# A >= 20 MiB blob database, whose snapshot exceeds the 8 MiB S3 part size
+# (multipart upload), restores equal, as does the TXID of that snapshot.
 . "$(dirname "$0")/lib.sh"
 . "$WS_ROOT/tests/servers/servers.sh"
 
