@@ -16,9 +16,10 @@
 # Invariants: every server listens on 127.0.0.1 only, on a port chosen free
 # (the proxies bind port 0 and report it), keeps its files under
 # $WORK/servers, and is stopped by stop_servers, which this file chains in
-# front of lib.sh's EXIT cleanup; the proxies also end themselves after
-# --max-time.  Readiness waits are bounded.  The environment is made
-# hermetic: no HTTP proxy, no AWS profile or shared credentials file.
+# front of lib.sh's EXIT cleanup; s3rver and the proxies also end
+# themselves after SRV_MAX_TIME (900 s).  Readiness waits are bounded.  The
+# environment is made hermetic: no HTTP proxy, no AWS profile, shared
+# credentials file or endpoint override.
 
 SRV_ROOT=$WS_ROOT/tests/servers
 SRV_DIR=$WORK/servers
@@ -29,7 +30,8 @@ export PYTHONDONTWRITEBYTECODE=1
 SRV_MAX_TIME=${SRV_MAX_TIME:-900}
 
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
-      AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_REGION
+      AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_REGION \
+      AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 export AWS_SHARED_CREDENTIALS_FILE=$SRV_DIR/no-credentials
 export AWS_CONFIG_FILE=$SRV_DIR/no-config
