@@ -507,9 +507,19 @@ static int maint(ship *s, ws_err *err) {
     ** unshipped and a pin on slot 0 lets the app's next write restart
     ** the WAL.  A reset since our pin cannot fake this: frames of a new
     ** cycle cannot be backfilled while we hold it (pin.h). */
-    if ((rc = ws_pin_checkpoint(s->pin, &nlog, &nckpt, err))) return rc;
-    ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d shipped=%u",
-           nlog, nckpt, s->pos.frame);
+    for (int round = 0; round < 2; round++) {
+      if ((rc = ws_pin_checkpoint(s->pin, &nlog, &nckpt, err))) return rc;
+      ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d shipped=%u",
+             nlog, nckpt, s->pos.frame);
+      if (round > 0 || nlog <= 0 || nlog != nckpt || !s->have_cycle ||
+          (uint32_t)nlog <= s->pos.frame)
+        break;
+      /* Everything backfilled but a tail committed during our upload is not
+      ** shipped yet: ship it now (one extra object per WAL cycle), then
+      ** check again. */
+      int shipped;
+      if ((rc = sync_once(s, &shipped, err))) return rc;
+    }
     if (nlog > 0 && nlog == nckpt && s->have_cycle && (uint32_t)nlog == s->pos.frame) {
       s->last_full_mx = (uint32_t)nlog;
       if ((rc = ws_pin_swap(s->pin, err))) return rc;
