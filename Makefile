@@ -59,6 +59,10 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/run.sh
 
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash bench/run.sh
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash scripts/demo.sh
