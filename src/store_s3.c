@@ -13,10 +13,17 @@
 **
 ** Invariants:
 **   - put is atomic by S3's own semantics: an object appears only when a
-**     PutObject or CompleteMultipartUpload succeeds.  An upload holds at
-**     most one part (S3_PART bytes) in memory; an object that fits one
-**     part is one PutObject, anything larger a multipart upload whose
-**     parts are sent sequentially as they fill (TODO: parallel parts);
+**     PutObject or CompleteMultipartUpload succeeds.  An object that fits
+**     one part (S3_PART bytes) is one PutObject; anything larger is a
+**     multipart upload whose full parts go to S3_INFLIGHT workers
+**     (s3par.c, a curl handle each) as they fill; put_write blocks while
+**     S3_INFLIGHT are in flight, so an upload holds at most S3_INFLIGHT + 1
+**     parts; ETags are collected in part order;
+**   - a get of more than S3_GET_SPLIT bytes (or to the end of an object
+**     that turns out larger) streams its first S3_GET_SPLIT bytes on the
+**     store's handle, then the rest as S3_RANGE ranges on S3_INFLIGHT
+**     workers, delivered in order (memory: S3_INFLIGHT ranges); the first
+**     short or 416 range is the end, so no HEAD is needed;
 **   - every PutObject/UploadPart sends Content-MD5, so S3 itself refuses
 **     bytes damaged on the way (the ETag is not compared: with SSE-KMS it
 **     is not the MD5); a Complete answered 200 with an <Error> body is a
@@ -27,15 +34,17 @@
 **     and keys that are not valid object names are skipped with a warning;
 **   - secrets stay in the ws_awscred and the token header, are never in a
 **     URL, message or log line, and are wiped at close.
-** One store handle serialises its requests (one curl handle, one mutex).
+** One store handle serialises its own requests (one curl handle, one
+** mutex); parallel transfers use their workers' handles.
 */
 #include "store_int.h"
 #include "common.h"
 #include "http.h"
 #include "s3xml.h"
 #include "awscred.h"
+#include "s3par.h"
+#include "s3addr.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,6 +54,13 @@
 
 #define S3_PART (8u << 20)        /* multipart part size and single-PUT limit */
 #define S3_PARTS_MAX 10000u       /* S3's limit: objects up to ~78 GiB */
+#define S3_INFLIGHT 4u            /* parts or ranges in flight at once */
+#ifndef S3_RANGE
+#define S3_RANGE (8u << 20)       /* bytes of one parallel GET range */
+#endif
+#ifndef S3_GET_SPLIT
+#define S3_GET_SPLIT (16u << 20)  /* larger gets go parallel after this many */
+#endif
 #define S3_LIST_MAX (16u << 20)   /* objects per listing */
 #define S3_PAGE_MAX (16u << 20)   /* bytes of one ListObjectsV2 page */
 #define S3_DELETE_BATCH 1000u     /* keys per DeleteObjects request (S3 max) */
@@ -59,6 +75,8 @@ typedef struct s3_store {
   char *token_hdr;             /* "x-amz-security-token: ..." or NULL; wiped */
   char *class_hdr;             /* "x-amz-storage-class: ..." or NULL */
   ws_http *http;
+  ws_http_cfg cfg;             /* for the workers' own handles */
+  char *ca_bundle;             /* cfg.ca_bundle's copy */
   pthread_mutex_t mu;          /* one request at a time on the curl handle */
   atomic_int warned_names;     /* a listing skipped a non-name key (warn once) */
 } s3_store;
@@ -70,7 +88,9 @@ typedef struct s3_upload {
   size_t len, cap;
   char *upload_id;             /* set once the multipart upload exists */
   char **etags;                /* ETag of part i+1, quotes kept */
-  size_t nparts;
+  size_t nparts;               /* parts done and their ETags collected */
+  size_t nsent;                /* parts handed to the workers */
+  ws_s3par *par;               /* the workers, once a part is sent */
 } s3_upload;
 
 /* One request as store_s3 sees it; s3_do turns it into a ws_http_req. */
@@ -94,39 +114,16 @@ static const ws_store_methods s3_methods;
 
 /* ------------------------------------------------------------ helpers */
 
-static int digests(const void *b, size_t n, char sha_hex[65], char md5_hex[33],
-                   char md5_b64[25], ws_err *err) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  static const char hx[] = "0123456789abcdef";
-  if (!EVP_Digest(b ? b : "", n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-    return ws_fail(err, WS_ERROR, "SHA-256 of a request body failed (libcrypto)");
-  for (unsigned i = 0; i < 32; i++) {
-    sha_hex[2 * i] = hx[md[i] >> 4];
-    sha_hex[2 * i + 1] = hx[md[i] & 15];
-  }
-  sha_hex[64] = '\0';
-  if (!md5_b64) return WS_OK;
-  if (!EVP_Digest(b ? b : "", n, md, &mdlen, EVP_md5(), NULL) || mdlen != 16)
-    return ws_fail(err, WS_ERROR, "MD5 of a request body failed (libcrypto)");
-  EVP_EncodeBlock((unsigned char *)md5_b64, md, 16);
-  for (unsigned i = 0; i < 16; i++) {
-    md5_hex[2 * i] = hx[md[i] >> 4];
-    md5_hex[2 * i + 1] = hx[md[i] & 15];
-  }
-  md5_hex[32] = '\0';
-  return WS_OK;
-}
-
-/* Perform r on the store's handle; resp must be initialised by the caller
-** and is freed by it. */
-static int s3_do(s3_store *s, const s3_req *r, ws_http_resp *resp, ws_err *err) {
+/* Perform r on h, or on the store's handle when h is NULL; resp must be
+** initialised by the caller and is freed by it. */
+static int s3_do_on(s3_store *s, ws_http *h, const s3_req *r, ws_http_resp *resp,
+                    ws_err *err) {
   char sha[65], md5hex[33], md5b64[25];
   char sha_hdr[96], md5_hdr[48], ct_hdr[96];
   const char *hdrs[8];
   int nh = 0, rc;
   if (r->body_len || r->md5) {
-    if ((rc = digests(r->body, r->body_len, sha, md5hex, md5b64, err))) return rc;
+    if ((rc = ws_s3_digests(r->body, r->body_len, sha, md5hex, md5b64, err))) return rc;
     if (r->md5_hex) memcpy(r->md5_hex, md5hex, 33);
   } else {
     memcpy(sha, EMPTY_SHA256, 65);
@@ -158,11 +155,19 @@ static int s3_do(s3_store *s, const s3_req *r, ws_http_resp *resp, ws_err *err) 
   req.sink = r->sink;
   req.sink_ud = r->ud;
   req.max_body = r->max_body;
-  pthread_mutex_lock(&s->mu);
-  rc = ws_http_do(s->http, &req, resp, err);
-  pthread_mutex_unlock(&s->mu);
+  if (h) {
+    rc = ws_http_do(h, &req, resp, err);
+  } else {
+    pthread_mutex_lock(&s->mu);
+    rc = ws_http_do(s->http, &req, resp, err);
+    pthread_mutex_unlock(&s->mu);
+  }
   free(url);
   return rc;
+}
+
+static int s3_do(s3_store *s, const s3_req *r, ws_http_resp *resp, ws_err *err) {
+  return s3_do_on(s, NULL, r, resp, err);
 }
 
 /*
@@ -189,177 +194,6 @@ static int s3_fail(s3_store *s, int rc, const char *method, const char *what,
                  e.message, tries);
 }
 
-/* ----------------------------------------------------------- addressing */
-
-int ws_s3_check_bucket(const char *b, ws_err *err) {
-  size_t n = strlen(b);
-  if (n < 3 || n > 63)
-    return ws_fail(err, WS_EINVAL, "S3 bucket name '%.80s' must be 3 to 63 characters", b);
-  int digits_dots = 1, dots = 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = b[i];
-    int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!alnum && c != '.' && c != '-')
-      return ws_fail(err, WS_EINVAL, "S3 bucket name '%s': only lowercase letters, digits, "
-                     "'.' and '-' are allowed", b);
-    if ((i == 0 || i == n - 1) && !alnum)
-      return ws_fail(err, WS_EINVAL, "S3 bucket name '%s' must begin and end with a "
-                     "letter or digit", b);
-    if (c == '.' && b[i + 1] == '.')
-      return ws_fail(err, WS_EINVAL, "S3 bucket name '%s' has two adjacent periods", b);
-    if (c == '.') dots++;
-    else if (!(c >= '0' && c <= '9')) digits_dots = 0;
-  }
-  if (digits_dots && dots == 3)
-    return ws_fail(err, WS_EINVAL, "S3 bucket name '%s' looks like an IP address", b);
-  if (strncmp(b, "xn--", 4) == 0 || strncmp(b, "sthree-", 7) == 0 ||
-      (n > 8 && strcmp(b + n - 8, "-s3alias") == 0) ||
-      (n > 7 && strcmp(b + n - 7, "--ol-s3") == 0))
-    return ws_fail(err, WS_EINVAL, "S3 bucket name '%s' uses a reserved prefix or suffix", b);
-  return WS_OK;
-}
-
-void ws_s3_addr_free(ws_s3_addr *a) {
-  if (!a) return;
-  free(a->bucket);
-  free(a->prefix);
-  free(a->region);
-  free(a->base);
-  free(a->disp);
-  memset(a, 0, sizeof(*a));
-}
-
-static int check_region(const char *r, ws_err *err) {
-  size_t n = strlen(r);
-  if (n == 0 || n > 32 || strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
-    return ws_fail(err, WS_EINVAL, "AWS region '%.40s' is not a region name "
-                   "(like us-east-1)", r);
-  return WS_OK;
-}
-
-int ws_s3_addr_parse(ws_s3_addr *out, const char *rest, const ws_store_opts *opts,
-                     ws_err *err) {
-  ws_s3_addr a;
-  memset(&a, 0, sizeof(a));
-  int rc = WS_ENOMEM;
-  char *ep = NULL;
-  const char *slash = strchr(rest, '/');
-  size_t bl = slash ? (size_t)(slash - rest) : strlen(rest);
-  if (!(a.bucket = ws_malloc(bl + 1, err))) goto out;
-  memcpy(a.bucket, rest, bl);
-  a.bucket[bl] = '\0';
-  if ((rc = ws_s3_check_bucket(a.bucket, err))) goto out;
-  rc = WS_ENOMEM;
-  if (!(a.prefix = ws_strdup(slash ? slash + 1 : "", err))) goto out;
-  for (size_t n = strlen(a.prefix); n > 0 && a.prefix[n - 1] == '/'; n--)
-    a.prefix[n - 1] = '\0';
-  if (a.prefix[0]) {
-    ws_err pe = WS_ERR_INIT;
-    if (ws_store_check_name(a.prefix, &pe) != WS_OK) {
-      rc = ws_fail(err, WS_EINVAL, "store URL s3://%s: bad prefix: %s", rest, pe.msg);
-      goto out;
-    }
-  }
-
-  const char *region = opts->region && *opts->region ? opts->region : getenv("AWS_REGION");
-  if (!region || !*region) region = getenv("AWS_DEFAULT_REGION");
-  if (!region || !*region) region = "us-east-1";
-  if ((rc = check_region(region, err))) goto out;
-  rc = WS_ENOMEM;
-  if (!(a.region = ws_strdup(region, err))) goto out;
-
-  /* Endpoint: scheme://host[:port][/path], no userinfo, query or fragment. */
-  if (opts->endpoint && *opts->endpoint) {
-    if (!(ep = ws_strdup(opts->endpoint, err))) goto out;
-    for (size_t n = strlen(ep); n > 0 && ep[n - 1] == '/'; n--) ep[n - 1] = '\0';
-    size_t sl = strncasecmp(ep, "http://", 7) == 0 ? 7 : strncasecmp(ep, "https://", 8) == 0 ? 8 : 0;
-    if (!sl || !ep[sl] || ep[sl] == '/' || strpbrk(ep, "?#@ \t\r\n")) {
-      rc = ws_fail(err, WS_EINVAL, "S3 endpoint '%.100s' must be http(s)://HOST[:PORT][/PATH] "
-                   "(no user, query or fragment)", opts->endpoint);
-      goto out;
-    }
-  } else if (!(ep = ws_asprintf(err, "https://s3.%s.amazonaws.com", a.region))) {
-    goto out;
-  }
-  int style = opts->path_style;
-  if (style < -1 || style > 2) {
-    rc = ws_fail(err, WS_EINVAL, "S3 addressing style %d: use 0 (auto), 1 (path) or "
-                 "2 (virtual host)", style);
-    goto out;
-  }
-  /* Auto: path style for custom endpoints; for AWS virtual-hosted, except
-  ** dotted buckets, which TLS wildcard certificates cannot cover. */
-  if (style <= 0)
-    style = (opts->endpoint && *opts->endpoint) || strchr(a.bucket, '.') ? 1 : 2;
-  rc = WS_ENOMEM;
-  if (style == 1) {
-    a.base = ws_asprintf(err, "%s/%s", ep, a.bucket);
-  } else {
-    const char *host = strstr(ep, "://") + 3;
-    a.base = ws_asprintf(err, "%.*s%s.%s", (int)(host - ep), ep, a.bucket, host);
-  }
-  if (!a.base) goto out;
-  if (!(a.disp = a.prefix[0] ? ws_asprintf(err, "s3://%s/%s", a.bucket, a.prefix)
-                             : ws_asprintf(err, "s3://%s", a.bucket)))
-    goto out;
-  *out = a;
-  memset(&a, 0, sizeof(a));
-  rc = WS_OK;
-out:
-  free(ep);
-  ws_s3_addr_free(&a);
-  return rc;
-}
-
-char *ws_s3_key(const ws_s3_addr *a, const char *name, ws_err *err) {
-  return a->prefix[0] ? ws_asprintf(err, "%s/%s", a->prefix, name) : ws_strdup(name, err);
-}
-
-char *ws_s3_url(const ws_s3_addr *a, const char *key, const char *query, ws_err *err) {
-  char *ek = ws_http_escape(key ? key : "", 1, err);
-  if (!ek) return NULL;
-  char *u = ws_asprintf(err, "%s/%s%s%s", a->base, ek, query && *query ? "?" : "",
-                        query ? query : "");
-  free(ek);
-  return u;
-}
-
-typedef struct qpair {
-  char *k, *v;
-} qpair;
-
-static int qpair_cmp(const void *x, const void *y) {
-  const qpair *a = x, *b = y;
-  int c = strcmp(a->k, b->k);
-  return c ? c : strcmp(a->v, b->v);
-}
-
-char *ws_s3_query(const char *const *kv, size_t n, ws_err *err) {
-  char *out = NULL;
-  qpair *p = ws_calloc(n ? n : 1, sizeof(*p), err);
-  if (!p) return NULL;
-  size_t total = 1;
-  for (size_t i = 0; i < n; i++) {
-    if (!(p[i].k = ws_http_escape(kv[2 * i], 0, err)) ||
-        !(p[i].v = ws_http_escape(kv[2 * i + 1] ? kv[2 * i + 1] : "", 0, err)))
-      goto out;
-    total += strlen(p[i].k) + strlen(p[i].v) + 2;
-  }
-  qsort(p, n, sizeof(*p), qpair_cmp);
-  if (!(out = ws_malloc(total, err))) goto out;
-  char *o = out;
-  for (size_t i = 0; i < n; i++)
-    o += sprintf(o, "%s%s=%s", i ? "&" : "", p[i].k, p[i].v);
-  *o = '\0';
-out:
-  for (size_t i = 0; i < n; i++) {
-    free(p[i].k);
-    free(p[i].v);
-  }
-  free(p);
-  return out;
-}
-
 /* --------------------------------------------------------------- open */
 
 static void s3_close(ws_store *st) {
@@ -371,6 +205,7 @@ static void s3_close(ws_store *st) {
     free(s->token_hdr);
   }
   free(s->class_hdr);
+  free(s->ca_bundle);
   free(s->sigv4);
   ws_s3_addr_free(&s->a);
   pthread_mutex_destroy(&s->mu);
@@ -406,16 +241,16 @@ int ws_store_s3_open(ws_store **out, const char *url, const char *rest,
   if (!(s->sigv4 = ws_asprintf(err, "aws:amz:%s:s3", s->a.region))) goto fail;
   if (opts->insecure)
     ws_log(WS_LOG_WARN, "store", "TLS verification disabled store=%s", s->a.disp);
-  ws_http_cfg cfg;
-  memset(&cfg, 0, sizeof(cfg));
-  cfg.ca_bundle = opts->ca_bundle;
-  cfg.insecure = opts->insecure;
-  cfg.max_retries = opts->max_retries;
-  cfg.sigv4 = s->sigv4;
-  cfg.user = s->cred.access_key;
-  cfg.secret = s->cred.secret;
-  cfg.stop = opts->stop;
-  if ((rc = ws_http_new(&s->http, &cfg, err))) goto fail;
+  if (opts->ca_bundle && !(s->ca_bundle = ws_strdup(opts->ca_bundle, err))) goto fail;
+  ws_http_cfg *cfg = &s->cfg;
+  cfg->ca_bundle = s->ca_bundle;
+  cfg->insecure = opts->insecure;
+  cfg->max_retries = opts->max_retries;
+  cfg->sigv4 = s->sigv4;
+  cfg->user = s->cred.access_key;
+  cfg->secret = s->cred.secret;
+  cfg->stop = opts->stop;
+  if ((rc = ws_http_new(&s->http, cfg, err))) goto fail;
   ws_log(WS_LOG_DEBUG, "store", "s3 store opened store=%s base=%s region=%s credentials=%s",
          s->a.disp, s->a.base, s->a.region, s->cred.source);
   *out = &s->base;
@@ -428,6 +263,7 @@ fail:
 /* ---------------------------------------------------------------- put */
 
 static void upload_free(s3_upload *up) {
+  ws_s3par_free(up->par);      /* first: jobs in flight read key, upload_id */
   for (size_t i = 0; i < up->nparts; i++) free(up->etags[i]);
   free(up->etags);
   free(up->upload_id);
@@ -494,34 +330,74 @@ static int create_mpu(s3_store *s, s3_upload *up, ws_err *err) {
   return rc;
 }
 
-/* Upload the buffered bytes as the next part. */
-static int upload_part(s3_store *s, s3_upload *up, ws_err *err) {
-  if (up->nparts >= S3_PARTS_MAX)
-    return ws_fail(err, WS_ENOMEM, "object %s exceeds %u parts of %u bytes", up->base.name,
-                   S3_PARTS_MAX, S3_PART);
+/* Runs on a worker: upload sl's bytes as part sl->seq + 1 on h. */
+static int part_job(void *ud, ws_http *h, ws_s3par_slot *sl, ws_err *err) {
+  s3_upload *up = ud;
+  s3_store *s = (s3_store *)up->base.store;
   char num[24];
-  snprintf(num, sizeof(num), "%zu", up->nparts + 1);
+  snprintf(num, sizeof(num), "%llu", (unsigned long long)sl->seq + 1);
   const char *kv[] = {"partNumber", num, "uploadId", up->upload_id};
-  char **etags = ws_realloc(up->etags, (up->nparts + 1) * sizeof(*etags), err);
-  if (!etags) return WS_ENOMEM;
-  up->etags = etags;
   char *q = ws_s3_query(kv, 2, err);
   if (!q) return WS_ENOMEM;
   ws_http_resp resp;
   memset(&resp, 0, sizeof(resp));
-  s3_req r = {.method = "PUT", .key = up->key, .query = q, .body = up->buf,
-              .body_len = up->len, .md5 = 1};
-  int rc = s3_do(s, &r, &resp, err);
+  s3_req r = {.method = "PUT", .key = up->key, .query = q, .body = sl->buf,
+              .body_len = sl->len, .md5 = 1};
+  int rc = s3_do_on(s, h, &r, &resp, err);
   if (rc) rc = s3_fail(s, rc, "UploadPart", up->key, &resp, err);
   else if (!resp.etag[0])
     rc = ws_fail(err, WS_ESTORE, "UploadPart s3://%s/%s part %s: no ETag in the answer",
                  s->a.bucket, up->key, num);
-  else if (!(up->etags[up->nparts] = ws_strdup(resp.etag, err))) rc = WS_ENOMEM;
-  else up->nparts++;
+  else
+    memcpy(sl->etag, resp.etag, sizeof(sl->etag));
   ws_http_resp_free(&resp);
   free(q);
-  if (!rc) up->len = 0;
   return rc;
+}
+
+/* Collect the results of parts up to (not including) upto, in order,
+** waiting for those still in flight; the first failure is the error. */
+static int collect_parts(s3_upload *up, size_t upto, ws_err *err) {
+  while (up->nparts < upto) {
+    ws_s3par_slot *sl = ws_s3par_wait(up->par, up->nparts);
+    if (sl->rc) {
+      if (err) *err = sl->err;
+      return sl->rc;
+    }
+    char **etags = ws_realloc(up->etags, (up->nparts + 1) * sizeof(*etags), err);
+    if (!etags) return WS_ENOMEM;
+    up->etags = etags;
+    if (!(up->etags[up->nparts] = ws_strdup(sl->etag, err))) return WS_ENOMEM;
+    up->nparts++;
+  }
+  return WS_OK;
+}
+
+/* Hand the buffered bytes to a worker as the next part, first waiting for
+** (and collecting) the part S3_INFLIGHT before it.  The buffer is swapped
+** with the slot's, so filling goes on in a buffer already allocated. */
+static int send_part(s3_store *s, s3_upload *up, ws_err *err) {
+  int rc;
+  if (up->nsent >= S3_PARTS_MAX)
+    return ws_fail(err, WS_ENOMEM, "object %s exceeds %u parts of %u bytes", up->base.name,
+                   S3_PARTS_MAX, S3_PART);
+  if (!up->upload_id && (rc = create_mpu(s, up, err))) return rc;
+  if (!up->par && (rc = ws_s3par_new(&up->par, &s->cfg, S3_INFLIGHT, part_job, up, err)))
+    return rc;
+  if (up->nsent >= S3_INFLIGHT && (rc = collect_parts(up, up->nsent - S3_INFLIGHT + 1, err)))
+    return rc;
+  ws_s3par_slot *sl = ws_s3par_wait(up->par, up->nsent);
+  uint8_t *b = sl->buf;
+  size_t cap = sl->cap;
+  sl->buf = up->buf;
+  sl->cap = up->cap;
+  sl->len = up->len;
+  up->buf = b;
+  up->cap = cap;
+  up->len = 0;
+  ws_s3par_start(up->par, sl, up->nsent);
+  up->nsent++;
+  return WS_OK;
 }
 
 static int s3_put_write(ws_upload *u, const void *buf, size_t len, ws_err *err) {
@@ -532,10 +408,7 @@ static int s3_put_write(ws_upload *u, const void *buf, size_t len, ws_err *err) 
     int rc;
     /* A full buffer becomes a part only once more bytes arrive: an object
     ** of exactly one part stays a single PutObject. */
-    if (up->len == S3_PART) {
-      if (!up->upload_id && (rc = create_mpu(s, up, err))) return rc;
-      if ((rc = upload_part(s, up, err))) return rc;
-    }
+    if (up->len == S3_PART && (rc = send_part(s, up, err))) return rc;
     size_t n = len < S3_PART - up->len ? len : S3_PART - up->len;
     if (up->len + n > up->cap) {
       size_t cap = up->cap ? up->cap : 64u << 10;
@@ -574,8 +447,18 @@ static void abort_mpu(s3_store *s, s3_upload *up) {
   free(q);
 }
 
+/* Wait for the parts in flight (aborting under them would let a late part
+** recreate storage), then stop the workers. */
+static void stop_parts(s3_upload *up) {
+  if (!up->par) return;
+  ws_s3par_free(up->par);
+  up->par = NULL;
+}
+
 static void s3_put_abort(ws_upload *u) {
   s3_upload *up = (s3_upload *)u;
+  if (up->par) ws_s3par_cancel(up->par);
+  stop_parts(up);
   abort_mpu((s3_store *)u->store, up);
   upload_free(up);
 }
@@ -626,15 +509,78 @@ static int s3_put_commit(ws_upload *u, ws_err *err) {
   int rc;
   if (!up->upload_id) {
     rc = put_object(s, up, err);
-  } else if (!(rc = upload_part(s, up, err))) {
+  } else if (!(rc = send_part(s, up, err)) && !(rc = collect_parts(up, up->nsent, err))) {
     rc = complete_mpu(s, up, err);
   }
+  stop_parts(up);              /* before any abort: no part may land after it */
   if (rc) abort_mpu(s, up);
   upload_free(up);
   return rc;
 }
 
 /* ---------------------------------------------------------------- get */
+
+/* The store's answer to a GET of name (key) that ws_http_do answered rc. */
+static int get_result(s3_store *s, int rc, const char *name, const char *key,
+                      const ws_http_resp *resp, ws_err *err) {
+  if (rc == WS_ESTORE && resp->status == 416) {
+    rc = WS_OK;  /* range past the end: no bytes, as the file store */
+  } else if (rc == WS_ESTORE && resp->status == 404) {
+    ws_s3_error e;
+    ws_s3xml_parse_error(&e, resp->body, resp->body_len);
+    if (strcmp(e.code, "NoSuchBucket") == 0)
+      rc = s3_fail(s, rc, "GET", key, resp, err);
+    else
+      rc = ws_fail(err, WS_ENOTFOUND, "object %s not found in %s", name, s->a.disp);
+  } else if (rc) {
+    rc = s3_fail(s, rc, "GET", key, resp, err);
+  }
+  return rc;
+}
+
+/* GET [off, off+len) of key on h (NULL: the store's handle) into sink. */
+static int get_range(s3_store *s, ws_http *h, const char *name, const char *key, uint64_t off,
+                     uint64_t len, ws_sink_fn sink, void *ud, ws_err *err) {
+  ws_http_resp resp;
+  memset(&resp, 0, sizeof(resp));
+  s3_req r = {.method = "GET", .key = key, .off = off, .len = len, .sink = sink, .ud = ud};
+  int rc = get_result(s, s3_do_on(s, h, &r, &resp, err), name, key, &resp, err);
+  ws_http_resp_free(&resp);
+  return rc;
+}
+
+typedef struct get_job {
+  s3_store *s;
+  const char *name, *key;      /* object name (for messages) and its key */
+} get_job;
+
+/* Runs on a worker: fetch [sl->off, sl->off + sl->want) into sl->buf. */
+static int range_job(void *ud, ws_http *h, ws_s3par_slot *sl, ws_err *err) {
+  get_job *g = ud;
+  return get_range(g->s, h, g->name, g->key, sl->off, sl->want, ws_s3par_fill, sl, err);
+}
+
+/* Passes the first `limit` bytes of a get to the caller's sink, then stops
+** the transfer (flagging `more`) if the object goes on. */
+typedef struct first_ctx {
+  ws_sink_fn sink;             /* the caller's sink and its ud */
+  void *ud;
+  uint64_t n, limit;           /* bytes passed on; at most this many */
+  int more;                    /* the object goes on past limit */
+} first_ctx;
+
+static int first_sink(void *ud, const void *buf, size_t len, ws_err *err) {
+  first_ctx *c = ud;
+  size_t take = c->limit - c->n < len ? (size_t)(c->limit - c->n) : len;
+  if (take) {
+    int rc = c->sink(c->ud, buf, take, err);
+    if (rc) return rc;
+    c->n += take;
+  }
+  if (take == len) return WS_OK;
+  c->more = 1;
+  return WS_ERROR;  /* not a failure: ws_s3par_get takes over from here */
+}
 
 static int s3_get(ws_store *st, const char *name, uint64_t off, uint64_t len,
                   ws_sink_fn sink, void *ud, ws_err *err) {
@@ -643,23 +589,22 @@ static int s3_get(ws_store *st, const char *name, uint64_t off, uint64_t len,
   if (rc) return rc;
   char *key = ws_s3_key(&s->a, name, err);
   if (!key) return WS_ENOMEM;
-  ws_http_resp resp;
-  memset(&resp, 0, sizeof(resp));
-  s3_req r = {.method = "GET", .key = key, .off = off, .len = len, .sink = sink, .ud = ud};
-  rc = s3_do(s, &r, &resp, err);
-  if (rc == WS_ESTORE && resp.status == 416) {
-    rc = WS_OK;  /* range past the end: no bytes, as the file store */
-  } else if (rc == WS_ESTORE && resp.status == 404) {
-    ws_s3_error e;
-    ws_s3xml_parse_error(&e, resp.body, resp.body_len);
-    if (strcmp(e.code, "NoSuchBucket") == 0)
-      rc = s3_fail(s, rc, "GET", key, &resp, err);
-    else
-      rc = ws_fail(err, WS_ENOTFOUND, "object %s not found in %s", name, s->a.disp);
-  } else if (rc) {
-    rc = s3_fail(s, rc, "GET", key, &resp, err);
+  if (len && len <= S3_GET_SPLIT) {
+    rc = get_range(s, NULL, name, key, off, len, sink, ud, err);
+  } else {
+    /* Size unknown (or large): stream as usual, and switch to parallel
+    ** ranges only once more than S3_GET_SPLIT bytes are coming. */
+    first_ctx c = {sink, ud, 0, S3_GET_SPLIT, 0};
+    rc = get_range(s, NULL, name, key, off, len, first_sink, &c, err);
+    if (rc && c.more) {
+      get_job g = {s, name, key};
+      ws_log(WS_LOG_DEBUG, "s3", "parallel get store=%s key=%s from=%llu range=%u "
+             "in_flight=%u", s->a.disp, key, (unsigned long long)(off + c.n), S3_RANGE,
+             S3_INFLIGHT);
+      rc = ws_s3par_get(&s->cfg, S3_INFLIGHT, S3_RANGE, off + c.n, len ? len - c.n : 0,
+                        range_job, &g, sink, ud, err);
+    }
   }
-  ws_http_resp_free(&resp);
   free(key);
   return rc;
 }
