@@ -180,7 +180,9 @@ static int apply_object(rctx *c, ws_store *st, ws_err *err) {
   uint64_t before = c->bytes, from = c->txid + 1;
   int rc = ws_dec_new(&c->dec, &cb, c->obj->name, err);
   if (rc) return rc;
-  rc = st->m->get(st, c->obj->name, 0, 0, sink, c, err);
+  /* the listed size bounds the transfer (a shorter object is caught by the
+  ** decoder as truncated); stores can split large objects by it */
+  rc = st->m->get(st, c->obj->name, 0, c->obj->size, sink, c, err);
   if (rc == WS_ESTOPPED && c->stopped) rc = WS_OK;   /* target reached */
   else if (rc == WS_OK) rc = ws_dec_finish(c->dec, err);
   ws_dec_free(c->dec);
