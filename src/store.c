@@ -160,3 +160,22 @@ int ws_store_get_buf(void **out, size_t *outlen, ws_store *st, const char *name,
   *outlen = g.n;
   return WS_OK;
 }
+
+int ws_store_list_add(ws_store_list *l, const char *name, uint64_t size,
+                      int64_t mtime_ms, const char *store_url, ws_err *err) {
+  if (l->n == l->cap) {
+    if (l->cap >= WS_STORE_LIST_MAX)
+      return ws_fail(err, WS_ENOMEM, "listing of store %s exceeds %u objects",
+                     store_url, WS_STORE_LIST_MAX);
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    ws_store_obj *v = ws_realloc(l->v, cap * sizeof(*v), err);
+    if (!v) return WS_ENOMEM;
+    l->v = v;
+    l->cap = cap;
+  }
+  if (!(l->v[l->n].name = ws_strdup(name, err))) return WS_ENOMEM;
+  l->v[l->n].size = size;
+  l->v[l->n].mtime_ms = mtime_ms;
+  l->n++;
+  return WS_OK;
+}

@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #define FS_READ_BUF (256u << 10)
-#define FS_LIST_MAX (16u << 20)  /* objects per listing: a hard cap */
 #define FS_DEPTH_MAX 16          /* directory nesting list will follow */
 
 typedef struct file_store {
@@ -287,24 +286,6 @@ out:
 
 /* --------------------------------------------------------------- list */
 
-static int list_add(ws_store_list *l, const char *name, const struct stat *sb,
-                    const char *url, ws_err *err) {
-  if (l->n == l->cap) {
-    if (l->cap >= FS_LIST_MAX)
-      return ws_fail(err, WS_ENOMEM, "listing of store %s exceeds %u objects",
-                     url, FS_LIST_MAX);
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    ws_store_obj *v = ws_realloc(l->v, cap * sizeof(*v), err);
-    if (!v) return WS_ENOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
-  if (!(l->v[l->n].name = ws_strdup(name, err))) return WS_ENOMEM;
-  l->v[l->n].size = (uint64_t)sb->st_size;
-  l->v[l->n].mtime_ms = (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
-  l->n++;
-  return WS_OK;
-}
 
 /* Does anything under directory rel ("seg/", with slash) match prefix? */
 static int dir_may_match(const char *rel, const char *prefix) {
@@ -347,7 +328,9 @@ static int walk(ws_store_list *l, file_store *fs, const char *dir, const char *r
     } else if (S_ISREG(sb.st_mode) && strncmp(name, prefix, strlen(prefix)) == 0 &&
                ws_store_check_name(name, NULL) == WS_OK) {
       /* Names no backend could get are not objects: leave them out. */
-      rc = list_add(l, name, &sb, fs->base.url, err);
+      rc = ws_store_list_add(l, name, (uint64_t)sb.st_size,
+                             (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000,
+                             fs->base.url, err);
     }
     free(name);
     if (rc) break;

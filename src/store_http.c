@@ -16,7 +16,7 @@
 **     so list walks BASE/, then BASE/DIR/ for each directory that can hold
 **     a name with the prefix, at most HS_DEPTH_MAX levels deep; each
 **     listing is refused past HS_LIST_BODY_MAX bytes and the whole result
-**     past HS_LIST_MAX objects;
+**     past WS_STORE_LIST_MAX objects;
 **   - names in a listing come from the server: any that fails
 **     ws_store_check_name is skipped with a warning, never requested;
 **   - URLs carry no credentials (refused at open), so they can appear in
@@ -39,7 +39,6 @@
 
 #define HS_PUT_MAX (256u << 20)       /* bytes buffered for one PUT */
 #define HS_LIST_BODY_MAX (64u << 20)  /* bytes of one JSON directory listing */
-#define HS_LIST_MAX (16u << 20)       /* objects in one list result */
 #define HS_DEPTH_MAX 4                /* directory levels list follows */
 #define HS_JSON_DEPTH 8               /* nesting json-c accepts: [ { } ] */
 
@@ -282,23 +281,6 @@ static int64_t parse_mtime(const char *s) {
   return t < 0 ? 0 : (int64_t)t * 1000;
 }
 
-static int list_add(ws_store_list *l, const char *name, uint64_t size, int64_t mtime,
-                    const char *url, ws_err *err) {
-  if (l->n == l->cap) {
-    if (l->cap >= HS_LIST_MAX)
-      return ws_fail(err, WS_ENOMEM, "listing of store %s exceeds %u objects", url, HS_LIST_MAX);
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    ws_store_obj *v = ws_realloc(l->v, cap * sizeof(*v), err);
-    if (!v) return WS_ENOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
-  if (!(l->v[l->n].name = ws_strdup(name, err))) return WS_ENOMEM;
-  l->v[l->n].size = size;
-  l->v[l->n].mtime_ms = mtime;
-  l->n++;
-  return WS_OK;
-}
 
 /* Can a name under directory rel ("seg/", with slash) start with prefix? */
 static int dir_may_match(const char *rel, const char *prefix) {
@@ -351,7 +333,8 @@ static int scan_entries(ws_store_list *l, http_store *hs, json_object *arr, cons
     } else if (strncmp(full, prefix, strlen(prefix)) == 0) {
       int64_t size = json_object_object_get_ex(e, "size", &jv) ? json_object_get_int64(jv) : 0;
       const char *mt = json_object_object_get_ex(e, "mtime", &jv) ? json_object_get_string(jv) : NULL;
-      rc = list_add(l, full, size > 0 ? (uint64_t)size : 0, parse_mtime(mt), hs->base.url, err);
+      rc = ws_store_list_add(l, full, size > 0 ? (uint64_t)size : 0, parse_mtime(mt),
+                             hs->base.url, err);
     }
     free(full);
   }

@@ -30,7 +30,7 @@
 **     failure;
 **   - a failed multipart upload is aborted (best effort: a leftover is
 **     logged; a bucket lifecycle rule should abort incomplete uploads);
-**   - listings are capped (S3_LIST_MAX entries, S3_PAGE_MAX bytes a page)
+**   - listings are capped (WS_STORE_LIST_MAX entries, S3_PAGE_MAX bytes a page)
 **     and keys that are not valid object names are skipped with a warning;
 **   - secrets stay in the ws_awscred and the token header, are never in a
 **     URL, message or log line, and are wiped at close.
@@ -61,7 +61,6 @@
 #ifndef S3_GET_SPLIT
 #define S3_GET_SPLIT (16u << 20)  /* larger gets go parallel after this many */
 #endif
-#define S3_LIST_MAX (16u << 20)   /* objects per listing */
 #define S3_PAGE_MAX (16u << 20)   /* bytes of one ListObjectsV2 page */
 #define S3_DELETE_BATCH 1000u     /* keys per DeleteObjects request (S3 max) */
 #define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -629,21 +628,7 @@ static int list_obj(void *ud, const char *key, uint64_t size, int64_t mtime, ws_
              "key=\"%.120s\"", c->s->a.disp, key);
     return WS_OK;
   }
-  if (l->n == l->cap) {
-    if (l->cap >= S3_LIST_MAX)
-      return ws_fail(err, WS_ENOMEM, "listing of %s exceeds %u objects", c->s->a.disp,
-                     S3_LIST_MAX);
-    size_t cap = l->cap ? l->cap * 2 : 256;
-    ws_store_obj *v = ws_realloc(l->v, cap * sizeof(*v), err);
-    if (!v) return WS_ENOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
-  if (!(l->v[l->n].name = ws_strdup(name, err))) return WS_ENOMEM;
-  l->v[l->n].size = size;
-  l->v[l->n].mtime_ms = mtime;
-  l->n++;
-  return WS_OK;
+  return ws_store_list_add(l, name, size, mtime, c->s->a.disp, err);
 }
 
 static int s3_list(ws_store_list *out, ws_store *st, const char *prefix, ws_err *err) {

@@ -47,6 +47,12 @@ typedef struct ws_store_list {
 } ws_store_list;
 
 void ws_store_list_free(ws_store_list *l); /* frees v and names; l itself not */
+/* For backends: append one entry, growing v geometrically; past
+** WS_STORE_LIST_MAX entries fails (WS_ENOMEM naming store_url) — a hostile
+** or runaway listing must not exhaust memory. */
+#define WS_STORE_LIST_MAX (16u << 20)
+int ws_store_list_add(ws_store_list *l, const char *name, uint64_t size,
+                      int64_t mtime_ms, const char *store_url, ws_err *err);
 
 #define WS_STORE_METHODS_VERSION 1
 
