@@ -24,15 +24,10 @@
 ** Any doubt about continuity (a cycle we did not see start, a chain that
 ** does not match, a file replaced) leads to a snapshot, never a stitch.
 */
+#include "ship.h"
 #include "common.h"
-#include "codec.h"
 #include "dbscan.h"
 #include "names.h"
-#include "pagehash.h"
-#include "pin.h"
-#include "wal.h"
-#include "watch.h"
-#include "walship/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,323 +38,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define SEG_MAX_BYTES (64u << 20) /* page bytes per segment (soft) */
-#define SEG_MAX_TXNS 100000u
 #define FAST_TICK_MS 20           /* checkpoint-lock probe period while behind */
-
-typedef struct txn_info {
-  uint32_t nframes;
-  uint32_t db_pages;
-} txn_info;
-
-typedef struct ship {
-  const ws_replicate_opts *o;
-  ws_store *st;
-  ws_pin *pin;
-  ws_wal *wal;
-  ws_watch *watch;
-  char *wal_path;
-  int dbfd;
-  dev_t db_dev;
-  ino_t db_ino;
-  uint32_t page_size;      /* of the current history (0 = none yet) */
-
-  ws_walpos pos;           /* shipped position */
-  int have_cycle;          /* pos names a WAL cycle (else: db file only) */
-  uint64_t txid;           /* last durable TXID, 0 = store empty */
-  uint64_t sum;            /* state checksum at pos */
-  uint64_t lineage;
-  ws_dbstate ds;           /* page hashes at pos */
-  int have_ds;
-  int covered;
-  int need_snapshot;       /* continuity lost: next attach snapshots */
-
-  txn_info *tx;            /* transactions found by the last scan */
-  size_t ntx, captx;
-  uint64_t tx_pages;
-
-  uint32_t last_full_mx;   /* shm hint already acted on */
-  uint64_t objects, bytes; /* shipped so far */
-  int64_t log_ms;          /* last "durable" log line */
-  int64_t snap_ms;         /* capture time of the newest snapshot (unix ms) */
-  int settled;             /* last sync_all ended with the pin at the end */
-  int more;                /* commits are waiting for the next sync */
-} ship;
-
-/* ------------------------------------------------------------ uploads */
-
-typedef struct upload_ctx {
-  ws_upload *up;
-  ws_enc *enc;
-  char name[WS_NAME_MAX];
-} upload_ctx;
-
-static int up_write(void *ud, const void *buf, size_t len, ws_err *err) {
-  ws_upload *up = ud;
-  return up->store->m->put_write(up, buf, len, err);
-}
-
-static int upload_begin(upload_ctx *u, ship *s, const ws_objhdr *h, ws_err *err) {
-  int rc;
-  if (h->kind == WS_KIND_SNAPSHOT) ws_name_snapshot(u->name, h->txid_last);
-  else ws_name_segment(u->name, h->txid_first, h->txid_last);
-  u->up = NULL;
-  u->enc = NULL;
-  if ((rc = s->st->m->put_begin(&u->up, s->st, u->name, err))) return rc;
-  if ((rc = ws_enc_new(&u->enc, h, s->o->compress_level, up_write, u->up, err))) {
-    s->st->m->put_abort(u->up);
-    u->up = NULL;
-  }
-  return rc;
-}
-
-static void upload_abort(ship *s, upload_ctx *u) {
-  ws_enc_free(u->enc);
-  if (u->up) s->st->m->put_abort(u->up);
-  u->enc = NULL;
-  u->up = NULL;
-}
-
-static int upload_finish(ship *s, upload_ctx *u, uint64_t sum, ws_err *err) {
-  int rc = ws_enc_finish(u->enc, sum, err);
-  if (rc) {
-    upload_abort(s, u);
-    return rc;
-  }
-  uint64_t n = ws_enc_bytes_out(u->enc);
-  ws_enc_free(u->enc);
-  u->enc = NULL;
-  ws_upload *up = u->up;
-  u->up = NULL;
-  if ((rc = s->st->m->put_commit(up, err))) return rc;
-  s->objects++;
-  s->bytes += n;
-  return WS_OK;
-}
-
-/* ----------------------------------------------------- state scanning */
-
-typedef struct scan_ctx {
-  ship *s;
-  upload_ctx *u;           /* NULL: hash only */
-} scan_ctx;
-
-static int scan_page(void *ud, uint32_t pgno, const uint8_t *page, ws_err *err) {
-  scan_ctx *c = ud;
-  int rc = ws_dbstate_set(&c->s->ds, pgno, ws_page_hash(pgno, page, c->s->page_size), err);
-  if (rc == WS_OK && c->u) rc = ws_enc_page(c->u->enc, pgno, page, err);
-  return rc;
-}
-
-/* ds := the state at end_frame of h's cycle (h NULL: the file alone);
-** with u, also encode it as the snapshot's pages. */
-static int scan_state(ship *s, const ws_walhdr *h, uint32_t end_frame,
-                      uint32_t npages, upload_ctx *u, ws_err *err) {
-  int rc;
-  ws_dbstate_free(&s->ds);
-  s->have_ds = 0;
-  if ((rc = ws_dbstate_init(&s->ds, s->page_size, err))) return rc;
-  ws_dbscan_src src = {s->dbfd, s->o->db_path, s->wal, h, end_frame, s->page_size};
-  scan_ctx c = {s, u};
-  if ((rc = ws_dbscan(&src, npages, scan_page, &c, err))) return rc;
-  if ((rc = ws_dbstate_resize(&s->ds, npages, err))) return rc;
-  s->have_ds = 1;
-  return WS_OK;
-}
-
-static int state_npages(ship *s, const ws_walhdr *h, uint32_t end_frame,
-                        uint32_t *npages, ws_err *err) {
-  ws_dbscan_src src = {s->dbfd, s->o->db_path, s->wal, h, end_frame, s->page_size};
-  return ws_dbscan_npages(npages, &src, err);
-}
-
-/* Snapshot of the state at `end` (h NULL: file only).  A new history
-** (gap) takes TXID s->txid + 1; a periodic snapshot is the state after
-** s->txid, and must hash to the checksum the history recorded there. */
-static int write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, int periodic,
-                          ws_err *err) {
-  int rc;
-  uint32_t npages;
-  upload_ctx u;
-  uint32_t end_frame = h ? end.frame : 0;
-  if ((rc = state_npages(s, h, end_frame, &npages, err))) return rc;
-  int64_t now = ws_now_ms();
-  uint64_t txid = periodic ? s->txid : s->txid + 1;
-  ws_objhdr oh = {0};
-  oh.kind = WS_KIND_SNAPSHOT;
-  oh.page_size = s->page_size;
-  oh.txid_first = oh.txid_last = txid;
-  oh.db_pages = npages;
-  oh.ntxn = 1;
-  oh.npages = npages;
-  oh.time_first_ms = oh.time_last_ms = now;
-  oh.lineage = s->lineage;
-  if (h) oh.pos = end;
-  if ((rc = upload_begin(&u, s, &oh, err))) return rc;
-  if ((rc = ws_enc_txn_begin(u.enc, txid, now, npages, npages, err)) ||
-      (rc = scan_state(s, h, end_frame, npages, &u, err)) ||
-      (rc = ws_enc_txn_end(u.enc, 1, s->ds.sum, err))) {
-    upload_abort(s, &u);
-    s->have_ds = 0;
-    return rc;
-  }
-  if (periodic && s->ds.sum != s->sum) {
-    upload_abort(s, &u);
-    s->need_snapshot = 1;
-    return ws_fail(err, WS_EGAP, "%s changed outside the WAL (state checksum at txid "
-                   "%llu differs); starting a new history", s->o->db_path,
-                   (unsigned long long)s->txid);
-  }
-  if ((rc = upload_finish(s, &u, s->ds.sum, err))) {
-    s->have_ds = 0;
-    return rc;
-  }
-  s->txid = txid;
-  s->pos = end;
-  s->have_cycle = h != NULL;
-  s->sum = s->ds.sum;
-  s->need_snapshot = 0;
-  s->snap_ms = now;
-  ws_log(WS_LOG_INFO, "ship", "snapshot durable txid=%llu pages=%u page_size=%u object=%s",
-         (unsigned long long)txid, npages, s->page_size, u.name);
-  return WS_OK;
-}
-
-/* ------------------------------------------------------ segment building */
-
-typedef struct txscan {
-  ship *s;
-  uint32_t cur;            /* frames in the open transaction */
-  ws_walpos commit;        /* after the last commit frame seen */
-  int capped;
-  uint64_t cap_bytes;
-} txscan;
-
-static int txscan_frame(void *ud, const ws_frame *f, ws_err *err) {
-  txscan *t = ud;
-  ship *s = t->s;
-  t->cur++;
-  if (!f->commit) return WS_OK;
-  if (s->ntx == s->captx) {
-    size_t n = s->captx ? s->captx * 2 : 64;
-    txn_info *v = ws_realloc(s->tx, n * sizeof(*v), err);
-    if (!v) return WS_ENOMEM;
-    s->tx = v;
-    s->captx = n;
-  }
-  s->tx[s->ntx].nframes = t->cur;
-  s->tx[s->ntx].db_pages = f->commit;
-  s->ntx++;
-  s->tx_pages += t->cur;
-  t->cur = 0;
-  t->commit = f->after;
-  if (t->cap_bytes && (s->tx_pages * s->page_size >= t->cap_bytes || s->ntx >= SEG_MAX_TXNS)) {
-    t->capped = 1;
-    return WS_ESTOPPED;
-  }
-  return WS_OK;
-}
-
-/* Find the committed transactions after pos (at most a segment's worth
-** when cap): fills s->tx and *end (== pos when there are none). */
-static int scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
-                     int *capped, ws_err *err) {
-  txscan t = {s, 0, s->pos, 0, cap ? SEG_MAX_BYTES : 0};
-  ws_walpos last;
-  s->ntx = 0;
-  s->tx_pages = 0;
-  int rc = ws_wal_iter(s->wal, h, &s->pos, 0, txscan_frame, &t, &last, err);
-  if (rc && rc != WS_ESTOPPED) return rc;
-  *end = t.commit;
-  *capped = t.capped;
-  return WS_OK;
-}
-
-typedef struct segenc {
-  ship *s;
-  upload_ctx *u;
-  size_t k;                /* transaction index */
-  uint32_t inframe;        /* frames of tx[k] seen */
-  int resume;              /* ds already at the end: sums only at the end */
-  int64_t now;
-} segenc;
-
-static int segenc_frame(void *ud, const ws_frame *f, ws_err *err) {
-  segenc *e = ud;
-  ship *s = e->s;
-  const txn_info *t = &s->tx[e->k];
-  int rc;
-  uint64_t txid = s->txid + 1 + e->k;
-  if (e->inframe == 0 &&
-      (rc = ws_enc_txn_begin(e->u->enc, txid, e->now, t->db_pages, t->nframes, err)))
-    return rc;
-  if ((rc = ws_enc_page(e->u->enc, f->pgno, f->page, err))) return rc;
-  if (!e->resume &&
-      (rc = ws_dbstate_set(&s->ds, f->pgno, ws_page_hash(f->pgno, f->page, s->page_size), err)))
-    return rc;
-  if (++e->inframe < t->nframes) return WS_OK;
-  /* the last frame of a transaction must be its commit frame */
-  if (!f->commit || f->commit != t->db_pages)
-    return ws_corrupt(err, "%s: frame %u changed between reads", s->wal_path, f->idx);
-  int last = e->k + 1 == s->ntx;
-  if (!e->resume) {
-    if ((rc = ws_dbstate_resize(&s->ds, t->db_pages, err))) return rc;
-    rc = ws_enc_txn_end(e->u->enc, 1, s->ds.sum, err);
-  } else {
-    rc = ws_enc_txn_end(e->u->enc, last, s->ds.sum, err);
-  }
-  if (rc) return rc;
-  e->k++;
-  e->inframe = 0;
-  return WS_OK;
-}
-
-/* Ship s->tx (frames pos..end) as one segment.  resume: ds already holds
-** the state at end (learned by a scan), so only the last transaction
-** carries a state checksum. */
-static int write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
-                         ws_err *err) {
-  int rc;
-  upload_ctx u;
-  ws_objhdr oh = {0};
-  int64_t now = ws_now_ms();
-  oh.kind = WS_KIND_SEGMENT;
-  oh.page_size = s->page_size;
-  oh.txid_first = s->txid + 1;
-  oh.txid_last = s->txid + s->ntx;
-  oh.db_pages = s->tx[s->ntx - 1].db_pages;
-  oh.ntxn = (uint32_t)s->ntx;
-  oh.npages = s->tx_pages;
-  oh.time_first_ms = oh.time_last_ms = now;
-  oh.lineage = s->lineage;
-  oh.dbsum_before = s->sum;
-  oh.pos = end;
-  if ((rc = upload_begin(&u, s, &oh, err))) return rc;
-  segenc e = {s, &u, 0, 0, resume, now};
-  ws_walpos got;
-  rc = ws_wal_iter(s->wal, h, &s->pos, end.frame, segenc_frame, &e, &got, err);
-  if (rc == WS_OK && (got.frame != end.frame || e.k != s->ntx))
-    rc = ws_corrupt(err, "%s: frames %u..%u changed between reads", s->wal_path,
-                    s->pos.frame + 1, end.frame);
-  if (rc) {
-    upload_abort(s, &u);
-    s->have_ds = 0; /* ds is part-way: rescan on the next sync */
-    return rc;
-  }
-  if ((rc = upload_finish(s, &u, s->ds.sum, err))) {
-    s->have_ds = 0;
-    return rc;
-  }
-  s->txid += s->ntx;
-  s->pos = end;
-  s->sum = s->ds.sum;
-  int64_t t = ws_mono_ms();
-  int lvl = t - s->log_ms >= 1000 ? WS_LOG_INFO : WS_LOG_DEBUG;
-  if (lvl == WS_LOG_INFO) s->log_ms = t;
-  ws_log(lvl, "ship", "durable txid=%llu txns=%zu pages=%llu object=%s",
-         (unsigned long long)s->txid, s->ntx, (unsigned long long)s->tx_pages, u.name);
-  return WS_OK;
-}
 
 /* ------------------------------------------------------------- sync */
 
@@ -388,12 +67,12 @@ static int sync_once(ship *s, int *shipped, ws_err *err) {
     s->last_full_mx = 0;
   }
   int resume = !s->have_ds;
-  if ((rc = scan_txns(s, &h, !resume, &end, &capped, err))) return rc;
+  if ((rc = ship_scan_txns(s, &h, !resume, &end, &capped, err))) return rc;
   if (s->ntx == 0) {
     if (resume) { /* learn page hashes at pos; nothing to ship */
       uint32_t np;
-      if ((rc = state_npages(s, &h, s->pos.frame, &np, err)) ||
-          (rc = scan_state(s, &h, s->pos.frame, np, NULL, err)))
+      if ((rc = ship_state_npages(s, &h, s->pos.frame, &np, err)) ||
+          (rc = ship_scan_state(s, &h, s->pos.frame, np, err)))
         return rc;
       if (s->ds.sum != s->sum) {
         s->need_snapshot = 1;
@@ -405,10 +84,10 @@ static int sync_once(ship *s, int *shipped, ws_err *err) {
     return WS_OK;
   }
   if (resume) {
-    if ((rc = scan_state(s, &h, end.frame, s->tx[s->ntx - 1].db_pages, NULL, err)))
+    if ((rc = ship_scan_state(s, &h, end.frame, s->tx[s->ntx - 1].db_pages, err)))
       return rc;
   }
-  if ((rc = write_segment(s, &h, end, resume, err))) return rc;
+  if ((rc = ship_write_segment(s, &h, end, resume, err))) return rc;
   *shipped = 1;
   s->covered = !capped;
   return WS_OK;
@@ -435,7 +114,7 @@ static int sync_all(ship *s, int drain, ws_err *err) {
     rc = ws_wal_header(s->wal, &h, err);
     if (rc == WS_ENOTFOUND) rc = WS_OK, s->ntx = 0;
     else if (rc == WS_OK && s->have_cycle && h.salt1 == s->pos.salt1 && h.salt2 == s->pos.salt2)
-      rc = scan_txns(s, &h, 1, &end, &capped, err);
+      rc = ship_scan_txns(s, &h, 1, &end, &capped, err);
     else if (rc == WS_OK)
       s->ntx = 1;                            /* a new cycle: something to do */
     if (rc) return rc;
@@ -458,6 +137,17 @@ static int sync_all(ship *s, int drain, ws_err *err) {
 ** (the lock stayed busy for 100 ms) is not an error: try again later. */
 static int barrier(ship *s, int64_t walsz, ws_err *err) {
   int nlog, nckpt, shipped, rc;
+  /* Everything slow happens before the lock: ship what is committed, move
+  ** the pin to the end, backfill up to it (PASSIVE, with its fsync).  Under
+  ** the lock only the few commits since are shipped and backfilled, so the
+  ** app's writers wait milliseconds — an app without a busy timeout gets
+  ** SQLITE_BUSY for exactly that span. */
+  do {
+    if ((rc = sync_once(s, &shipped, err))) return rc;
+  } while (!s->covered);
+  if ((rc = ws_pin_swap(s->pin, err))) return rc;
+  s->covered = 0;
+  if ((rc = ws_pin_checkpoint(s->pin, &nlog, &nckpt, err))) return rc;
   if ((rc = ws_pin_barrier_begin(s->pin, 100, err))) return rc;
   do {
     if ((rc = sync_once(s, &shipped, err))) {
@@ -549,7 +239,7 @@ static int maybe_snapshot(ship *s, ws_err *err) {
   if (rc && rc != WS_ENOTFOUND) return rc;
   int cyc = rc == WS_OK && s->have_cycle && h.salt1 == s->pos.salt1 && h.salt2 == s->pos.salt2;
   if (rc == WS_OK && !cyc && s->have_cycle) return WS_OK; /* reset since: next time */
-  return write_snapshot(s, cyc ? &h : NULL, s->pos, 1, err);
+  return ship_write_snapshot(s, cyc ? &h : NULL, s->pos, 1, err);
 }
 
 /* ------------------------------------------------------------- attach */
@@ -690,8 +380,8 @@ static int attach(ship *s, ws_err *err) {
     /* The WAL moved on without us.  If the database file alone is still
     ** exactly the state we shipped last, nothing was lost. */
     uint32_t np;
-    if ((rc = state_npages(s, NULL, 0, &np, err)) ||
-        (rc = scan_state(s, NULL, 0, np, NULL, err)))
+    if ((rc = ship_state_npages(s, NULL, 0, &np, err)) ||
+        (rc = ship_scan_state(s, NULL, 0, np, err)))
       return rc;
     if (s->ds.sum == s->sum) {
       s->pos = start;
@@ -705,7 +395,7 @@ static int attach(ship *s, ws_err *err) {
   }
   s->page_size = ps;
   s->lineage = new_lineage();
-  if ((rc = write_snapshot(s, have_wal ? &h : NULL, have_wal ? c.commit : start, 0, err)))
+  if ((rc = ship_write_snapshot(s, have_wal ? &h : NULL, have_wal ? c.commit : start, 0, err)))
     return rc;
   s->covered = 1;
   return WS_OK;

@@ -1,0 +1,78 @@
+/*
+** Internal to the sidecar (ship.c, ship_write.c): its state, and the
+** writers that turn WAL frames or a database scan into store objects.
+** The invariants on these fields are stated at the top of ship.c.
+*/
+#ifndef WS_SHIP_H
+#define WS_SHIP_H
+
+#include "codec.h"
+#include "pagehash.h"
+#include "pin.h"
+#include "wal.h"
+#include "watch.h"
+#include "walship/store.h"
+
+#include <sys/types.h>
+
+#define SEG_MAX_BYTES (64u << 20) /* page bytes per segment (soft) */
+#define SEG_MAX_TXNS 100000u
+
+typedef struct txn_info {
+  uint32_t nframes;
+  uint32_t db_pages;
+} txn_info;
+
+typedef struct ship {
+  const ws_replicate_opts *o;
+  ws_store *st;
+  ws_pin *pin;
+  ws_wal *wal;
+  ws_watch *watch;
+  char *wal_path;
+  int dbfd;
+  dev_t db_dev;
+  ino_t db_ino;
+  uint32_t page_size;      /* of the current history (0 = none yet) */
+
+  ws_walpos pos;           /* shipped position */
+  int have_cycle;          /* pos names a WAL cycle (else: db file only) */
+  uint64_t txid;           /* last durable TXID, 0 = store empty */
+  uint64_t sum;            /* state checksum at pos */
+  uint64_t lineage;
+  ws_dbstate ds;           /* page hashes at pos */
+  int have_ds;
+  int covered;
+  int need_snapshot;       /* continuity lost: next attach snapshots */
+
+  txn_info *tx;            /* transactions found by the last scan */
+  size_t ntx, captx;
+  uint64_t tx_pages;
+
+  uint32_t last_full_mx;   /* shm hint already acted on */
+  uint64_t objects, bytes; /* shipped so far */
+  int64_t log_ms;          /* last "durable" log line */
+  int64_t snap_ms;         /* capture time of the newest snapshot (unix ms) */
+  int settled;             /* last sync_all ended with the pin at the end */
+  int more;                /* commits are waiting for the next sync */
+} ship;
+
+
+/* ship_write.c */
+/* ds := the state at end_frame of h's cycle (h NULL: the file alone). */
+int ship_scan_state(ship *s, const ws_walhdr *h, uint32_t end_frame, uint32_t npages,
+                    ws_err *err);
+int ship_state_npages(ship *s, const ws_walhdr *h, uint32_t end_frame,
+                      uint32_t *npages, ws_err *err);
+/* Snapshot of the state at end: TXID s->txid + 1 (new history) or, periodic,
+** the state after s->txid, which must hash to the recorded checksum. */
+int ship_write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, int periodic,
+                        ws_err *err);
+/* Committed transactions after pos (a segment's worth when cap) into s->tx. */
+int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end, int *capped,
+                   ws_err *err);
+/* Ship s->tx (frames pos..end) as one segment. */
+int ship_write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
+                       ws_err *err);
+
+#endif
