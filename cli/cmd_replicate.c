@@ -29,7 +29,7 @@ static void help(void) {
     "  --checkpoint-frames N     run a PASSIVE checkpoint past N WAL frames;\n"
     "                            0 = never (default: 1000)\n"
     "  --wal-max SIZE            past this WAL size, briefly block writers so\n"
-    "                            the WAL can restart; 0 = off (default: 64MiB)\n"
+    "                            the WAL can restart; 0 = off (default: 16MiB)\n"
     "  --compress-level N        zlib level 0..9, 0 = store raw (default: 1)\n"
     "  --poll-interval DUR       wake-up period without file events\n"
     "                            (default: 250ms)\n"

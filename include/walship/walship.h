@@ -99,7 +99,7 @@ typedef struct ws_replicate_opts {
 
 #define WS_REPLICATE_OPTS_VERSION 1
 #define WS_REPLICATE_OPTS_INIT \
-  {WS_REPLICATE_OPTS_VERSION, NULL, NULL, 1000, 86400000, 1000, 64u << 20, 1, 250, NULL, 0, NULL}
+  {WS_REPLICATE_OPTS_VERSION, NULL, NULL, 1000, 86400000, 1000, 16u << 20, 1, 250, NULL, 0, NULL}
 
 /*
 ** Run the sidecar until *opts->stop becomes non-zero (or once, see above).
