@@ -58,7 +58,8 @@ int cli_on_stop_signals(volatile int *flag);
 ** usage error already printed), and print CLI_STORE_HELP in --help.
 ** Credentials are never options (docs/stores.md). */
 enum { CLI_O_ENDPOINT = 512, CLI_O_REGION, CLI_O_PATH_STYLE, CLI_O_VHOST,
-       CLI_O_STORAGE_CLASS, CLI_O_CA_BUNDLE, CLI_O_INSECURE, CLI_O_RETRIES };
+       CLI_O_STORAGE_CLASS, CLI_O_CA_BUNDLE, CLI_O_INSECURE, CLI_O_RETRIES,
+       CLI_O_LOG };
 #define CLI_STORE_LONGOPTS \
   {"endpoint", required_argument, NULL, CLI_O_ENDPOINT}, \
   {"region", required_argument, NULL, CLI_O_REGION}, \
@@ -83,6 +84,16 @@ enum { CLI_O_ENDPOINT = 512, CLI_O_REGION, CLI_O_PATH_STYLE, CLI_O_VHOST,
   "credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN], or\n" \
   "AWS_PROFILE in AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials.\n"
 int cli_store_option(ws_store_opts *so, const char *cmd, int ch, const char *arg);
+
+/* Every command's option table ends with CLI_COMMON_LONGOPTS (--log-level
+** and the store options), and its switch's default case is
+**   default: if ((r = cli_common_option(&store_opts, CMD, ch, argv)) >= 0) return r;
+** which handles those options (-1: handled, go on) or returns the exit code
+** of a usage error, unknown options included. */
+#define CLI_COMMON_LONGOPTS \
+  {"log-level", required_argument, NULL, CLI_O_LOG}, \
+  CLI_STORE_LONGOPTS
+int cli_common_option(ws_store_opts *so, const char *cmd, int ch, char **argv);
 
 /* getopt_long "?" handling shared by the commands. */
 int cli_bad_option(const char *cmd, int optopt_, char **argv, int optind_);

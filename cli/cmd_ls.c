@@ -46,26 +46,18 @@ static void iso_time(char *buf, size_t n, int64_t ms) {
 int cmd_ls(int argc, char **argv) {
   static const struct option longopts[] = {
     {"help", no_argument, NULL, 'h'},
-    {"log-level", required_argument, NULL, 'L'},
-    CLI_STORE_LONGOPTS,
+    CLI_COMMON_LONGOPTS,
     {NULL, 0, NULL, 0},
   };
   ws_store_opts store_opts = WS_STORE_OPTS_INIT;
-  int ch;
+  int ch, r;
   optind = 0;
   opterr = 0;
   while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'h': help(); return CLI_OK;
-    case 'L':
-      if (cli_set_log_level(optarg))
-        return cli_usage("ls", "unknown log level '%s'", optarg);
-      break;
-    default: {
-      int r = cli_store_option(&store_opts, "ls", ch, optarg);
-      if (r < 0) return CLI_USAGE;
-      if (r == 0) return cli_bad_option("ls", optopt, argv, optind);
-    }
+    default:
+      if ((r = cli_common_option(&store_opts, "ls", ch, argv)) >= 0) return r;
     }
   }
   if (argc - optind != 1)

@@ -49,7 +49,7 @@ static void help(void) {
 }
 
 int cmd_replicate(int argc, char **argv) {
-  enum { O_SYNC = 256, O_SNAP, O_CKPT, O_WALMAX, O_LEVEL, O_POLL, O_ONCE, O_LOG };
+  enum { O_SYNC = 256, O_SNAP, O_CKPT, O_WALMAX, O_LEVEL, O_POLL, O_ONCE };
   static const struct option longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"sync-interval", required_argument, NULL, O_SYNC},
@@ -59,14 +59,13 @@ int cmd_replicate(int argc, char **argv) {
     {"compress-level", required_argument, NULL, O_LEVEL},
     {"poll-interval", required_argument, NULL, O_POLL},
     {"once", no_argument, NULL, O_ONCE},
-    {"log-level", required_argument, NULL, O_LOG},
-    CLI_STORE_LONGOPTS,
+    CLI_COMMON_LONGOPTS,
     {NULL, 0, NULL, 0},
   };
   ws_replicate_opts opts = WS_REPLICATE_OPTS_INIT;
   uint64_t u;
   ws_store_opts store_opts = WS_STORE_OPTS_INIT;
-  int ch;
+  int ch, r;
   optind = 0;
   opterr = 0;
   while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -103,15 +102,8 @@ int cmd_replicate(int argc, char **argv) {
                          "(must be > 0, e.g. 250ms)", optarg);
       break;
     case O_ONCE: opts.once = 1; break;
-    case O_LOG:
-      if (cli_set_log_level(optarg))
-        return cli_usage("replicate", "unknown log level '%s'", optarg);
-      break;
-    default: {
-      int r = cli_store_option(&store_opts, "replicate", ch, optarg);
-      if (r < 0) return CLI_USAGE;
-      if (r == 0) return cli_bad_option("replicate", optopt, argv, optind);
-    }
+    default:
+      if ((r = cli_common_option(&store_opts, "replicate", ch, argv)) >= 0) return r;
     }
   }
   if (argc - optind != 2)

@@ -79,7 +79,7 @@ static int dry(const ws_restore_opts *opts) {
 }
 
 int cmd_restore(int argc, char **argv) {
-  enum { O_TXID = 256, O_FORCE, O_IFX, O_SKIP, O_LOG, O_TIME, O_DRY };
+  enum { O_TXID = 256, O_FORCE, O_IFX, O_SKIP, O_TIME, O_DRY };
   static const struct option longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"output", required_argument, NULL, 'o'},
@@ -89,13 +89,12 @@ int cmd_restore(int argc, char **argv) {
     {"force", no_argument, NULL, O_FORCE},
     {"if-replica-exists", no_argument, NULL, O_IFX},
     {"skip-integrity-check", no_argument, NULL, O_SKIP},
-    {"log-level", required_argument, NULL, O_LOG},
-    CLI_STORE_LONGOPTS,
+    CLI_COMMON_LONGOPTS,
     {NULL, 0, NULL, 0},
   };
   ws_restore_opts opts = WS_RESTORE_OPTS_INIT;
   ws_store_opts store_opts = WS_STORE_OPTS_INIT;
-  int ch, dry_run = 0;
+  int ch, oc, dry_run = 0;
   optind = 0;
   opterr = 0;
   while ((ch = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
@@ -116,15 +115,8 @@ int cmd_restore(int argc, char **argv) {
     case O_FORCE: opts.force = 1; break;
     case O_IFX: opts.if_replica_exists = 1; break;
     case O_SKIP: opts.skip_integrity_check = 1; break;
-    case O_LOG:
-      if (cli_set_log_level(optarg))
-        return cli_usage("restore", "unknown log level '%s'", optarg);
-      break;
-    default: {
-      int r = cli_store_option(&store_opts, "restore", ch, optarg);
-      if (r < 0) return CLI_USAGE;
-      if (r == 0) return cli_bad_option("restore", optopt, argv, optind);
-    }
+    default:
+      if ((oc = cli_common_option(&store_opts, "restore", ch, argv)) >= 0) return oc;
     }
   }
   if (argc - optind != 1)

@@ -6,6 +6,7 @@
 */
 #include "cli.h"
 
+#include <getopt.h>
 #include <signal.h>
 
 #include <stdarg.h>
@@ -238,4 +239,15 @@ int cli_parse_time(const char *s, int64_t *ms) {
   if (t == (time_t)-1) return -1;
   *ms = ((int64_t)t - off) * 1000 + frac;
   return 0;
+}
+
+int cli_common_option(ws_store_opts *so, const char *cmd, int ch, char **argv) {
+  if (ch == CLI_O_LOG) {
+    if (cli_set_log_level(optarg)) return cli_usage(cmd, "unknown log level '%s'", optarg);
+    return -1;
+  }
+  int r = cli_store_option(so, cmd, ch, optarg);
+  if (r < 0) return CLI_USAGE;
+  if (r == 0) return cli_bad_option(cmd, optopt, argv, optind);
+  return -1;
 }
