@@ -95,11 +95,17 @@ typedef struct ws_replicate_opts {
   volatile int *stop;        /* when *stop != 0: ship what is committed, return */
   int once;                  /* ship what is committed now, then return */
   const struct ws_store_opts *store; /* remote store options (store.h); NULL = defaults */
+  int64_t retention_ms;      /* keep every transaction captured within this
+                                window restorable; delete what no such restore
+                                needs (docs/DESIGN.md).  0 = never delete */
+  int compaction;            /* merge segments into levels in the background
+                                (1, the default) so restores stay short */
 } ws_replicate_opts;
 
 #define WS_REPLICATE_OPTS_VERSION 1
 #define WS_REPLICATE_OPTS_INIT \
-  {WS_REPLICATE_OPTS_VERSION, NULL, NULL, 1000, 86400000, 1000, 16u << 20, 1, 250, NULL, 0, NULL}
+  {WS_REPLICATE_OPTS_VERSION, NULL, NULL, 1000, 86400000, 1000, 16u << 20, 1, 250, NULL, 0, NULL, \
+   86400000, 1}
 
 /*
 ** Run the sidecar until *opts->stop becomes non-zero (or once, see above).
