@@ -30,6 +30,7 @@
 #include "http.h"
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -294,9 +295,9 @@ static int walk(ws_store_list *l, http_store *hs, ws_http *h, const char *rel,
 /* The entries of one parsed listing: objects are added, subdirectories
 ** that can match are collected into *subs (walked after the tree is freed,
 ** so at most one listing is in memory per level). */
-static int scan_entries(ws_store_list *l, http_store *hs, json_object *arr, const char *rel,
-                        const char *prefix, int depth, const char *url, char ***subs,
-                        size_t *nsubs, ws_err *err) {
+static int scan_entries(ws_store_list *l, const char *store_url, json_object *arr,
+                        const char *rel, const char *prefix, int depth, const char *url,
+                        char ***subs, size_t *nsubs, ws_err *err) {
   size_t n = json_object_array_length(arr), cap = 0;
   int rc = WS_OK;
   for (size_t i = 0; i < n && !rc; i++) {
@@ -334,10 +335,36 @@ static int scan_entries(ws_store_list *l, http_store *hs, json_object *arr, cons
       int64_t size = json_object_object_get_ex(e, "size", &jv) ? json_object_get_int64(jv) : 0;
       const char *mt = json_object_object_get_ex(e, "mtime", &jv) ? json_object_get_string(jv) : NULL;
       rc = ws_store_list_add(l, full, size > 0 ? (uint64_t)size : 0, parse_mtime(mt),
-                             hs->base.url, err);
+                             store_url, err);
     }
     free(full);
   }
+  return rc;
+}
+
+int ws_store_http_parse_listing(ws_store_list *l, const char *store_url, const char *body,
+                                size_t len, const char *rel, const char *prefix, int depth,
+                                const char *url, char ***subs, size_t *nsubs, ws_err *err) {
+  int rc;
+  json_object *arr = NULL;
+  json_tokener *tok = json_tokener_new_ex(HS_JSON_DEPTH);
+  if (!tok) return ws_fail(err, WS_ENOMEM, "listing %s: out of memory for the JSON parser", url);
+  if (len > INT_MAX) {
+    rc = ws_fail(err, WS_ESTORE, "listing %s: %zu bytes is too large", url, len);
+    goto out;
+  }
+  arr = json_tokener_parse_ex(tok, body, (int)len);
+  if (!arr || !json_object_is_type(arr, json_type_array)) {
+    enum json_tokener_error je = json_tokener_get_error(tok);
+    rc = ws_fail(err, WS_ESTORE, "listing %s: not a JSON array (%s; nginx: autoindex_format "
+                 "json)", url, je == json_tokener_success ? "another JSON type" :
+                 json_tokener_error_desc(je));
+    goto out;
+  }
+  rc = scan_entries(l, store_url, arr, rel, prefix, depth, url, subs, nsubs, err);
+out:
+  if (arr) json_object_put(arr);
+  json_tokener_free(tok);
   return rc;
 }
 
@@ -347,8 +374,6 @@ static int walk(ws_store_list *l, http_store *hs, ws_http *h, const char *rel,
   int rc = WS_ENOMEM;
   char **subs = NULL;
   size_t nsubs = 0;
-  json_tokener *tok = NULL;
-  json_object *arr = NULL;
   ws_http_resp rs = {0};
   char *esc = ws_http_escape(rel, 1, err), *url = NULL;
   if (!esc || !(url = ws_asprintf(err, "%s/%s", hs->root, esc))) goto out;
@@ -365,29 +390,14 @@ static int walk(ws_store_list *l, http_store *hs, ws_http *h, const char *rel,
       *err = le;
     goto out;
   }
-  if (!(tok = json_tokener_new_ex(HS_JSON_DEPTH))) {
-    rc = ws_fail(err, WS_ENOMEM, "listing %s: out of memory for the JSON parser", url);
-    goto out;
-  }
-  arr = json_tokener_parse_ex(tok, rs.body, (int)rs.body_len);
-  if (!arr || !json_object_is_type(arr, json_type_array)) {
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    rc = ws_fail(err, WS_ESTORE, "listing %s: not a JSON array (%s; nginx: autoindex_format "
-                 "json)", url, je == json_tokener_success ? "another JSON type" :
-                 json_tokener_error_desc(je));
-    goto out;
-  }
+  rc = ws_store_http_parse_listing(l, hs->base.url, rs.body, rs.body_len, rel, prefix, depth,
+                                   url, &subs, &nsubs, err);
   ws_http_resp_free(&rs);   /* the text is no longer needed */
-  rc = scan_entries(l, hs, arr, rel, prefix, depth, url, &subs, &nsubs, err);
-  json_object_put(arr);
-  arr = NULL;
   for (size_t i = 0; i < nsubs && !rc; i++)
     rc = walk(l, hs, h, subs[i], prefix, depth + 1, err);
 out:
   for (size_t i = 0; i < nsubs; i++) free(subs[i]);
   free(subs);
-  if (arr) json_object_put(arr);
-  if (tok) json_tokener_free(tok);
   ws_http_resp_free(&rs);
   free(url);
   free(esc);

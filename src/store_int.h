@@ -29,6 +29,19 @@ WS_MUST_CHECK int ws_store_http_open(ws_store **out, const char *url,
                                      const char *rest, const ws_store_opts *opts,
                                      ws_err *err);
 
+/*
+** One nginx JSON directory listing (body, len bytes) of directory rel ("" or
+** "seg/") of the http store store_url, fetched from url (for messages):
+** files whose name starts with prefix are added to l; subdirectories that
+** can hold such names, while depth allows, are appended to *subs (malloc'ed
+** "rel/dir/" strings, the caller frees them and the array).  Exported for
+** tests/fuzz.
+*/
+WS_MUST_CHECK int ws_store_http_parse_listing(ws_store_list *l, const char *store_url,
+                                              const char *body, size_t len, const char *rel,
+                                              const char *prefix, int depth, const char *url,
+                                              char ***subs, size_t *nsubs, ws_err *err);
+
 /* Object names are at most this long (bytes, without the NUL). */
 #define WS_STORE_NAME_MAX 255
 
