@@ -28,6 +28,7 @@
 #include "common.h"
 #include "dbscan.h"
 #include "names.h"
+#include "walship/dest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -419,7 +420,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   s.dbfd = -1;
   if (!o || o->version != WS_REPLICATE_OPTS_VERSION)
     return ws_fail(err, WS_EINVAL, "replicate: options version mismatch");
-  if (!o->db_path || !o->store_url)
+  if (!o->db_path || (!o->store_url && !o->ndests))
     return ws_fail(err, WS_EINVAL, "replicate: database and store are required");
   if (o->compress_level < 0 || o->compress_level > 9)
     return ws_fail(err, WS_EINVAL, "compress level %d out of range 0..9", o->compress_level);
@@ -445,7 +446,9 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     close(lockfd);
     return WS_ENOMEM;
   }
-  if ((rc = ws_store_open_ex(&s.st, o->store_url, o->store, err))) goto out;
+  rc = o->ndests ? ws_store_fanout_open(&s.st, o->dests, o->ndests, err)
+                 : ws_store_open_ex(&s.st, o->store_url, o->store, err);
+  if (rc) goto out;
   if ((rc = load_position(&s, err))) goto out;
   if ((rc = attach(&s, err))) goto out;
   if ((rc = sync_all(&s, o->once, err)) || (rc = maint(&s, err))) goto out;

@@ -33,6 +33,7 @@ extern "C" {
 #endif
 
 struct ws_store_opts; /* remote store options, include/walship/store.h */
+struct ws_dest;       /* one of several destinations, include/walship/dest.h */
 
 /* Return codes.  Append only: the numbers are part of the ABI. */
 typedef enum ws_code {
@@ -100,12 +101,15 @@ typedef struct ws_replicate_opts {
                                 needs (docs/DESIGN.md).  0 = never delete */
   int compaction;            /* merge segments into levels in the background
                                 (1, the default) so restores stay short */
+  const struct ws_dest *dests; /* several destinations (include/walship/dest.h);
+                                when ndests > 0 they replace store_url/store */
+  size_t ndests;
 } ws_replicate_opts;
 
 #define WS_REPLICATE_OPTS_VERSION 1
 #define WS_REPLICATE_OPTS_INIT \
   {WS_REPLICATE_OPTS_VERSION, NULL, NULL, 1000, 86400000, 1000, 16u << 20, 1, 250, NULL, 0, NULL, \
-   86400000, 1}
+   86400000, 1, NULL, 0}
 
 /*
 ** Run the sidecar until *opts->stop becomes non-zero (or once, see above).

@@ -1,0 +1,57 @@
+/*
+** Several destinations for one database: ws_replicate_opts.dests.
+**
+** The sidecar ships every object to every destination through one "fan-out"
+** store (src/store_fanout.c) that behaves as a single ws_store:
+**   - put streams to every member and commits only when every member has
+**     committed, so "durable" means durable in every destination;
+**   - list returns the objects every member holds (the intersection), so the
+**     sidecar resumes from the newest position durable everywhere, and a
+**     new, empty destination makes it start a fresh history (a snapshot)
+**     that every destination receives;
+**   - get reads from the first member that answers;
+**   - del deletes from every member.
+** Per-destination work (retention, metrics) reaches the member stores
+** through ws_store_fanout_members(), in the order of the dests array.
+**
+** One capture loop feeds every destination, so they share the database's
+** sync interval: a destination cannot be synced more or less often than
+** the others (docs/config.md).
+*/
+#ifndef WALSHIP_DEST_H
+#define WALSHIP_DEST_H
+
+#include "walship.h"
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ws_dest {
+  unsigned version;                  /* WS_DEST_VERSION */
+  const char *name;                  /* label for logs and metrics; NULL = url */
+  const char *url;                   /* store URL, as for ws_store_open_ex */
+  const struct ws_store_opts *store; /* NULL = defaults */
+  int64_t retention_ms;              /* this destination's retention window;
+                                        -1 = ws_replicate_opts.retention_ms,
+                                        0 = never delete */
+} ws_dest;
+
+#define WS_DEST_VERSION 1
+#define WS_DEST_INIT {WS_DEST_VERSION, NULL, NULL, NULL, -1}
+
+/* Open every destination and combine them (see above).  n == 1 opens the
+** plain store.  The fan-out's url is the members' urls joined by " + ". */
+WS_MUST_CHECK int ws_store_fanout_open(ws_store **out, const ws_dest *dests,
+                                       size_t n, ws_err *err);
+
+/* The member stores of a fan-out, in dests order (borrowed: they live until
+** the fan-out is closed).  A plain store has none (*n = 0): it is its own
+** single destination. */
+void ws_store_fanout_members(ws_store *st, ws_store *const **members, size_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WALSHIP_DEST_H */

@@ -1,0 +1,224 @@
+/*
+** The fan-out store: several destinations behind one ws_store
+** (include/walship/dest.h states the semantics).
+**
+** Invariants:
+**   - a put commits on every member or reports failure: an object the
+**     sidecar counts as durable is durable in every destination.  A member
+**     that committed before another failed keeps its copy (objects are
+**     immutable and named by position; the retry writes the same or an
+**     overlapping object, which restore tolerates);
+**   - list is the intersection of the members' listings, so a position is
+**     only resumed from when every destination holds it;
+**   - get falls over to the next member only while no byte reached the
+**     sink (a partial stream cannot be restarted from another copy).
+*/
+#include "walship/dest.h"
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fanout {
+  ws_store base;
+  ws_store **m;            /* members, in dests order */
+  size_t n;
+} fanout;
+
+typedef struct fan_upload {
+  ws_upload base;
+  ws_upload **up;          /* one per member; NULL once committed/aborted */
+  size_t n;
+} fan_upload;
+
+static const ws_store_methods fanout_methods;
+
+static void fan_abort(ws_upload *u) {
+  fan_upload *fu = (fan_upload *)u;
+  for (size_t i = 0; i < fu->n; i++)
+    if (fu->up[i]) fu->up[i]->store->m->put_abort(fu->up[i]);
+  free(fu->up);
+  free(fu->base.name);
+  free(fu);
+}
+
+static int fan_put_begin(ws_upload **out, ws_store *st, const char *name, ws_err *err) {
+  fanout *f = (fanout *)st;
+  fan_upload *fu = ws_calloc(1, sizeof(*fu), err);
+  if (!fu) return WS_ENOMEM;
+  fu->base.store = st;
+  if (!(fu->up = ws_calloc(f->n, sizeof(*fu->up), err)) ||
+      !(fu->base.name = ws_strdup(name, err))) {
+    fan_abort(&fu->base);
+    return WS_ENOMEM;
+  }
+  fu->n = f->n;
+  for (size_t i = 0; i < f->n; i++) {
+    int rc = f->m[i]->m->put_begin(&fu->up[i], f->m[i], name, err);
+    if (rc) {
+      fu->up[i] = NULL;
+      fan_abort(&fu->base);
+      return rc;
+    }
+  }
+  *out = &fu->base;
+  return WS_OK;
+}
+
+static int fan_put_write(ws_upload *u, const void *buf, size_t len, ws_err *err) {
+  fan_upload *fu = (fan_upload *)u;
+  for (size_t i = 0; i < fu->n; i++) {
+    int rc = fu->up[i]->store->m->put_write(fu->up[i], buf, len, err);
+    if (rc) return rc;
+  }
+  return WS_OK;
+}
+
+/* Commit on every member even after one failed: the others then hold the
+** object, which costs nothing and shortens the retry. The first error wins. */
+static int fan_put_commit(ws_upload *u, ws_err *err) {
+  fan_upload *fu = (fan_upload *)u;
+  int first = WS_OK;
+  for (size_t i = 0; i < fu->n; i++) {
+    ws_err e = WS_ERR_INIT;
+    ws_upload *mu = fu->up[i];
+    fu->up[i] = NULL;  /* put_commit frees it, always */
+    int rc = mu->store->m->put_commit(mu, &e);
+    if (rc && first == WS_OK) {
+      first = rc;
+      *err = e;
+    }
+  }
+  fan_abort(u);        /* frees the shell; every member upload is gone */
+  return first;
+}
+
+typedef struct tee_sink {
+  ws_sink_fn sink;
+  void *ud;
+  uint64_t passed;     /* bytes handed to the caller's sink */
+} tee_sink;
+
+static int tee(void *ud, const void *buf, size_t len, ws_err *err) {
+  tee_sink *t = ud;
+  t->passed += len;
+  return t->sink(t->ud, buf, len, err);
+}
+
+static int fan_get(ws_store *st, const char *name, uint64_t off, uint64_t len,
+                   ws_sink_fn sink, void *ud, ws_err *err) {
+  fanout *f = (fanout *)st;
+  int rc = WS_ERROR;
+  for (size_t i = 0; i < f->n; i++) {
+    tee_sink t = {sink, ud, 0};
+    ws_err e = WS_ERR_INIT;
+    rc = f->m[i]->m->get(f->m[i], name, off, len, tee, &t, &e);
+    if (rc == WS_OK) return WS_OK;
+    if (i == 0 || t.passed) *err = e;  /* report the first member's reason */
+    if (t.passed) return rc;
+    if (i + 1 < f->n)
+      ws_log(WS_LOG_WARN, "store", "get %s from %s failed (%s); trying %s", name,
+             f->m[i]->url, e.msg, f->m[i + 1]->url);
+  }
+  return rc;
+}
+
+static int name_cmp(const void *a, const void *b) {
+  return strcmp(((const ws_store_obj *)a)->name, ((const ws_store_obj *)b)->name);
+}
+
+static int fan_list(ws_store_list *out, ws_store *st, const char *prefix, ws_err *err) {
+  fanout *f = (fanout *)st;
+  ws_store_list acc = {NULL, 0, 0}, l = {NULL, 0, 0};
+  int rc = f->m[0]->m->list(&acc, f->m[0], prefix, err);
+  if (rc) goto out;
+  for (size_t i = 1; i < f->n && acc.n; i++) {
+    if ((rc = f->m[i]->m->list(&l, f->m[i], prefix, err))) goto out;
+    if (l.n) qsort(l.v, l.n, sizeof(*l.v), name_cmp);
+    size_t k = 0;
+    for (size_t j = 0; j < acc.n; j++) {
+      if (l.n && bsearch(&acc.v[j], l.v, l.n, sizeof(*l.v), name_cmp)) {
+        acc.v[k++] = acc.v[j];
+      } else {
+        ws_log(WS_LOG_DEBUG, "store", "%s is missing from %s; not listed",
+               acc.v[j].name, f->m[i]->url);
+        free(acc.v[j].name);
+      }
+    }
+    acc.n = k;
+    ws_store_list_free(&l);
+  }
+  *out = acc;
+  acc.v = NULL;
+  acc.n = acc.cap = 0;
+out:
+  ws_store_list_free(&acc);
+  ws_store_list_free(&l);
+  return rc;
+}
+
+static int fan_del(ws_store *st, const char *name, ws_err *err) {
+  fanout *f = (fanout *)st;
+  int first = WS_OK;
+  for (size_t i = 0; i < f->n; i++) {
+    ws_err e = WS_ERR_INIT;
+    int rc = f->m[i]->m->del(f->m[i], name, &e);
+    if (rc && first == WS_OK) {
+      first = rc;
+      *err = e;
+    }
+  }
+  return first;
+}
+
+static void fan_close(ws_store *st) {
+  fanout *f = (fanout *)st;
+  for (size_t i = 0; i < f->n; i++) ws_store_close(f->m[i]);
+  free(f->m);
+  free(f->base.url);
+  free(f);
+}
+
+static const ws_store_methods fanout_methods = {
+  WS_STORE_METHODS_VERSION, "fanout", fan_put_begin, fan_put_write, fan_put_commit,
+  fan_abort, fan_get, fan_list, fan_del, fan_close,
+};
+
+int ws_store_fanout_open(ws_store **out, const ws_dest *d, size_t n, ws_err *err) {
+  if (n == 0 || !d) return ws_fail(err, WS_EINVAL, "no destination given");
+  for (size_t i = 0; i < n; i++)
+    if (d[i].version != WS_DEST_VERSION)
+      return ws_fail(err, WS_EINVAL, "destination options version mismatch");
+  if (n == 1) return ws_store_open_ex(out, d[0].url, d[0].store, err);
+  fanout *f = ws_calloc(1, sizeof(*f), err);
+  if (!f) return WS_ENOMEM;
+  f->base.m = &fanout_methods;
+  size_t ulen = 1;
+  for (size_t i = 0; i < n; i++) ulen += strlen(d[i].url ? d[i].url : "") + 3;
+  int rc = WS_ENOMEM;
+  if (!(f->m = ws_calloc(n, sizeof(*f->m), err)) ||
+      !(f->base.url = ws_malloc(ulen, err)))
+    goto fail;
+  f->base.url[0] = 0;
+  for (size_t i = 0; i < n; i++) {
+    if ((rc = ws_store_open_ex(&f->m[i], d[i].url, d[i].store, err))) goto fail;
+    f->n = i + 1;
+    if (i) strcat(f->base.url, " + ");
+    strcat(f->base.url, d[i].url);
+  }
+  *out = &f->base;
+  return WS_OK;
+fail:
+  fan_close(&f->base);
+  return rc;
+}
+
+void ws_store_fanout_members(ws_store *st, ws_store *const **members, size_t *n) {
+  if (st && st->m == &fanout_methods) {
+    *members = ((fanout *)st)->m;
+    *n = ((fanout *)st)->n;
+    return;
+  }
+  *members = NULL;
+  *n = 0;
+}
