@@ -90,7 +90,7 @@ int cmd_ls(int argc, char **argv) {
       snprintf(when, sizeof(when), "?");
     }
     printf("%-4s  %-27s  %12" PRIu64 "  %10s  %-20s  %s\n",
-           o->kind == WS_KIND_SNAPSHOT ? "snap" : "seg", txids, o->size, pages,
+           o->kind == WS_KIND_SNAPSHOT ? "snap" : o->kind == WS_KIND_MERGED ? "merged" : "seg", txids, o->size, pages,
            when, o->name);
   }
   ws_objinfo_free(v);

@@ -66,11 +66,19 @@ static int all_zero(const uint8_t *p, size_t n) {
 
 /* ------------------------------------------------------ header, trailer */
 
+/* TXID of record number i: consecutive from txid_first, except a merged
+** segment's single record, which stands for the whole range and carries its
+** last TXID. */
+static uint64_t next_txid(const ws_objhdr *h, uint64_t i) {
+  return h->kind == WS_KIND_MERGED ? h->txid_last : h->txid_first + i;
+}
+
 /* Semantic checks shared by the parser (corrupt input) and the encoder
 ** (caller bug): fills why and returns non-zero when h is not valid. */
 static int hdr_invalid(const ws_objhdr *h, char *why, size_t n) {
   uint32_t ps = h->page_size;
-  if (h->kind != WS_KIND_SNAPSHOT && h->kind != WS_KIND_SEGMENT)
+  if (h->kind != WS_KIND_SNAPSHOT && h->kind != WS_KIND_SEGMENT &&
+      h->kind != WS_KIND_MERGED)
     snprintf(why, n, "unknown object kind %u", h->kind);
   else if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
     snprintf(why, n, "page size %u is not a power of two in 512..65536", ps);
@@ -80,7 +88,8 @@ static int hdr_invalid(const ws_objhdr *h, char *why, size_t n) {
     snprintf(why, n, "txid_first %llu > txid_last %llu",
              (unsigned long long)h->txid_first,
              (unsigned long long)h->txid_last);
-  else if ((uint64_t)h->ntxn != h->txid_last - h->txid_first + 1)
+  else if (h->kind == WS_KIND_MERGED ? h->ntxn != 1
+           : (uint64_t)h->ntxn != h->txid_last - h->txid_first + 1)
     snprintf(why, n, "ntxn %u does not match TXIDs %llu..%llu", h->ntxn,
              (unsigned long long)h->txid_first,
              (unsigned long long)h->txid_last);
@@ -339,7 +348,7 @@ int ws_enc_txn_begin(ws_enc *e, uint64_t txid, int64_t time_ms,
     return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
                     "encoder: transaction %llu begun before the last ended",
                     (unsigned long long)txid));
-  if (e->ntxn >= e->h.ntxn || txid != e->h.txid_first + e->ntxn)
+  if (e->ntxn >= e->h.ntxn || txid != next_txid(&e->h, e->ntxn))
     return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
                     "encoder: transaction %llu is not the next of %llu..%llu",
                     (unsigned long long)txid,
@@ -575,7 +584,7 @@ static int one_record(ws_dec *d, const uint8_t *b, size_t n, size_t *used,
     if (d->in_txn)
       return BAD("%s: block %llu: transaction %llu begins before %llu ended",
                  o, blk, ULL(txid), ULL(d->txid));
-    if (d->ntxn >= d->h.ntxn || txid != d->h.txid_first + d->ntxn)
+    if (d->ntxn >= d->h.ntxn || txid != next_txid(&d->h, d->ntxn))
       return BAD("%s: block %llu: transaction %llu where %llu..%llu expected"
                  " %llu", o, blk, ULL(txid), ULL(d->h.txid_first),
                  ULL(d->h.txid_last), ULL(d->h.txid_first + d->ntxn));

@@ -16,11 +16,13 @@
 */
 #include "names.h"
 #include "common.h"
+#include "codec.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void ws_name_snapshot(char out[WS_NAME_MAX], uint64_t txid) {
   snprintf(out, WS_NAME_MAX, "snap/%016" PRIx64 ".snap", txid);
@@ -43,9 +45,21 @@ static int hex16(const char *p, uint64_t *v) {
   return 1;
 }
 
+void ws_name_merged(char out[WS_NAME_MAX], int level, uint64_t first, uint64_t last) {
+  snprintf(out, WS_NAME_MAX, "seg/%016" PRIx64 "-%016" PRIx64 ".L%d.seg", first,
+           last, level);
+}
+
 int ws_name_parse(const char *name, uint64_t *first, uint64_t *last) {
+  int level;
+  return ws_name_parse_level(name, first, last, &level);
+}
+
+int ws_name_parse_level(const char *name, uint64_t *first, uint64_t *last,
+                        int *level) {
   uint64_t a, b;
   size_t n = strlen(name);
+  *level = 0;
   if (n == 26 && memcmp(name, "snap/", 5) == 0 && hex16(name + 5, &a) &&
       strcmp(name + 21, ".snap") == 0 && a >= 1) {
     *first = *last = a;
@@ -58,6 +72,15 @@ int ws_name_parse(const char *name, uint64_t *first, uint64_t *last) {
     *last = b;
     return WS_KIND_SEGMENT;
   }
+  if (n == 44 && memcmp(name, "seg/", 4) == 0 && hex16(name + 4, &a) &&
+      name[20] == '-' && hex16(name + 21, &b) && name[37] == '.' &&
+      name[38] == 'L' && name[39] >= '1' && name[39] <= '0' + WS_LEVEL_MAX &&
+      strcmp(name + 40, ".seg") == 0 && a >= 1 && a <= b) {
+    *first = a;
+    *last = b;
+    *level = name[39] - '0';
+    return WS_KIND_MERGED;
+  }
   return 0;
 }
 
@@ -66,7 +89,8 @@ int ws_name_parse(const char *name, uint64_t *first, uint64_t *last) {
 static int catent_cmp(const void *pa, const void *pb) {
   const ws_catent *a = pa, *b = pb;
   if (a->last != b->last) return a->last < b->last ? -1 : 1;
-  if (a->kind != b->kind) return a->kind == WS_KIND_SEGMENT ? -1 : 1;
+  if ((a->kind == WS_KIND_SNAPSHOT) != (b->kind == WS_KIND_SNAPSHOT))
+    return a->kind == WS_KIND_SNAPSHOT ? 1 : -1;
   if (a->first != b->first) return a->first < b->first ? -1 : 1;
   return strcmp(a->name, b->name);
 }
@@ -81,7 +105,8 @@ int ws_catalog_load(ws_catalog *out, ws_store *st, ws_err *err) {
     if ((rc = st->m->list(&l, st, prefixes[p], err))) goto fail;
     for (size_t i = 0; i < l.n; i++) {
       uint64_t first, last;
-      int kind = ws_name_parse(l.v[i].name, &first, &last);
+      int level;
+      int kind = ws_name_parse_level(l.v[i].name, &first, &last, &level);
       if (!kind) continue;    /* foreign: not ours to interpret */
       if (c.n == cap) {
         size_t ncap = cap ? cap * 2 : 64;
@@ -92,9 +117,11 @@ int ws_catalog_load(ws_catalog *out, ws_store *st, ws_err *err) {
       }
       ws_catent *e = &c.v[c.n++];
       e->kind = kind;
+      e->level = level;
       e->first = first;
       e->last = last;
       e->size = l.v[i].size;
+      e->mtime_ms = l.v[i].mtime_ms;
       snprintf(e->name, sizeof(e->name), "%s", l.v[i].name);
     }
     ws_store_list_free(&l);
@@ -114,6 +141,55 @@ void ws_catalog_free(ws_catalog *c) {
   c->n = 0;
 }
 
+/* Header of one catalog entry (one ranged GET of WS_OBJHDR_SIZE bytes). */
+int ws_catent_header(ws_objhdr *h, ws_store *st, const ws_catent *e, ws_err *err) {
+  void *buf = NULL;
+  size_t len = 0;
+  int rc = ws_store_get_buf(&buf, &len, st, e->name, 0, WS_OBJHDR_SIZE,
+                            WS_OBJHDR_SIZE, err);
+  if (rc == WS_OK) rc = ws_objhdr_parse(h, buf, len, e->name, err);
+  free(buf);
+  return rc;
+}
+
+/*
+** The last TXID captured at or before t: binary search over the catalog by
+** the capture time in each object's header (O(log n) header reads; capture
+** times grow with TXIDs).  Every transaction of one of our segments shares
+** the segment's capture time, so the answer is an object boundary.
+*/
+int ws_catalog_txid_at(uint64_t *txid, ws_store *st, const ws_catalog *cat,
+                       int64_t t, ws_err *err) {
+  size_t lo = 0, hi = cat->n; /* answer index in [lo, hi): time_last <= t */
+  int64_t first_time = 0;
+  ws_objhdr h;
+  int rc;
+  if (cat->n == 0) return ws_fail(err, WS_EEMPTY, "store holds no replica");
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if ((rc = ws_catent_header(&h, st, &cat->v[mid], err))) return rc;
+    if (mid == 0) first_time = h.time_last_ms;
+    if (h.time_last_ms <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) {
+    if (!first_time) {
+      if ((rc = ws_catent_header(&h, st, &cat->v[0], err))) return rc;
+      first_time = h.time_last_ms;
+    }
+    time_t sec = (time_t)(first_time / 1000);
+    struct tm tm;
+    char buf[32];
+    gmtime_r(&sec, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return ws_fail(err, WS_EGAP, "no transaction captured at or before the requested "
+                   "time; the store's history starts at %s (txid %" PRIu64 ")", buf,
+                   cat->v[0].last);
+  }
+  *txid = cat->v[lo - 1].last;
+  return WS_OK;
+}
+
 /* ----------------------------------------------------------------- plan */
 
 /* Segments sorted by (first, last) so the candidates for "starts at t" are
@@ -123,6 +199,7 @@ static int seg_cmp(const void *pa, const void *pb) {
   const ws_catent *b = *(const ws_catent *const *)pb;
   if (a->first != b->first) return a->first < b->first ? -1 : 1;
   if (a->last != b->last) return a->last < b->last ? -1 : 1;
+  if (a->level != b->level) return a->level < b->level ? -1 : 1;
   return strcmp(a->name, b->name);
 }
 
@@ -162,8 +239,9 @@ static size_t chain_from(const ws_catent **chain, const ws_catent *snap,
     /* Candidates run in ascending last: the farthest not past goal is the
     ** last one <= goal; if all overshoot, the shortest one. */
     for (; i < nseg && seg[i]->first == cur + 1; i++) {
+      /* a merged segment holds no state between its ends: never cut it */
+      if (seg[i]->kind == WS_KIND_MERGED && seg[i]->last > goal) continue;
       if (seg[i]->last <= goal || !best) best = seg[i];
-      if (seg[i]->last >= goal) break;
     }
     if (!best) break;
     chain[n++] = best;
@@ -215,7 +293,7 @@ int ws_plan_build_for(ws_plan *out, const ws_catalog *cat, const char *store_url
   const ws_catent *first_snap = NULL;
   for (size_t i = 0; i < cat->n; i++) {
     const ws_catent *e = &cat->v[i];
-    if (e->kind == WS_KIND_SEGMENT) nseg++;
+    if (e->kind != WS_KIND_SNAPSHOT) nseg++;
     else if (!first_snap || e->last < first_snap->last) first_snap = e;
     if (!target && e->last > goal) goal = e->last;   /* latest: all of it */
   }
@@ -235,7 +313,7 @@ int ws_plan_build_for(ws_plan *out, const ws_catalog *cat, const char *store_url
   }
   nseg = 0;
   for (size_t i = 0; i < cat->n; i++)
-    if (cat->v[i].kind == WS_KIND_SEGMENT) seg[nseg++] = &cat->v[i];
+    if (cat->v[i].kind != WS_KIND_SNAPSHOT) seg[nseg++] = &cat->v[i];
   qsort(seg, nseg, sizeof(*seg), seg_cmp);
 
   /* Newest usable snapshot first; an older one is used only if its chain

@@ -76,7 +76,8 @@ static int on_header(void *ud, const ws_objhdr *h, ws_err *err) {
       h->txid_last != o->last)
     return ws_corrupt(err, "%s: header says %s txids %" PRIu64 "-%" PRIu64
                       ", which does not match its name", o->name,
-                      h->kind == WS_KIND_SNAPSHOT ? "snapshot" : "segment",
+                      h->kind == WS_KIND_SNAPSHOT ? "snapshot" :
+                      h->kind == WS_KIND_MERGED ? "merged segment" : "segment",
                       h->txid_first, h->txid_last);
   if (c->first_obj) {
     if (h->kind != WS_KIND_SNAPSHOT)
@@ -105,9 +106,15 @@ static int on_header(void *ud, const ws_objhdr *h, ws_err *err) {
 static int on_txn_begin(void *ud, uint64_t txid, int64_t time_ms,
                         uint32_t db_pages, uint32_t npages, ws_err *err) {
   rctx *c = ud;
-  if (!c->first_obj && txid != c->txid + 1)
+  /* a merged segment's one record is numbered by its last TXID */
+  uint64_t want = c->obj->kind == WS_KIND_MERGED ? c->obj->last : c->txid + 1;
+  if (!c->first_obj && txid != want)
     return ws_corrupt(err, "%s: txid %" PRIu64 " does not follow %" PRIu64,
                       c->obj->name, txid, c->txid);
+  if (txid > c->target && c->obj->kind == WS_KIND_MERGED)
+    return ws_fail(err, WS_EINVAL, "%s: merged txids %" PRIu64 "-%" PRIu64
+                   " cannot stop at txid %" PRIu64, c->obj->name,
+                   c->obj->first, txid, c->target);
   c->txn_txid = txid;
   c->txn_db_pages = db_pages;
   return WS_OK;
@@ -272,17 +279,6 @@ static char *temp_name(const char *out, ws_err *err) {
                      slash ? slash + 1 : out, (long)getpid());
 }
 
-/* Header of one catalog entry (one ranged GET of WS_OBJHDR_SIZE bytes). */
-static int read_header(ws_objhdr *h, ws_store *st, const ws_catent *e, ws_err *err) {
-  void *buf = NULL;
-  size_t len = 0;
-  int rc = ws_store_get_buf(&buf, &len, st, e->name, 0, WS_OBJHDR_SIZE,
-                            WS_OBJHDR_SIZE, err);
-  if (rc == WS_OK) rc = ws_objhdr_parse(h, buf, len, e->name, err);
-  free(buf);
-  return rc;
-}
-
 static void fill_info(ws_objinfo *o, const ws_catent *e, const ws_objhdr *h) {
   snprintf(o->name, sizeof(o->name), "%s", e->name);
   o->kind = e->kind;
@@ -297,44 +293,6 @@ static void fill_info(ws_objinfo *o, const ws_catent *e, const ws_objhdr *h) {
   o->time_last_ms = h->time_last_ms;
 }
 
-/*
-** The last TXID captured at or before t: binary search over the catalog by
-** the capture time in each object's header (O(log n) header reads; capture
-** times grow with TXIDs).  Every transaction of one of our segments shares
-** the segment's capture time, so the answer is an object boundary.
-*/
-static int resolve_time(uint64_t *txid, ws_store *st, const ws_catalog *cat,
-                        int64_t t, ws_err *err) {
-  size_t lo = 0, hi = cat->n; /* answer index in [lo, hi): time_last <= t */
-  int64_t first_time = 0;
-  ws_objhdr h;
-  int rc;
-  if (cat->n == 0) return ws_fail(err, WS_EEMPTY, "store holds no replica");
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if ((rc = read_header(&h, st, &cat->v[mid], err))) return rc;
-    if (mid == 0) first_time = h.time_last_ms;
-    if (h.time_last_ms <= t) lo = mid + 1;
-    else hi = mid;
-  }
-  if (lo == 0) {
-    if (!first_time) {
-      if ((rc = read_header(&h, st, &cat->v[0], err))) return rc;
-      first_time = h.time_last_ms;
-    }
-    time_t sec = (time_t)(first_time / 1000);
-    struct tm tm;
-    char buf[32];
-    gmtime_r(&sec, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return ws_fail(err, WS_EGAP, "no transaction captured at or before the requested "
-                   "time; the store's history starts at %s (txid %" PRIu64 ")", buf,
-                   cat->v[0].last);
-  }
-  *txid = cat->v[lo - 1].last;
-  return WS_OK;
-}
-
 /* Open, list, and turn the options' target (TXID or time) into a TXID. */
 static int resolve_target(uint64_t *txid, ws_store *st, const ws_catalog *cat,
                           const ws_restore_opts *o, ws_err *err) {
@@ -342,7 +300,7 @@ static int resolve_target(uint64_t *txid, ws_store *st, const ws_catalog *cat,
   if (o->target_time_ms && o->target_txid)
     return ws_fail(err, WS_EINVAL, "give a target TXID or a time, not both");
   if (!o->target_time_ms) return WS_OK;
-  int rc = resolve_time(txid, st, cat, o->target_time_ms, err);
+  int rc = ws_catalog_txid_at(txid, st, cat, o->target_time_ms, err);
   if (rc == WS_OK)
     ws_log(WS_LOG_INFO, "restore", "time resolves to txid=%" PRIu64, *txid);
   return rc;
@@ -480,7 +438,7 @@ int ws_restore_plan(ws_objinfo **out, size_t *n, uint64_t *txid,
   if (!(v = ws_calloc(plan.n, sizeof(*v), err))) goto out;
   for (size_t i = 0; i < plan.n; i++) {
     ws_objhdr h;
-    if ((rc = read_header(&h, st, plan.v[i], err))) goto out;
+    if ((rc = ws_catent_header(&h, st, plan.v[i], err))) goto out;
     fill_info(&v[i], plan.v[i], &h);
   }
   *out = v;
@@ -511,7 +469,7 @@ int ws_ls(ws_objinfo **out, size_t *n, const char *store_url,
     ws_objhdr h;
     ws_err herr = WS_ERR_INIT;
     fill_info(&v[i], e, NULL);
-    if ((rc = read_header(&h, st, e, &herr))) {
+    if ((rc = ws_catent_header(&h, st, e, &herr))) {
       if (rc == WS_ENOTFOUND) continue;   /* deleted since listing: keep name */
       if (rc != WS_ECORRUPT) {
         *err = herr;

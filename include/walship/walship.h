@@ -151,7 +151,10 @@ WS_MUST_CHECK int ws_restore(ws_restore_result *out,
                              const ws_restore_opts *opts, ws_err *err);
 
 /* -------------------------------------------------------------------- ls */
-enum { WS_KIND_SNAPSHOT = 1, WS_KIND_SEGMENT = 2 };
+/* MERGED: a compacted run of segments (docs/FORMAT.md): one record holding
+** the latest image of every page changed in txid_first..txid_last; it can
+** only be applied whole. */
+enum { WS_KIND_SNAPSHOT = 1, WS_KIND_SEGMENT = 2, WS_KIND_MERGED = 3 };
 
 typedef struct ws_objinfo {
   char name[256];            /* object name relative to the store root */
