@@ -5,7 +5,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -Isrc
-LDLIBS   = -lsqlite3 -lcurl -lexpat -ljson-c -lcrypto -lz -lmicrohttpd -lpthread
+LDLIBS   = -lsqlite3 -lcurl -lexpat -ljson-c -lcrypto -lz -lmicrohttpd -lpthread -lyaml
 B        = build
 
 LIB_SRC  = $(sort $(wildcard src/*.c))
