@@ -23,6 +23,7 @@ enum {
 int cmd_replicate(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 
 /* Install the stderr log hook at level ("error|warn|info|debug"); returns
 ** 0, or -1 for an unknown level name. */

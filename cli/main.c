@@ -15,6 +15,7 @@ static const struct {
   {"replicate", cmd_replicate, "ship a WAL-mode database to a store, continuously"},
   {"restore", cmd_restore, "rebuild a database from a store"},
   {"ls", cmd_ls, "list the snapshots and segments in a store"},
+  {"compact", cmd_compact, "merge segments and apply retention in a store"},
 };
 
 static void usage(FILE *f) {

@@ -25,6 +25,7 @@
 ** does not match, a file replaced) leads to a snapshot, never a stitch.
 */
 #include "ship.h"
+#include "maint.h"
 #include "common.h"
 #include "dbscan.h"
 #include "names.h"
@@ -413,8 +414,18 @@ static int fatal(int rc) {
   return rc == WS_ENOTWAL || rc == WS_EINVAL || rc == WS_ENOTFOUND;
 }
 
+/* Compaction and retention run in the background this often.  A minute
+** matches the finest compaction window; WALSHIP_MAINT_PERIOD_MS (tests)
+** overrides it. */
+static int64_t maint_period_ms(void) {
+  const char *v = getenv("WALSHIP_MAINT_PERIOD_MS");
+  long long ms = v ? atoll(v) : 0;
+  return ms > 0 ? ms : 60000;
+}
+
 int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   ship s;
+  ws_maint *mt = NULL;
   int rc;
   memset(&s, 0, sizeof(s));
   s.dbfd = -1;
@@ -454,6 +465,9 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   if ((rc = sync_all(&s, o->once, err)) || (rc = maint(&s, err))) goto out;
   if (o->once) goto done;
   if ((rc = ws_watch_open(&s.watch, o->db_path, err))) goto out;
+  if ((o->retention_ms > 0 || o->compaction) &&
+      (rc = ws_maint_start(&mt, o, maint_period_ms(), err)))
+    goto out;
 
   int64_t last_sync = ws_mono_ms(), retry_at = 0, backoff = 0, last_mode_check = 0;
   int64_t last_slow = 0;
@@ -550,6 +564,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ws_log(WS_LOG_WARN, "ship", "sync failed: %s; retrying in %lld ms", e2.msg,
            (long long)backoff);
   }
+  ws_maint_stop(mt);   /* a merge in flight is abandoned, not half-written */
+  mt = NULL;
   /* Final sync: everything committed goes out before we exit.  If it
   ** cannot, say so and fail: the frames stay in the WAL (our connections
   ** never checkpoint) and the next start ships them, or snapshots if the
@@ -572,6 +588,7 @@ done:
          (unsigned long long)s.bytes);
   rc = WS_OK;
 out:
+  ws_maint_stop(mt);
   detach(&s);
   ws_watch_close(s.watch);
   ws_store_close(s.st);

@@ -9,12 +9,21 @@
 # log of anything that failed is printed for CI.  The last line is always
 # "N passed, N failed"; the exit status is non-zero if anything failed.
 #
+# Between the two, every fuzz replay driver (build/asan/fuzz/replay_NAME,
+# made by `make fuzz-replay`) replays its checked-in corpus tests/fuzz/corpus/NAME
+# under ASan+UBSan, as "fuzz_replay_NAME".
+#
 # Environment: WS_UNIT_TIMEOUT (default 120 s), WS_IT_TIMEOUT (default 300 s),
-# WS_ONLY=<regex> to run only the matching programs.
+# WS_ONLY=<regex> to run only the matching programs, WS_BUILD=<dir> to test
+# another build tree (default build; `make asan` uses build/asan): its unit
+# tests, and its walship and ws-writer for the integration scripts.
 set -u -o pipefail
 
 cd "$(dirname "$0")/.." || exit 1
-LOGDIR=build/test-logs
+BUILD=${WS_BUILD:-build}
+BUILD=${BUILD%/}
+LOGDIR=$BUILD/test-logs
+export WALSHIP=$PWD/$BUILD/walship WRITER=$PWD/$BUILD/tools/ws-writer
 UNIT_TIMEOUT=${WS_UNIT_TIMEOUT:-120}
 IT_TIMEOUT=${WS_IT_TIMEOUT:-300}
 ONLY=${WS_ONLY:-}
@@ -75,11 +84,22 @@ run_one() {
 selected() { [ -z "$ONLY" ] || [[ $1 =~ $ONLY ]]; }
 
 shopt -s nullglob
-for t in build/tests/test_*; do
+for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] && [ -f "$t" ] || continue
   name=$(basename "$t")
   selected "$name" || continue
   run_one "$name" "$UNIT_TIMEOUT" "$t"
+done
+
+# The corpus replays: a sanitizer report or abort() fails the driver.
+for t in build/asan/fuzz/replay_*; do
+  [ -x "$t" ] || continue
+  name=${t##*/replay_}
+  [ -d "tests/fuzz/corpus/$name" ] || continue
+  selected "fuzz_replay_$name" || continue
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+    run_one "fuzz_replay_$name" "$UNIT_TIMEOUT" bash -c '"$1" "$2" && echo "PASS fuzz_replay/$3"' \
+      replay "$t" "tests/fuzz/corpus/$name" "$name"
 done
 
 if [ $unit_only = 0 ]; then

@@ -150,6 +150,42 @@ typedef struct ws_restore_result {
 WS_MUST_CHECK int ws_restore(ws_restore_result *out,
                              const ws_restore_opts *opts, ws_err *err);
 
+/* ------------------------------------------------------------ maintain */
+
+/*
+** Store maintenance: compaction (merge segments into levels so a restore
+** reads few objects) and retention (delete what no restore inside the
+** window needs).  The sidecar runs it in the background every minute; the
+** `walship compact` command runs one pass.  Run one maintainer per store.
+*/
+typedef struct ws_maint_opts {
+  unsigned version;          /* WS_MAINT_OPTS_VERSION */
+  const char *store_url;
+  const struct ws_store_opts *store; /* NULL = defaults */
+  int64_t retention_ms;      /* 0 = delete nothing */
+  int compaction;            /* merge completed windows into levels 1..3 */
+  int compress_level;        /* zlib level for merged objects */
+  int dry_run;               /* report what would be done, change nothing */
+  int64_t now_ms;            /* 0 = the current time (tests pass a clock) */
+  volatile int *stop;        /* abandon between objects when *stop != 0 */
+} ws_maint_opts;
+
+#define WS_MAINT_OPTS_VERSION 1
+#define WS_MAINT_OPTS_INIT {WS_MAINT_OPTS_VERSION, NULL, NULL, 0, 1, 6, 0, 0, NULL}
+
+typedef struct ws_maint_result {
+  uint64_t merged;           /* merged objects written */
+  uint64_t merged_inputs;    /* objects they cover */
+  uint64_t merged_bytes;
+  uint64_t deleted;          /* objects deleted by retention */
+  uint64_t deleted_bytes;
+  uint64_t kept;
+  uint64_t window_txid;      /* oldest TXID restorable after the pass */
+} ws_maint_result;
+
+WS_MUST_CHECK int ws_maintain(ws_maint_result *out, const ws_maint_opts *opts,
+                              ws_err *err);
+
 /* -------------------------------------------------------------------- ls */
 /* MERGED: a compacted run of segments (docs/FORMAT.md): one record holding
 ** the latest image of every page changed in txid_first..txid_last; it can
