@@ -2,7 +2,7 @@
 ** Restore: rebuild a database file from a store, and list a store (ls).
 **
 ** A restore follows the plan of names.c (one snapshot, then contiguous
-** segments), streaming every object through the codec's push decoder
+** segments), streaming every object through apply.c (decoder + checks)
 ** straight into a hidden temp file next to the output:
 **   ".OUT.walship-restore-PID"  --(verified)-->  rename over OUT
 ** Invariants:
@@ -19,6 +19,7 @@
 **     the database.
 */
 #include "common.h"
+#include "apply.h"
 #include "codec.h"
 #include "names.h"
 #include "pagehash.h"
@@ -37,25 +38,12 @@
 
 #define WBUF_SIZE (1u << 20)   /* write-combining buffer for page runs */
 
+/* The file sink of ws_apply: pages into the temp file, write-combined. */
 typedef struct rctx {
   const char *tmp;             /* temp database path */
   int fd;
-  ws_dbstate s;                /* hashes of the rebuilt state */
-  int s_init;
-  uint32_t page_size;          /* 0 until the snapshot header arrives */
-  uint64_t lineage;
-  const ws_catent *obj;        /* object being applied */
-  const ws_catent *prev;       /* the one before it (for messages) */
-  int first_obj;
-  uint64_t target;             /* plan->txid: stop after this txn */
-  uint64_t txid;               /* last transaction fully applied */
-  uint64_t txn_txid;           /* transaction in progress */
-  uint32_t txn_db_pages;
+  uint32_t page_size;          /* set when the snapshot header arrives */
   uint32_t file_pages;         /* pages the temp file may hold content for */
-  int stopped;                 /* reached target inside obj */
-  uint64_t bytes;              /* downloaded, all objects */
-  ws_dec *dec;
-  volatile int *stop;          /* opts->stop */
   /* write combining: a run of consecutive pages starting at wb_pgno */
   uint8_t *wb;
   uint32_t wb_pgno, wb_n;
@@ -69,58 +57,13 @@ static int wb_flush(rctx *c, ws_err *err) {
   return rc;
 }
 
-static int on_header(void *ud, const ws_objhdr *h, ws_err *err) {
+static int file_history(void *ud, const ws_objhdr *h, ws_err *err) {
   rctx *c = ud;
-  const ws_catent *o = c->obj;
-  if (h->kind != (uint32_t)o->kind || h->txid_first != o->first ||
-      h->txid_last != o->last)
-    return ws_corrupt(err, "%s: header says %s txids %" PRIu64 "-%" PRIu64
-                      ", which does not match its name", o->name,
-                      h->kind == WS_KIND_SNAPSHOT ? "snapshot" :
-                      h->kind == WS_KIND_MERGED ? "merged segment" : "segment",
-                      h->txid_first, h->txid_last);
-  if (c->first_obj) {
-    if (h->kind != WS_KIND_SNAPSHOT)
-      return ws_corrupt(err, "%s: a restore must start at a snapshot", o->name);
-    c->page_size = h->page_size;
-    c->lineage = h->lineage;
-    if (ws_dbstate_init(&c->s, h->page_size, err)) return err->code;
-    c->s_init = 1;
-    return WS_OK;
-  }
-  if (h->page_size != c->page_size)
-    return ws_fail(err, WS_EVERIFY, "%s: page size %" PRIu32 " differs from "
-                   "%" PRIu32 " of %s", o->name, h->page_size, c->page_size,
-                   c->prev->name);
-  if (h->lineage != c->lineage)
-    return ws_fail(err, WS_EVERIFY, "%s: lineage %016" PRIx64 " differs from "
-                   "%016" PRIx64 " of %s (history may change only at a snapshot)",
-                   o->name, h->lineage, c->lineage, c->prev->name);
-  if (h->dbsum_before != c->s.sum)
-    return ws_fail(err, WS_EVERIFY, "%s: applies onto state checksum %016" PRIx64
-                   " but %s left %016" PRIx64, o->name, h->dbsum_before,
-                   c->prev->name, c->s.sum);
+  c->page_size = h->page_size;
   return WS_OK;
 }
 
-static int on_txn_begin(void *ud, uint64_t txid, int64_t time_ms,
-                        uint32_t db_pages, uint32_t npages, ws_err *err) {
-  rctx *c = ud;
-  /* a merged segment's one record is numbered by its last TXID */
-  uint64_t want = c->obj->kind == WS_KIND_MERGED ? c->obj->last : c->txid + 1;
-  if (!c->first_obj && txid != want)
-    return ws_corrupt(err, "%s: txid %" PRIu64 " does not follow %" PRIu64,
-                      c->obj->name, txid, c->txid);
-  if (txid > c->target && c->obj->kind == WS_KIND_MERGED)
-    return ws_fail(err, WS_EINVAL, "%s: merged txids %" PRIu64 "-%" PRIu64
-                   " cannot stop at txid %" PRIu64, c->obj->name,
-                   c->obj->first, txid, c->target);
-  c->txn_txid = txid;
-  c->txn_db_pages = db_pages;
-  return WS_OK;
-}
-
-static int on_page(void *ud, uint32_t pgno, const uint8_t *data, ws_err *err) {
+static int file_page(void *ud, uint32_t pgno, const uint8_t *data, ws_err *err) {
   rctx *c = ud;
   int rc;
   if (c->wb_n && (pgno != c->wb_pgno + c->wb_n ||
@@ -131,75 +74,24 @@ static int on_page(void *ud, uint32_t pgno, const uint8_t *data, ws_err *err) {
   memcpy(c->wb + (size_t)c->wb_n * c->page_size, data, c->page_size);
   c->wb_n++;
   if (pgno > c->file_pages) c->file_pages = pgno;
-  return ws_dbstate_set(&c->s, pgno, ws_page_hash(pgno, data, c->page_size), err);
+  return WS_OK;
 }
 
-static int on_txn_end(void *ud, uint64_t txid, int has_sum, uint64_t dbsum,
-                      ws_err *err) {
+static int file_txn_end(void *ud, uint64_t txid, uint32_t db_pages, ws_err *err) {
   rctx *c = ud;
-  int rc = ws_dbstate_resize(&c->s, c->txn_db_pages, err);
-  if (rc) return rc;
-  if (c->txn_db_pages < c->file_pages) {
+  int rc;
+  if (db_pages < c->file_pages) {
     /* The database shrank: cut the file now, so pages that grow back later
     ** read as zeros, as the state model (and SQLite) expects. */
     if ((rc = wb_flush(c, err))) return rc;
-    if (ftruncate(c->fd, (off_t)c->txn_db_pages * c->page_size) != 0)
+    if (ftruncate(c->fd, (off_t)db_pages * c->page_size) != 0)
       return ws_fail(err, WS_EIO, "truncate %s: %s", c->tmp, strerror(errno));
-    c->file_pages = c->txn_db_pages;
-  }
-  if (has_sum && dbsum != c->s.sum)
-    return ws_fail(err, WS_EVERIFY, "%s: txid %" PRIu64 ": database checksum "
-                   "mismatch after apply (expected %016" PRIx64 ", got %016" PRIx64 ")",
-                   c->obj->name, txid, dbsum, c->s.sum);
-  c->txid = txid;
-  /* Stop inside the object at the target; a target that ends the object
-  ** lets the decoder go on to verify the trailer. */
-  if (txid == c->target && txid < c->obj->last) {
-    c->stopped = 1;
-    return WS_ESTOPPED;
+    c->file_pages = db_pages;
   }
   return WS_OK;
 }
 
-static int on_trailer(void *ud, const ws_objtrl *t, ws_err *err) {
-  rctx *c = ud;
-  if (t->dbsum != c->s.sum)
-    return ws_fail(err, WS_EVERIFY, "%s: database checksum mismatch after apply "
-                   "(trailer expects %016" PRIx64 ", got %016" PRIx64 ")",
-                   c->obj->name, t->dbsum, c->s.sum);
-  return WS_OK;
-}
-
-static int sink(void *ud, const void *buf, size_t len, ws_err *err) {
-  rctx *c = ud;
-  if (c->stop && *c->stop)
-    return ws_fail(err, WS_ESTOPPED, "restore interrupted; nothing written to the output");
-  c->bytes += len;
-  return ws_dec_feed(c->dec, buf, len, err);
-}
-
-/* Download and apply one object of the plan. */
-static int apply_object(rctx *c, ws_store *st, ws_err *err) {
-  static const ws_dec_cb cb0 = {NULL, on_header, on_txn_begin, on_page,
-                                on_txn_end, on_trailer};
-  ws_dec_cb cb = cb0;
-  cb.ud = c;
-  uint64_t before = c->bytes, from = c->txid + 1;
-  int rc = ws_dec_new(&c->dec, &cb, c->obj->name, err);
-  if (rc) return rc;
-  /* the listed size bounds the transfer (a shorter object is caught by the
-  ** decoder as truncated); stores can split large objects by it */
-  rc = st->m->get(st, c->obj->name, 0, c->obj->size, sink, c, err);
-  if (rc == WS_ESTOPPED && c->stopped) rc = WS_OK;   /* target reached */
-  else if (rc == WS_OK) rc = ws_dec_finish(c->dec, err);
-  ws_dec_free(c->dec);
-  c->dec = NULL;
-  if (rc) return rc;
-  if (c->first_obj) from = c->obj->first;
-  ws_log(WS_LOG_DEBUG, "restore", "applied %s txids=%" PRIu64 "-%" PRIu64
-         " bytes=%" PRIu64, c->obj->name, from, c->txid, c->bytes - before);
-  return WS_OK;
-}
+static const ws_apply_sink file_sink = {file_history, file_page, file_txn_end};
 
 /* PRAGMA integrity_check on the temp file; it must answer exactly "ok". */
 static int integrity_check(const char *path, const char *out, ws_err *err) {
@@ -311,7 +203,9 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
   ws_catalog cat = {NULL, 0};
   ws_plan plan = {NULL, 0, 0};
   rctx c;
+  ws_apply a;
   memset(&c, 0, sizeof(c));
+  memset(&a, 0, sizeof(a));
   c.fd = -1;
   char *tmp = NULL;
   int rc;
@@ -347,23 +241,23 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
     tmp = NULL;   /* not ours: do not unlink it */
     goto out;
   }
-  c.target = plan.txid;
-  c.stop = opts->stop;
+  a.sink = &file_sink;
+  a.ud = &c;
+  a.target = plan.txid;
+  a.stop = opts->stop;
+  a.stop_msg = "restore interrupted; nothing written to the output";
   size_t applied = 0;
   for (size_t i = 0; i < plan.n; i++, applied++) {
-    c.first_obj = i == 0;
-    c.prev = c.obj;
-    c.obj = plan.v[i];
-    if ((rc = apply_object(&c, st, err))) goto out;
-    if (c.stopped) { applied++; break; }
+    if ((rc = ws_apply_object(&a, st, plan.v[i], i == 0, err))) goto out;
+    if (a.stopped) { applied++; break; }
   }
-  if (c.txid != plan.txid) {
+  if (a.txid != plan.txid) {
     rc = ws_corrupt(err, "restore reached txid %" PRIu64 " instead of %" PRIu64
-                    " (last object %s)", c.txid, plan.txid, c.obj->name);
+                    " (last object %s)", a.txid, plan.txid, a.prev_name);
     goto out;
   }
   if ((rc = wb_flush(&c, err))) goto out;
-  if (ftruncate(c.fd, (off_t)c.s.npages * c.page_size) != 0) {
+  if (ftruncate(c.fd, (off_t)a.s.npages * c.page_size) != 0) {
     rc = ws_fail(err, WS_EIO, "truncate %s: %s", tmp, strerror(errno));
     goto out;
   }
@@ -395,7 +289,7 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
   tmp = NULL;   /* renamed: nothing left to clean up */
   if ((rc = ws_fsync_dir_of(out, err))) goto out;
 
-  ws_restore_result r0 = {c.txid, c.page_size, c.s.npages, applied, c.bytes, c.s.sum};
+  ws_restore_result r0 = {a.txid, c.page_size, a.s.npages, applied, a.bytes, a.s.sum};
   ws_log(WS_LOG_INFO, "restore", "restored %s txid=%" PRIu64 " pages=%" PRIu32
          " page_size=%" PRIu32 " objects=%" PRIu64 " bytes=%" PRIu64, out,
          r0.txid, r0.db_pages, r0.page_size, r0.objects, r0.bytes_downloaded);
@@ -408,8 +302,7 @@ out:
     (void)unlink_sidecars(tmp, &ignore);
     free(tmp);
   }
-  if (c.dec) ws_dec_free(c.dec);
-  if (c.s_init) ws_dbstate_free(&c.s);
+  ws_apply_free(&a);
   free(c.wb);
   ws_plan_free(&plan);
   ws_catalog_free(&cat);
