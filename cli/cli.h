@@ -8,6 +8,7 @@
 #ifndef WS_CLI_H
 #define WS_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "walship/walship.h"
 #include "walship/store.h"
@@ -23,11 +24,24 @@ enum {
 int cmd_replicate(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 
 /* Install the stderr log hook at level ("error|warn|info|debug"); returns
 ** 0, or -1 for an unknown level name. */
 int cli_set_log_level(const char *name);
+/* Log format ("text" or "json", NULL = unchanged) and destination (a file
+** opened for append, NULL = unchanged; stderr until one is set).  -1 and a
+** one-line msg on a bad format or an unopenable file. */
+int cli_log_setup(const char *format, const char *file, char *msg, size_t msglen);
+/* Reopen the log file at its path (after logrotate moved it; SIGHUP). */
+int cli_log_reopen(char *msg, size_t msglen);
+/* Label every line this thread logs with db=NAME (NULL: none). */
+void cli_log_set_db(const char *name);
+/* Monotonic clock, milliseconds. */
+int64_t cli_now_ms(void);
+/* A line from the CLI itself, component "walship", through the same hook. */
+void cli_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* "0", "250ms", "1s", "1.5s", "2m", "24h" -> milliseconds. */
 int cli_parse_duration(const char *s, int64_t *ms);

@@ -618,25 +618,33 @@ char *cfg_db_fingerprint(const cfg_db *d) {
   return buf;
 }
 
+void cfg_db_free(cfg_db *d) {
+  for (size_t j = 0; j < d->nd; j++) {
+    cfg_dest *x = &d->d[j];
+    free(x->name);
+    free(x->url);
+    free(x->endpoint);
+    free(x->region);
+    free(x->storage_class);
+    free(x->ca_bundle);
+  }
+  free(d->d);
+  free(d->wd);
+  free(d->path);
+  free(d->name);
+  memset(d, 0, sizeof(*d));
+}
+
+void cfg_free_dbs(cfg *c) {
+  for (size_t i = 0; i < c->ndb; i++) cfg_db_free(&c->db[i]);
+  free(c->db);
+  c->db = NULL;
+  c->ndb = 0;
+}
+
 void cfg_free(cfg *c) {
   if (!c) return;
-  for (size_t i = 0; i < c->ndb; i++) {
-    cfg_db *d = &c->db[i];
-    for (size_t j = 0; j < d->nd; j++) {
-      cfg_dest *x = &d->d[j];
-      free(x->name);
-      free(x->url);
-      free(x->endpoint);
-      free(x->region);
-      free(x->storage_class);
-      free(x->ca_bundle);
-    }
-    free(d->d);
-    free(d->wd);
-    free(d->path);
-    free(d->name);
-  }
-  free(c->db);
+  cfg_free_dbs(c);
   free(c->file);
   free(c->log_level);
   free(c->log_format);

@@ -61,6 +61,10 @@ void cfg_print(FILE *f, const cfg *c, int mask);
 ** reload; malloc'ed. */
 char *cfg_db_fingerprint(const cfg_db *d);
 
+/* Free one database (moved out of a cfg: the struct is copied, then the
+** cfg's slot zeroed) and zero it; frees every database of c and the array. */
+void cfg_db_free(cfg_db *d);
+void cfg_free_dbs(cfg *c);
 void cfg_free(cfg *c);
 
 #endif

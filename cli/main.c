@@ -15,6 +15,7 @@ static const struct {
   {"replicate", cmd_replicate, "ship a WAL-mode database to a store, continuously"},
   {"restore", cmd_restore, "rebuild a database from a store"},
   {"ls", cmd_ls, "list the snapshots and segments in a store"},
+  {"config", cmd_config, "check a replicate configuration file (config check -c FILE)"},
   {"compact", cmd_compact, "merge segments and apply retention in a store"},
 };
 
@@ -35,6 +36,7 @@ static void usage(FILE *f) {
     "\n"
     "examples:\n"
     "  walship replicate /data/app.db /backups/app\n"
+    "  walship replicate -c /etc/walship.yml\n"
     "  walship restore /backups/app -o /data/app.db\n"
     "  walship ls /backups/app\n"
     "\n"

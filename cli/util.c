@@ -1,13 +1,19 @@
 /*
-** CLI helpers shared by every command: the stderr log hook, parsers for
+** CLI helpers shared by every command: the log hook (text or JSON lines, to
+** stderr or --log-file, one write per line), parsers for
 ** durations and byte sizes, and the mapping from library codes to exit
 ** codes.  Parsers are strict (a trailing unit typo is an error, not a
 ** default) and check for overflow.
 */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,29 +22,165 @@
 #include <time.h>
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+static const char *const level_json[] = {"error", "warn", "info", "debug"};
+
+/* Where log lines go: stderr, or --log-file (reopened in place on SIGHUP by
+** dup2, so threads logging meanwhile never see a closed descriptor). */
+static int log_fd = 2;
+static int log_json;
+static int log_level = WS_LOG_INFO;
+static char *log_path;
+static __thread const char *log_db; /* the database this thread replicates */
+
+/* "text key=value ...": the key=value tokens as JSON fields (numbers as
+** numbers), the whole line as "msg". */
+static void json_fields(json_object *o, const char *msg) {
+  const char *p = msg;
+  while (*p) {
+    while (*p == ' ') p++;
+    const char *tok = p;
+    while (*p && *p != ' ') p++;
+    const char *eq = memchr(tok, '=', (size_t)(p - tok));
+    if (!eq || eq == tok || eq - tok > 40) continue;
+    char key[48];
+    int ok = 1;
+    for (const char *k = tok; k < eq; k++)
+      if (!((*k >= 'a' && *k <= 'z') || *k == '_' || (k > tok && *k >= '0' && *k <= '9')))
+        ok = 0;
+    if (!ok) continue;
+    memcpy(key, tok, (size_t)(eq - tok));
+    key[eq - tok] = 0;
+    if (!strcmp(key, "time") || !strcmp(key, "level") || !strcmp(key, "component") ||
+        !strcmp(key, "msg") || !strcmp(key, "db"))
+      continue;
+    size_t vl = (size_t)(p - eq - 1);
+    char val[512];
+    if (vl >= sizeof(val)) vl = sizeof(val) - 1;
+    memcpy(val, eq + 1, vl);
+    val[vl] = 0;
+    int num = vl > 0 && vl < 19;
+    for (size_t i = 0; i < vl; i++)
+      if (val[i] < '0' || val[i] > '9') num = 0;
+    json_object_object_add(o, key, num ? json_object_new_int64(strtoll(val, NULL, 10))
+                                       : json_object_new_string(val));
+  }
+}
 
 static void log_hook(void *ud, int level, const char *component, const char *msg) {
   struct timespec ts;
   struct tm tm;
-  char when[32];
+  char when[48], line[2048], clean[1100];
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
-  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-  const char *lv = level >= 0 && level <= 3 ? level_names[level] : "?";
-  /* one fprintf per line keeps lines whole when threads log together */
-  fprintf(stderr, "%s.%03ldZ %s %s: %s\n", when, ts.tv_nsec / 1000000, lv,
-          component, msg);
+  strftime(when, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(when + strlen(when), 16, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
+  if (level < 0 || level > 3) level = 0;
+  /* one event, one line */
+  snprintf(clean, sizeof(clean), "%s", msg);
+  for (char *c = clean; *c; c++)
+    if (*c == '\n' || *c == '\r') *c = ' ';
+  int n;
+  if (log_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "time", json_object_new_string(when));
+    json_object_object_add(o, "level", json_object_new_string(level_json[level]));
+    json_object_object_add(o, "component", json_object_new_string(component));
+    if (log_db) json_object_object_add(o, "db", json_object_new_string(log_db));
+    json_object_object_add(o, "msg", json_object_new_string(clean));
+    json_fields(o, clean);
+    n = snprintf(line, sizeof(line), "%s\n",
+                 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+  } else {
+    n = snprintf(line, sizeof(line), "%s %s %s: %s%s%s\n", when, level_names[level],
+                 component, clean, log_db ? " db=" : "", log_db ? log_db : "");
+  }
+  if (n < 0) return;
+  if ((size_t)n >= sizeof(line)) {
+    n = sizeof(line) - 1;
+    line[n - 1] = '\n';
+  }
+  /* one write per line keeps lines whole when threads log together */
+  ssize_t w = write(log_fd, line, (size_t)n);
+  (void)w;
 }
 
 int cli_set_log_level(const char *name) {
   for (int i = 0; i < 4; i++) {
     if (strcasecmp(name, level_names[i]) == 0 ||
         (i == 1 && strcasecmp(name, "warning") == 0)) {
+      log_level = i;
       ws_set_log(log_hook, NULL, i);
       return 0;
     }
   }
   return -1;
+}
+
+int cli_log_setup(const char *format, const char *file, char *msg, size_t msglen) {
+  if (format) {
+    if (strcmp(format, "text") && strcmp(format, "json")) {
+      snprintf(msg, msglen, "log format '%s': want text or json", format);
+      return -1;
+    }
+    log_json = !strcmp(format, "json");
+  }
+  if (file && (!log_path || strcmp(file, log_path))) {
+    int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+      snprintf(msg, msglen, "log file %s: %s", file, strerror(errno));
+      return -1;
+    }
+    char *dup = strdup(file);
+    if (!dup) {
+      close(fd);
+      snprintf(msg, msglen, "log file %s: out of memory", file);
+      return -1;
+    }
+    if (log_fd == 2) {
+      log_fd = fd;
+    } else {
+      dup2(fd, log_fd);
+      close(fd);
+    }
+    free(log_path);
+    log_path = dup;
+  }
+  return 0;
+}
+
+int cli_log_reopen(char *msg, size_t msglen) {
+  if (!log_path) return 0;
+  int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    snprintf(msg, msglen, "reopen log file %s: %s", log_path, strerror(errno));
+    return -1;
+  }
+  if (dup2(fd, log_fd) < 0) {
+    snprintf(msg, msglen, "reopen log file %s: %s", log_path, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  close(fd);
+  return 0;
+}
+
+void cli_log_set_db(const char *name) { log_db = name; }
+
+int64_t cli_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cli_log(int level, const char *fmt, ...) {
+  if (level > log_level) return;
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  log_hook(NULL, level, "walship", buf);
 }
 
 /* "12" or "1.5": an integer part and up to 9 fraction digits; *end after. */
