@@ -28,6 +28,7 @@
 */
 #include "cli.h"
 #include "config.h"
+#include "observe.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -65,7 +66,7 @@ typedef struct cliopts {
   const char *log_level, *log_format, *log_file, *config, *exec;
 } cliopts;
 enum { S_SYNC = 1, S_SNAP = 2, S_CKPT = 4, S_WALMAX = 8, S_LEVEL = 16, S_POLL = 32,
-       S_ONCE = 64 };
+       S_ONCE = 64, S_RETAIN = 128, S_COMPACT = 256 };
 
 static const int fwd_sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
@@ -99,6 +100,12 @@ static void help(void) {
     "  --poll-interval DUR       wake-up period without file events\n"
     "                            (default: 250ms)\n"
     "  --once                    ship what is committed now, then exit\n"
+    "  --retention DUR           keep every transaction of the last DUR\n"
+    "                            restorable, delete older objects no restore\n"
+    "                            needs; off = never delete (default: 24h)\n"
+    "  --no-compaction           do not merge segments in the background\n"
+    "                            (restores of long histories read more objects)\n"
+    CLI_OBS_HELP
     "  --log-level LEVEL         error, warn, info or debug (default: info)\n"
     "  --log-format FORMAT       text (time level component: message key=value)\n"
     "                            or json (one object per line) (default: text)\n"
@@ -146,6 +153,8 @@ static void apply_cli(cfg *c, const cliopts *o) {
     if (o->set & S_LEVEL) r->compress_level = o->ro.compress_level;
     if (o->set & S_POLL) r->poll_ms = o->ro.poll_ms;
     if (o->set & S_ONCE) r->once = 1;
+    if (o->set & S_RETAIN) r->retention_ms = o->ro.retention_ms;
+    if (o->set & S_COMPACT) r->compaction = o->ro.compaction;
     for (size_t j = 0; j < c->db[i].nd; j++) {
       cfg_dest *d = &c->db[i].d[j];
       d->endpoint = dup_or_keep(d->endpoint, o->so.endpoint);
@@ -215,7 +224,9 @@ static void *worker_main(void *arg) {
   worker *w = arg;
   cli_log_set_db(w->db.name ? w->db.name : w->db.path);
   w->err = (ws_err)WS_ERR_INIT;
+  cli_obs_db *ob = cli_obs_db_begin(&w->db.ro); /* stats, control socket */
   w->rc = ws_replicate(&w->db.ro, &w->err);
+  cli_obs_db_end(ob, &w->db.ro);
   atomic_store(&w->done, 1);
   return NULL;
 }
@@ -500,7 +511,7 @@ static int run(state *s) {
 
 int cmd_replicate(int argc, char **argv) {
   enum { O_SYNC = 256, O_SNAP, O_CKPT, O_WALMAX, O_LEVEL, O_POLL, O_ONCE, O_EXEC,
-         O_LOGFMT, O_LOGFILE };
+         O_LOGFMT, O_LOGFILE, O_RETAIN, O_NOCOMPACT };
   static const struct option longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"config", required_argument, NULL, 'c'},
@@ -512,8 +523,11 @@ int cmd_replicate(int argc, char **argv) {
     {"compress-level", required_argument, NULL, O_LEVEL},
     {"poll-interval", required_argument, NULL, O_POLL},
     {"once", no_argument, NULL, O_ONCE},
+    {"retention", required_argument, NULL, O_RETAIN},
+    {"no-compaction", no_argument, NULL, O_NOCOMPACT},
     {"log-format", required_argument, NULL, O_LOGFMT},
     {"log-file", required_argument, NULL, O_LOGFILE},
+    CLI_OBS_LONGOPTS,
     CLI_COMMON_LONGOPTS,
     {NULL, 0, NULL, 0},
   };
@@ -578,6 +592,17 @@ int cmd_replicate(int argc, char **argv) {
       o.set |= S_POLL;
       break;
     case O_ONCE: o.set |= S_ONCE; break;
+    case O_RETAIN:
+      if (strcmp(optarg, "off") == 0) o.ro.retention_ms = 0;
+      else if (cli_parse_duration(optarg, &o.ro.retention_ms) || o.ro.retention_ms <= 0)
+        return cli_usage("replicate", "--retention: '%s' is not a positive duration "
+                         "(e.g. 24h, 168h) or 'off'", optarg);
+      o.set |= S_RETAIN;
+      break;
+    case O_NOCOMPACT: o.ro.compaction = 0; o.set |= S_COMPACT; break;
+    case CLI_O_METRICS: case CLI_O_METRICS_REMOTE: case CLI_O_CONTROL:
+      if (cli_obs_option(ch, optarg)) return CLI_USAGE;
+      break;
     default:
       if (ch == CLI_O_LOG) o.log_level = optarg;
       if ((r = cli_common_option(&o.so, "replicate", ch, argv)) >= 0) return r;
@@ -609,7 +634,8 @@ int cmd_replicate(int argc, char **argv) {
   warn_readable(&c);
   state s = {&o, {0}, NULL, 0};
   adopt(&s, &c);
-  int rc = run(&s);
+  int rc = cli_obs_start() ? CLI_RUNTIME : run(&s); /* --metrics */
+  cli_obs_stop();
   for (size_t i = 0; i < s.nw; i++) worker_free(s.w[i]);
   free(s.w);
   cfg_free(&s.cur);
