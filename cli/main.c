@@ -3,6 +3,7 @@
 ** uses only the public API; this file knows the list and the exit codes.
 */
 #include "cli.h"
+#include "observe.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,9 @@ static const struct {
   {"replicate", cmd_replicate, "ship a WAL-mode database to a store, continuously"},
   {"restore", cmd_restore, "rebuild a database from a store"},
   {"ls", cmd_ls, "list the snapshots and segments in a store"},
+  {"status", cmd_status, "show a running sidecar's position, lag and errors"},
+  {"wait", cmd_wait, "wait until a committed transaction is durable"},
+  {"snapshot", cmd_snapshot, "ask a running sidecar for a snapshot now"},
   {"config", cmd_config, "check a replicate configuration file (config check -c FILE)"},
   {"compact", cmd_compact, "merge segments and apply retention in a store"},
 };

@@ -119,7 +119,7 @@ static char *status_json(ws_stats *st) {
   json_object_object_add(o, "snapshot_age_seconds",
                          v.snapshot_ms ? json_object_new_double((double)(now - v.snapshot_ms) / 1000.0)
                                        : NULL);
-  const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+  const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
   char *r = NULL;
   if (txt && asprintf(&r, "ok %s\n", txt) < 0) r = NULL;
   json_object_put(o);

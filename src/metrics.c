@@ -52,6 +52,14 @@ static void labels(FILE *f, const ws_stats_view *v) {
   fputc('"', f);
 }
 
+/* Integers exactly (TXIDs, byte counts), fractions to a microsecond. */
+static void num(FILE *f, double x) {
+  if (x == (double)(int64_t)x && x < 9007199254740992.0 && x > -9007199254740992.0)
+    fprintf(f, "%lld\n", (long long)x);
+  else
+    fprintf(f, "%.6f\n", x);
+}
+
 static void head(FILE *f, const char *name, const char *type, const char *help) {
   fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -69,7 +77,8 @@ static void simple(FILE *f, const fam *m, const ws_stats_view *vv, size_t n,
     if (x != x) continue; /* NaN: not known, no sample */
     fprintf(f, "%s{", m->name);
     labels(f, &vv[i]);
-    fprintf(f, "} %.17g\n", x);
+    fputs("} ", f);
+    num(f, x);
   }
 }
 
@@ -88,7 +97,9 @@ static void hist(FILE *f, const char *name, const char *help, const ws_stats_vie
     }
     fprintf(f, "%s_sum{", name);
     labels(f, &vv[i]);
-    fprintf(f, "} %.17g\n%s_count{", h->sum_s, name);
+    fputs("} ", f);
+    num(f, h->sum_s);
+    fprintf(f, "%s_count{", name);
     labels(f, &vv[i]);
     fprintf(f, "} %llu\n", (unsigned long long)h->count);
   }
@@ -262,10 +273,10 @@ int ws_metrics_start(ws_metrics **out, const char *addr, int allow_remote, ws_er
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   m->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, m,
+                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first: see its doc */
                           MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                           MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!m->d) {
@@ -299,6 +310,17 @@ int ws_metrics_add(ws_metrics *m, ws_stats *st, ws_err *err) {
 out:
   pthread_mutex_unlock(&m->mu);
   return rc;
+}
+
+void ws_metrics_remove(ws_metrics *m, ws_stats *st) {
+  pthread_mutex_lock(&m->mu);
+  for (size_t i = 0; i < m->n; i++)
+    if (m->v[i] == st) {
+      memmove(m->v + i, m->v + i + 1, (m->n - i - 1) * sizeof(*m->v));
+      m->n--;
+      break;
+    }
+  pthread_mutex_unlock(&m->mu);
 }
 
 int ws_metrics_port(const ws_metrics *m) { return m->port; }

@@ -29,6 +29,7 @@
 #include "common.h"
 #include "dbscan.h"
 #include "names.h"
+#include "walship/stats.h"
 #include "walship/dest.h"
 
 #include <errno.h>
@@ -50,8 +51,10 @@ static int sync_once(ship *s, int *shipped, ws_err *err) {
   ws_walpos end;
   int capped, rc;
   *shipped = 0;
+  uint64_t gen = s->o->stats ? ws_stats_scan_begin(s->o->stats) : 0;
   rc = ws_wal_header(s->wal, &h, err);
   if (rc == WS_ENOTFOUND) { /* no WAL yet, or truncated: nothing committed */
+    if (s->o->stats) ws_stats_seen(s->o->stats, s->txid, 1, gen);
     s->covered = 1;
     return WS_OK;
   }
@@ -134,6 +137,14 @@ static int sync_all(ship *s, int drain, ws_err *err) {
   return WS_OK;
 }
 
+/* A sidecar PASSIVE checkpoint, timed for the stats. */
+static int ckpt(ship *s, int *nlog, int *nckpt, ws_err *err) {
+  int64_t t0 = ws_mono_ms();
+  int rc = ws_pin_checkpoint(s->pin, nlog, nckpt, err);
+  if (s->o->stats) ws_stats_checkpoint(s->o->stats, ws_mono_ms() - t0);
+  return rc;
+}
+
 /* The write barrier (pin.h): ship the tail under the app's write lock so
 ** the checkpoint completes and the new pin lands on slot 0.  WS_ELOCKED
 ** (the lock stayed busy for 100 ms) is not an error: try again later. */
@@ -153,7 +164,7 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
     } while (!s->covered);
     if ((rc = ws_pin_swap(s->pin, err))) return rc;
     s->covered = 0;
-    if ((rc = ws_pin_checkpoint(s->pin, &nlog, &nckpt, err))) return rc;
+    if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
   }
   if ((rc = ws_pin_barrier_begin(s->pin, 100, err))) return rc;
   do {
@@ -166,6 +177,7 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
   s->covered = 0;
   if (!ws_pin_held(s->pin)) /* attach re-proves continuity */
     return rc ? rc : ws_fail(err, WS_ERROR, "pin lost after barrier");
+  if (s->o->stats) ws_stats_barrier(s->o->stats);
   ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d",
          (long long)walsz, nlog, nckpt);
   if (rc) return rc;
@@ -192,6 +204,7 @@ static int maint(ship *s, ws_err *err) {
   if (!have) mx = (uint32_t)(filesz > 32 ? (uint64_t)(filesz - 32) / fsz : 0), nb = 0;
   /* bytes of WAL in use: the file keeps its size after a reset */
   int64_t walsz = 32 + (int64_t)mx * (int64_t)fsz;
+  if (s->o->stats) ws_stats_wal_size(s->o->stats, walsz);
 
   if (s->o->wal_max_bytes && (uint64_t)walsz > s->o->wal_max_bytes && nb < mx) {
     rc = barrier(s, walsz, err);
@@ -205,7 +218,7 @@ static int maint(ship *s, ws_err *err) {
     ** the WAL.  A reset since our pin cannot fake this: frames of a new
     ** cycle cannot be backfilled while we hold it (pin.h). */
     for (int round = 0; round < 2; round++) {
-      if ((rc = ws_pin_checkpoint(s->pin, &nlog, &nckpt, err))) return rc;
+      if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
       ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d shipped=%u",
              nlog, nckpt, s->pos.frame);
       if (round > 0 || nlog <= 0 || nlog != nckpt || !s->have_cycle ||
@@ -241,7 +254,10 @@ static int maint(ship *s, ws_err *err) {
 static int maybe_snapshot(ship *s, ws_err *err) {
   ws_walhdr h;
   int64_t iv = s->o->snapshot_interval_ms;
-  if (!iv || !s->settled || s->txid == 0 || ws_now_ms() - s->snap_ms < iv) return WS_OK;
+  /* or on request (walship snapshot), under the same conditions */
+  int asked = s->o->stats && s->settled && s->txid && ws_stats_snapshot_wanted(s->o->stats);
+  if (!asked && (!iv || !s->settled || s->txid == 0 || ws_now_ms() - s->snap_ms < iv))
+    return WS_OK;
   int rc = ws_wal_header(s->wal, &h, err);
   if (rc && rc != WS_ENOTFOUND) return rc;
   int cyc = rc == WS_OK && s->have_cycle && h.salt1 == s->pos.salt1 && h.salt2 == s->pos.salt2;
@@ -300,8 +316,10 @@ static int load_position(ship *s, ws_err *err) {
     ws_err e3 = WS_ERR_INIT;
     if (ws_store_get_buf(&sb, &sl, s->st, cat.v[i].name, 0, WS_OBJHDR_SIZE,
                          WS_OBJHDR_SIZE, &e3) == WS_OK &&
-        ws_objhdr_parse(&sh, sb, sl, cat.v[i].name, &e3) == WS_OK)
+        ws_objhdr_parse(&sh, sb, sl, cat.v[i].name, &e3) == WS_OK) {
       s->snap_ms = sh.time_last_ms;
+      if (s->o->stats) ws_stats_snapshot(s->o->stats, cat.v[i].last, s->snap_ms, cat.v[i].name);
+    }
     free(sb);
     break;
   }
@@ -461,6 +479,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
                  : ws_store_open_ex(&s.st, o->store_url, o->store, err);
   if (rc) goto out;
   if ((rc = load_position(&s, err))) goto out;
+  if (o->stats) ws_stats_durable(o->stats, s.txid);
   if ((rc = attach(&s, err))) goto out;
   if ((rc = sync_all(&s, o->once, err)) || (rc = maint(&s, err))) goto out;
   if (o->once) goto done;
@@ -516,6 +535,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       if (sz != seen_walsz) pending = 1;
       seen_walsz = sz;
     }
+    /* lag starts counting now; a waiter or a snapshot request needs a sync */
+    if (o->stats && ws_stats_tick(o->stats, pending)) pending = 1;
     if (now - last_slow < (o->poll_ms ? o->poll_ms : 1000) && !force && !mask &&
         !(pending && now - last_sync >= o->sync_interval_ms) && !retry_at)
       continue;
@@ -563,6 +584,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     retry_at = ws_mono_ms() + backoff;
     ws_log(WS_LOG_WARN, "ship", "sync failed: %s; retrying in %lld ms", e2.msg,
            (long long)backoff);
+    if (o->stats) ws_stats_error(o->stats, &e2);
   }
   ws_maint_stop(mt);   /* a merge in flight is abandoned, not half-written */
   mt = NULL;

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "dbscan.h"
 #include "names.h"
+#include "walship/stats.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ typedef struct upload_ctx {
   ws_upload *up;
   ws_enc *enc;
   char name[WS_NAME_MAX];
+  int64_t t0;              /* upload start (monotonic ms), for the stats */
 } upload_ctx;
 
 static int up_write(void *ud, const void *buf, size_t len, ws_err *err) {
@@ -33,6 +35,7 @@ static int upload_begin(upload_ctx *u, ship *s, const ws_objhdr *h, ws_err *err)
   else ws_name_segment(u->name, h->txid_first, h->txid_last);
   u->up = NULL;
   u->enc = NULL;
+  u->t0 = ws_mono_ms();
   if ((rc = s->st->m->put_begin(&u->up, s->st, u->name, err))) return rc;
   if ((rc = ws_enc_new(&u->enc, h, s->o->compress_level, up_write, u->up, err))) {
     s->st->m->put_abort(u->up);
@@ -62,6 +65,7 @@ static int upload_finish(ship *s, upload_ctx *u, uint64_t sum, ws_err *err) {
   if ((rc = s->st->m->put_commit(up, err))) return rc;
   s->objects++;
   s->bytes += n;
+  if (s->o->stats) ws_stats_uploaded(s->o->stats, n, ws_mono_ms() - u->t0);
   return WS_OK;
 }
 
@@ -153,6 +157,10 @@ int ship_write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, int periodic
   s->sum = s->ds.sum;
   s->need_snapshot = 0;
   s->snap_ms = now;
+  if (s->o->stats) {
+    ws_stats_durable(s->o->stats, txid);
+    ws_stats_snapshot(s->o->stats, txid, now, u.name);
+  }
   ws_log(WS_LOG_INFO, "ship", "snapshot durable txid=%llu pages=%u page_size=%u object=%s",
          (unsigned long long)txid, npages, s->page_size, u.name);
   return WS_OK;
@@ -201,8 +209,11 @@ int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
   ws_walpos last;
   s->ntx = 0;
   s->tx_pages = 0;
+  uint64_t gen = s->o->stats ? ws_stats_scan_begin(s->o->stats) : 0;
   int rc = ws_wal_iter(s->wal, h, &s->pos, 0, txscan_frame, &t, &last, err);
   if (rc && rc != WS_ESTOPPED) return rc;
+  /* a scan that read to the end answers the waiters that asked before it */
+  if (s->o->stats) ws_stats_seen(s->o->stats, s->txid + s->ntx, !t.capped, gen);
   *end = t.commit;
   *capped = t.capped;
   return WS_OK;
@@ -286,6 +297,7 @@ int ship_write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
   s->txid += s->ntx;
   s->pos = end;
   s->sum = s->ds.sum;
+  if (s->o->stats) ws_stats_durable(s->o->stats, s->txid);
   int64_t t = ws_mono_ms();
   int lvl = t - s->log_ms >= 1000 ? WS_LOG_INFO : WS_LOG_DEBUG;
   if (lvl == WS_LOG_INFO) s->log_ms = t;

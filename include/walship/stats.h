@@ -165,6 +165,8 @@ typedef struct ws_metrics ws_metrics;
 WS_MUST_CHECK int ws_metrics_start(ws_metrics **out, const char *addr, int allow_remote,
                                    ws_err *err);
 WS_MUST_CHECK int ws_metrics_add(ws_metrics *m, ws_stats *st, ws_err *err);
+/* Stop serving st (before freeing it). */
+void ws_metrics_remove(ws_metrics *m, ws_stats *st);
 /* The port actually bound. */
 int ws_metrics_port(const ws_metrics *m);
 void ws_metrics_stop(ws_metrics *m);

@@ -104,12 +104,14 @@ typedef struct ws_replicate_opts {
   const struct ws_dest *dests; /* several destinations (include/walship/dest.h);
                                 when ndests > 0 they replace store_url/store */
   size_t ndests;
+  struct ws_stats *stats;    /* live counters and waiters (walship/stats.h),
+                                updated by the sidecar; NULL = none */
 } ws_replicate_opts;
 
 #define WS_REPLICATE_OPTS_VERSION 1
 #define WS_REPLICATE_OPTS_INIT \
   {WS_REPLICATE_OPTS_VERSION, NULL, NULL, 1000, 86400000, 1000, 16u << 20, 1, 250, NULL, 0, NULL, \
-   86400000, 1, NULL, 0}
+   86400000, 1, NULL, 0, NULL}
 
 /*
 ** Run the sidecar until *opts->stop becomes non-zero (or once, see above).

@@ -1,0 +1,131 @@
+/*
+** --metrics and --control for the replicate command (observe.h).  The
+** settings are process-wide (one command line); the metrics endpoint is one
+** per process and serves every database's stats, each registered by the
+** worker that runs it for as long as it runs.
+*/
+#include "observe.h"
+#include "cli.h"
+#include "walship/dest.h"
+#include "walship/stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *metrics_addr;   /* NULL: no endpoint */
+static int metrics_remote;
+static const char *control_path;   /* NULL: derived from each database */
+static int control_off;
+static ws_metrics *metrics;
+
+struct cli_obs_db {
+  ws_stats *st;
+  ws_control *ctl;
+};
+
+int cli_obs_option(int ch, const char *arg) {
+  switch (ch) {
+  case CLI_O_METRICS:
+    if (!strchr(arg, ':')) {
+      cli_usage("replicate", "--metrics: want HOST:PORT, e.g. 127.0.0.1:9090, got '%s'", arg);
+      return -1;
+    }
+    metrics_addr = arg;
+    return 0;
+  case CLI_O_METRICS_REMOTE: metrics_remote = 1; return 0;
+  case CLI_O_CONTROL:
+    control_off = !strcmp(arg, "off");
+    control_path = control_off ? NULL : arg;
+    return 0;
+  }
+  return -1;
+}
+
+int cli_obs_start(void) {
+  ws_err err = WS_ERR_INIT;
+  if (!metrics_addr || metrics) return 0;
+  if (ws_metrics_start(&metrics, metrics_addr, metrics_remote, &err)) {
+    cli_fail("replicate", &err);
+    return -1;
+  }
+  return 0;
+}
+
+void cli_obs_stop(void) {
+  ws_metrics_stop(metrics);
+  metrics = NULL;
+}
+
+/* "url" or "name1 + name2": the destination label of the metrics. */
+static char *dest_label(const ws_replicate_opts *ro) {
+  size_t n = 1;
+  for (size_t i = 0; i < ro->ndests; i++)
+    n += strlen(ro->dests[i].name ? ro->dests[i].name : ro->dests[i].url) + 3;
+  if (!ro->ndests) n += ro->store_url ? strlen(ro->store_url) : 0;
+  char *s = calloc(1, n);
+  if (!s) return NULL;
+  if (!ro->ndests && ro->store_url) strcpy(s, ro->store_url);
+  for (size_t i = 0; i < ro->ndests; i++) {
+    if (i) strcat(s, " + ");
+    strcat(s, ro->dests[i].name ? ro->dests[i].name : ro->dests[i].url);
+  }
+  return s;
+}
+
+cli_obs_db *cli_obs_db_begin(ws_replicate_opts *ro) {
+  ws_err err = WS_ERR_INIT;
+  ro->stats = NULL;
+  if (control_off && !metrics) return NULL;
+  cli_obs_db *ob = calloc(1, sizeof(*ob));
+  char *dest = dest_label(ro);
+  if (!ob || !dest || ws_stats_new(&ob->st, ro->db_path, dest, &err)) {
+    cli_log(WS_LOG_WARN, "%s: no metrics or control socket: out of memory", ro->db_path);
+    free(ob);
+    free(dest);
+    return NULL;
+  }
+  free(dest);
+  if (!control_off && ws_control_start(&ob->ctl, control_path, ro->db_path, ob->st, &err)) {
+    /* a live socket means another sidecar: ws_replicate's lock says so */
+    if (err.code != WS_ELOCKED)
+      cli_log(WS_LOG_WARN, "%s; walship status/wait/snapshot will not reach this sidecar",
+              err.msg);
+    ob->ctl = NULL;
+  }
+  if (metrics && ws_metrics_add(metrics, ob->st, &err))
+    cli_log(WS_LOG_WARN, "metrics: %s", err.msg);
+  ro->stats = ob->st;
+  return ob;
+}
+
+void cli_obs_db_end(cli_obs_db *ob, ws_replicate_opts *ro) {
+  if (!ob) return;
+  ws_stats_stopped(ob->st);
+  ws_control_stop(ob->ctl);
+  if (metrics) ws_metrics_remove(metrics, ob->st);
+  ws_stats_free(ob->st);
+  ro->stats = NULL;
+  free(ob);
+}
+
+/* ------------------------------------------------------------- clients */
+
+int cli_obs_call(char **reply, const char *cmd, const char *db, const char *ctl,
+                 const char *request, int64_t timeout_ms) {
+  char path[4200];
+  ws_err err = WS_ERR_INIT;
+  if (!ctl) {
+    if (ws_control_path(path, sizeof(path), db, &err)) return cli_fail(cmd, &err);
+    ctl = path;
+  }
+  if (ws_control_call(reply, ctl, request, timeout_ms, &err)) {
+    if (err.code == WS_ENOTFOUND && db) {
+      fprintf(stderr, "walship: %s: no walship sidecar is running for %s (nothing listens "
+              "on %s)\n", cmd, db, ctl);
+      return CLI_RUNTIME;
+    }
+    return cli_fail(cmd, &err);
+  }
+  return CLI_OK;
+}
