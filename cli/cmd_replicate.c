@@ -634,7 +634,8 @@ int cmd_replicate(int argc, char **argv) {
   warn_readable(&c);
   state s = {&o, {0}, NULL, 0};
   adopt(&s, &c);
-  int rc = cli_obs_start() ? CLI_RUNTIME : run(&s); /* --metrics */
+  int rc = cli_obs_start(); /* --metrics */
+  if (rc == CLI_OK) rc = run(&s);
   cli_obs_stop();
   for (size_t i = 0; i < s.nw; i++) worker_free(s.w[i]);
   free(s.w);

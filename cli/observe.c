@@ -45,10 +45,8 @@ int cli_obs_option(int ch, const char *arg) {
 int cli_obs_start(void) {
   ws_err err = WS_ERR_INIT;
   if (!metrics_addr || metrics) return 0;
-  if (ws_metrics_start(&metrics, metrics_addr, metrics_remote, &err)) {
-    cli_fail("replicate", &err);
-    return -1;
-  }
+  if (ws_metrics_start(&metrics, metrics_addr, metrics_remote, &err))
+    return cli_fail("replicate", &err);
   return 0;
 }
 

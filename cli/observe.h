@@ -31,7 +31,8 @@ enum { CLI_O_METRICS = 768, CLI_O_METRICS_REMOTE, CLI_O_CONTROL };
 
 /* Handles CLI_O_* codes: 0 ok, -1 bad value (usage error printed). */
 int cli_obs_option(int ch, const char *arg);
-/* Start the metrics endpoint if asked; -1 on failure (error printed). */
+/* Start the metrics endpoint if asked; 0, or the exit code of the failure
+** (error printed). */
 int cli_obs_start(void);
 void cli_obs_stop(void);
 
