@@ -281,8 +281,9 @@ static int stop_all(worker **ws, size_t n) {
     if (!ws[i]->started) continue;
     worker_join(ws[i]);
     if (ws[i]->rc != WS_OK) {
-      cli_log(WS_LOG_ERROR, "%s: %s", ws[i]->db.path, ws[i]->err.msg[0] ? ws[i]->err.msg :
-              ws_strerror(ws[i]->rc));
+      const char *m = ws[i]->err.msg[0] ? ws[i]->err.msg : ws_strerror(ws[i]->rc);
+      cli_log(WS_LOG_ERROR, "%s%s%s", strstr(m, ws[i]->db.path) ? "" : ws[i]->db.path,
+              strstr(m, ws[i]->db.path) ? "" : ": ", m);
       if (first == WS_OK) first = ws[i]->rc;
     }
   }
@@ -483,8 +484,8 @@ static int run(state *s) {
       ** yet because the app creates it is the common case) */
       int64_t pause = w->rc == WS_ENOTFOUND || w->rc == WS_ENOTWAL ? 1000 : 5000;
       if (strncmp(w->last_msg, m, sizeof(w->last_msg) - 1))
-        cli_log(WS_LOG_WARN, "%s: %s; retrying every %llds", w->db.path, m,
-                (long long)pause / 1000);
+        cli_log(WS_LOG_WARN, "%s%s%s; retrying every %llds", strstr(m, w->db.path) ? "" : w->db.path,
+                strstr(m, w->db.path) ? "" : ": ", m, (long long)pause / 1000);
       memcpy(w->last_msg, m, strnlen(m, sizeof(w->last_msg) - 1));
       w->last_msg[strnlen(m, sizeof(w->last_msg) - 1)] = 0;
       w->restart_at = cli_now_ms() + pause;
