@@ -132,3 +132,11 @@ $(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_B)/libwalship.a $(HDRS)
 
 fuzz: $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz_%)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+# The long torture run (hundreds of kill -9 trials; SEED=N reruns one) and
+# a valgrind leak check of replicate -> ls -> restore (docs/reliability.md).
+torture: all
+	@bash tests/torture/torture.sh --long
+
+valgrind: all
+	@bash tests/torture/valgrind.sh

@@ -9,6 +9,7 @@
 # log of anything that failed is printed for CI.  The last line is always
 # "N passed, N failed"; the exit status is non-zero if anything failed.
 #
+# After them, the short run of tests/torture/torture.sh, as "torture".
 # Between the two, every fuzz replay driver (build/asan/fuzz/replay_NAME,
 # made by `make fuzz-replay`) replays its checked-in corpus tests/fuzz/corpus/NAME
 # under ASan+UBSan, as "fuzz_replay_NAME".
@@ -109,6 +110,8 @@ if [ $unit_only = 0 ]; then
     selected "$name" || continue
     run_one "$name" "$IT_TIMEOUT" bash "$s"
   done
+  # The short torture run (`make torture` runs the long one).
+  if selected torture; then run_one torture "$IT_TIMEOUT" bash tests/torture/torture.sh; fi
 fi
 
 echo "$passed passed, $failed failed"
