@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Proves `walship status` and `walship snapshot`:
+#   - status of a running sidecar shows the durable TXID the store holds,
+#     lag 0 once caught up, and `--json` carries the same numbers;
+#   - snapshot asks the running sidecar for a snapshot, returns once a new
+#     snap/ object is in the store (its name printed), and status shows it;
+#   - failed uploads (the store's seg/ replaced by a file) are counted by
+#     kind and the last error is shown; the sidecar catches up after repair;
+#   - a second sidecar on the database is refused without taking over the
+#     first one's control socket;
+#   - status and snapshot without a running sidecar exit 1 naming it.
+. "$(dirname "$0")/lib.sh"
+
+db=$WORK/app.db store=$WORK/store
+mkdir -p "$store"
+make_db "$db" || finish
+start_sidecar "$db" "$store" --sync-interval 200ms || finish
+wait_for_log 'control: listening' "$SIDECAR_LOG" 10 || fail control_listening "$(tail -n 3 "$SIDECAR_LOG")"
+run_writer w1 --db "$db" --workload mixed --txns 200 --seed 3
+check_rc wait_caught_up 0 "$WALSHIP" wait --timeout 30s "$db"
+max=$(store_max_txid "$store")
+
+# jget FILE KEY: a top-level field of the JSON status
+jget() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(str(v).lower() if isinstance(v,bool) else v)' "$1" "$2" 2>&1; }
+
+check_rc status_exit0 0 "$WALSHIP" status "$db"
+if grep -qE "^  durable +txid $max " "$LAST_OUT"; then pass status_durable_is_store_max
+else fail status_durable_is_store_max "store max $max: $(last_out 10)"; fi
+if grep -qE "^  lag +0 transactions, 0.000s" "$LAST_OUT"; then pass status_lag_0
+else fail status_lag_0 "$(last_out 10)"; fi
+grep -qE "^  errors +none" "$LAST_OUT" && pass status_no_errors || fail status_no_errors "$(last_out 10)"
+
+run_cmd "$WALSHIP" status --json "$db"
+cp "$LAST_OUT" "$WORK/s1.json"
+check_eq json_durable "$max" "$(jget "$WORK/s1.json" durable_txid)"
+check_eq json_running true "$(jget "$WORK/s1.json" running)"
+check_eq json_lag 0 "$(jget "$WORK/s1.json" lag_transactions)"
+
+# ---- snapshot on demand
+nsnap=$(ls "$store/snap" | wc -l)
+run_cmd "$WALSHIP" snapshot --timeout 60s "$db"
+check_eq snapshot_exit0 0 "$LAST_RC" "($(last_out))"
+name=$(awk '{print $1}' "$LAST_OUT")
+if [ -n "$name" ] && [ -f "$store/$name" ]; then pass snapshot_object_in_store
+else fail snapshot_object_in_store "printed '$(last_out)', store snap/: $(ls "$store/snap" | tr '\n' ' ')"; fi
+check_eq snapshot_one_more $((nsnap + 1)) "$(ls "$store/snap" | wc -l)"
+check_eq snapshot_at_durable "$(printf 'snap/%016x.snap' "$max")" "$name"
+run_cmd "$WALSHIP" status "$db"
+if grep -qE "^  snapshot +txid $max, .*$name" "$LAST_OUT"; then pass status_shows_snapshot
+else fail status_shows_snapshot "$(last_out 10)"; fi
+check_restore after_snapshot "$store" "$db"
+
+# ---- upload errors are counted and shown
+mv "$store/seg" "$store/seg.away" && : >"$store/seg"
+run_writer w2 --db "$db" --workload insert --txns 30 --seed 4
+for i in $(seq 1 100); do   # until the sidecar has failed at least once
+  "$WALSHIP" status --json "$db" >"$WORK/s2.json" 2>&1
+  [ "$(jget "$WORK/s2.json" errors_total)" -gt 0 ] 2>/dev/null && break
+  sleep 0.1
+done
+if [ "$(jget "$WORK/s2.json" errors_total)" -gt 0 ] 2>/dev/null; then pass errors_counted
+else fail errors_counted "$(head -c 400 "$WORK/s2.json")"; fi
+err=$(jget "$WORK/s2.json" last_error)
+case $err in *seg*) pass last_error_names_store_path ;;
+  *) fail last_error_names_store_path "last_error '$err'" ;; esac
+if [ "$(jget "$WORK/s2.json" lag_transactions)" -gt 0 ] 2>/dev/null; then pass lag_while_failing
+else fail lag_while_failing "$(head -c 400 "$WORK/s2.json")"; fi
+run_cmd "$WALSHIP" status "$db"
+if grep -qE "^  errors +[1-9][0-9]* since start; last at .*seg" "$LAST_OUT"; then pass status_shows_error
+else fail status_shows_error "$(last_out 10)"; fi
+rm -f "$store/seg" && mv "$store/seg.away" "$store/seg"
+check_rc wait_after_repair 0 "$WALSHIP" wait --timeout 60s "$db"
+run_cmd "$WALSHIP" status --json "$db"
+cp "$LAST_OUT" "$WORK/s3.json"
+check_eq caught_up_after_repair "$(store_max_txid "$store")" "$(jget "$WORK/s3.json" durable_txid)"
+
+# ---- a second sidecar is refused and leaves the socket alone
+check_rc second_sidecar_refused 1 timeout 10 "$WALSHIP" replicate "$db" "$WORK/store2"
+check_rc status_after_second 0 "$WALSHIP" status "$db"
+
+stop_sidecar
+check_rc status_no_sidecar_exit1 1 "$WALSHIP" status "$db"
+grep -q "no walship sidecar is running for $db" "$LAST_OUT" && pass status_no_sidecar_message ||
+  fail status_no_sidecar_message "$(last_out)"
+check_rc snapshot_no_sidecar_exit1 1 "$WALSHIP" snapshot "$db"
+check_rc status_usage_no_db 2 "$WALSHIP" status
+check_restore final "$store" "$db"
+finish
