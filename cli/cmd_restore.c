@@ -5,6 +5,8 @@
 */
 #include "cli.h"
 
+#include "walship/follow.h"
+
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,6 +37,13 @@ static void help(void) {
     "                            and exit 0 (default: off)\n"
     "  --skip-integrity-check    skip SQLite's PRAGMA integrity_check; the page\n"
     "                            checksum verification still runs (default: off)\n"
+    "  --follow                  keep OUT current: apply new segments as they\n"
+    "                            appear, until SIGINT/SIGTERM.  Readers may use OUT\n"
+    "                            with plain SQLite at any time and see only whole\n"
+    "                            transactions; the position is kept in\n"
+    "                            OUT-walship-follow and a restart resumes from it\n"
+    "  --poll-interval DUR       with --follow: list the store this often\n"
+    "                            (default: 1s)\n"
     "  --log-level LEVEL         error, warn, info or debug (default: info)\n"
     "  -h, --help                show this help\n"
     "\n"
@@ -46,7 +55,8 @@ static void help(void) {
     "examples:\n"
     "  walship restore /backups/app -o /data/app.db\n"
     "  walship restore file:///backups/app --txid 1200 -o /tmp/app-1200.db\n"
-    "  walship restore /backups/app -o /data/app.db --if-replica-exists\n");
+    "  walship restore /backups/app -o /data/app.db --if-replica-exists\n"
+    "  walship restore --follow s3://bucket/app -o /srv/replica.db\n");
 }
 
 /* --dry-run: the plan as a table, from object headers only. */
@@ -78,8 +88,25 @@ static int dry(const ws_restore_opts *opts) {
   return fflush(stdout) == 0 ? CLI_OK : CLI_RUNTIME;
 }
 
+/* --follow: the library loops until a signal; its log lines carry the lag. */
+static int run_follow(const ws_restore_opts *ro, int64_t poll_ms) {
+  static volatile int stop_flag;
+  ws_follow_opts fo = WS_FOLLOW_OPTS_INIT;
+  fo.store_url = ro->store_url;
+  fo.replica_path = ro->out_path;
+  fo.poll_ms = poll_ms;
+  fo.force = ro->force;
+  fo.stop = &stop_flag;
+  fo.store = ro->store;
+  ((ws_store_opts *)ro->store)->stop = &stop_flag;
+  if (cli_on_stop_signals(&stop_flag) != 0) return CLI_RUNTIME;
+  ws_err err = WS_ERR_INIT;
+  if (ws_follow(&fo, &err) != WS_OK) return cli_fail("restore", &err);
+  return CLI_OK;
+}
+
 int cmd_restore(int argc, char **argv) {
-  enum { O_TXID = 256, O_FORCE, O_IFX, O_SKIP, O_TIME, O_DRY };
+  enum { O_TXID = 256, O_FORCE, O_IFX, O_SKIP, O_TIME, O_DRY, O_FOLLOW, O_POLL };
   static const struct option longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"output", required_argument, NULL, 'o'},
@@ -89,12 +116,15 @@ int cmd_restore(int argc, char **argv) {
     {"force", no_argument, NULL, O_FORCE},
     {"if-replica-exists", no_argument, NULL, O_IFX},
     {"skip-integrity-check", no_argument, NULL, O_SKIP},
+    {"follow", no_argument, NULL, O_FOLLOW},
+    {"poll-interval", required_argument, NULL, O_POLL},
     CLI_COMMON_LONGOPTS,
     {NULL, 0, NULL, 0},
   };
   ws_restore_opts opts = WS_RESTORE_OPTS_INIT;
   ws_store_opts store_opts = WS_STORE_OPTS_INIT;
-  int ch, oc, dry_run = 0;
+  int ch, oc, dry_run = 0, follow = 0;
+  int64_t poll_ms = 1000;
   optind = 0;
   opterr = 0;
   while ((ch = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
@@ -115,6 +145,12 @@ int cmd_restore(int argc, char **argv) {
     case O_FORCE: opts.force = 1; break;
     case O_IFX: opts.if_replica_exists = 1; break;
     case O_SKIP: opts.skip_integrity_check = 1; break;
+    case O_FOLLOW: follow = 1; break;
+    case O_POLL:
+      if (cli_parse_duration(optarg, &poll_ms) || poll_ms <= 0)
+        return cli_usage("restore", "--poll-interval wants a duration like 1s or "
+                         "250ms, got '%s'", optarg);
+      break;
     default:
       if ((oc = cli_common_option(&store_opts, "restore", ch, argv)) >= 0) return oc;
     }
@@ -126,9 +162,13 @@ int cmd_restore(int argc, char **argv) {
     return cli_usage("restore", "give --txid or --timestamp, not both");
   opts.store_url = argv[optind];
   opts.store = &store_opts;
+  if (follow && (dry_run || opts.target_txid || opts.target_time_ms))
+    return cli_usage("restore", "--follow keeps OUT at the latest state; it does not "
+                     "combine with --txid, --timestamp or --dry-run");
   if (dry_run) return dry(&opts);
   if (!opts.out_path || !*opts.out_path)
     return cli_usage("restore", "missing -o OUT (the database file to create)");
+  if (follow) return run_follow(&opts, poll_ms);
 
   ws_restore_result r;
   static volatile int stop_flag;

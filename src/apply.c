@@ -65,6 +65,7 @@ static int on_txn_begin(void *ud, uint64_t txid, int64_t time_ms,
                    " cannot stop at txid %" PRIu64, c->obj->name,
                    c->obj->first, txid, c->target);
   c->txn_db_pages = db_pages;
+  c->txn_time_ms = time_ms;
   return WS_OK;
 }
 
@@ -85,6 +86,7 @@ static int on_txn_end(void *ud, uint64_t txid, int has_sum, uint64_t dbsum,
                    "mismatch after apply (expected %016" PRIx64 ", got %016" PRIx64 ")",
                    c->obj->name, txid, dbsum, c->s.sum);
   c->txid = txid;
+  c->time_ms = c->txn_time_ms;
   if ((rc = c->sink->txn_end(c->ud, txid, c->txn_db_pages, err))) return rc;
   /* Stop inside the object at the target; a target that ends the object
   ** lets the decoder go on to verify the trailer. */

@@ -50,6 +50,7 @@ typedef struct ws_apply {
   uint32_t page_size;          /* 0 until a snapshot header arrives */
   uint64_t lineage;
   uint64_t txid;               /* last transaction fully applied */
+  int64_t time_ms;             /* its capture time (unix ms) */
   char prev_name[WS_NAME_MAX]; /* what produced the current state (messages) */
   uint64_t bytes;              /* downloaded, all objects */
   int stopped;                 /* reached target inside the last object */
@@ -57,6 +58,7 @@ typedef struct ws_apply {
   const ws_catent *obj;
   int first_obj;
   uint32_t txn_db_pages;
+  int64_t txn_time_ms;
   ws_dec *dec;
 } ws_apply;
 
