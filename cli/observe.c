@@ -85,8 +85,9 @@ cli_obs_db *cli_obs_db_begin(ws_replicate_opts *ro) {
   }
   free(dest);
   if (!control_off && ws_control_start(&ob->ctl, control_path, ro->db_path, ob->st, &err)) {
-    /* a live socket means another sidecar: ws_replicate's lock says so */
-    if (err.code != WS_ELOCKED)
+    /* a live socket means another sidecar, a missing database is not
+    ** replicated either: ws_replicate says so, once */
+    if (err.code != WS_ELOCKED && err.code != WS_ENOTFOUND)
       cli_log(WS_LOG_WARN, "%s; walship status/wait/snapshot will not reach this sidecar",
               err.msg);
     ob->ctl = NULL;
