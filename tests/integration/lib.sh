@@ -234,6 +234,7 @@ store_objects() {
   for f in "$1"/seg/*.seg; do
     [ -e "$f" ] || continue
     b=$(basename "$f" .seg)
+    b=${b%%.*}               # merged segments: F-L.Ln.seg
     echo "$((16#${b#*-})) 0 $((16#${b%-*}))"
   done
 }
