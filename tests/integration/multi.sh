@@ -42,9 +42,9 @@ write_cfg 300ms
 log=$WORK/sidecar.log
 "$WALSHIP" replicate -c "$WORK/walship.yml" --log-file "$log" >"$WORK/sidecar.out" 2>&1 &
 pid=$!
-start_writer wa --db "$a" --workload mixed --conns 2 --txns 100000 --rate 300 --seed 11
+start_writer wa --db "$a" --workload mixed --txns 100000 --rate 50 --seed 11
 wa=$WRITER_PID
-start_writer wb --db "$b" --workload mixed --txns 100000 --rate 300 --seed 12
+start_writer wb --db "$b" --workload mixed --txns 100000 --rate 50 --seed 12
 wb=$WRITER_PID
 
 if wait_for_log 'durable txid=.* db=a$' "$log" 30 && wait_for_log 'durable txid=.* db=b$' "$log" 30
