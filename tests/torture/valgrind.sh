@@ -34,8 +34,10 @@ check_rc restore_valgrind 0 "${VG[@]}" --log-file="$WORK/vg.restore.%p" "$WALSHI
 vg_check restore
 check_eq restored_content "$(content_hash "$DB")" "$(content_hash "$WORK/r.db")"
 # a restore that fails (gap) must not leak either
-rm -f "$(ls "$STORE"/seg/*.seg | head -n 1)"
-run_cmd "${VG[@]}" --log-file="$WORK/vg.restorefail.%p" "$WALSHIP" restore "$STORE" -o "$WORK/r2.db"
+seg1=$(ls "$STORE"/seg/*.seg | head -n 1)
+b=$(basename "$seg1" .seg)
+rm -f "$seg1"
+run_cmd "${VG[@]}" --log-file="$WORK/vg.restorefail.%p" "$WALSHIP" restore --txid "$((16#${b#*-}))" "$STORE" -o "$WORK/r2.db"
 [ "$LAST_RC" != 0 ] && [ "$LAST_RC" != 99 ] && pass restore_gap_refused || fail restore_gap_refused "exit $LAST_RC: $(last_out)"
 vg_check restorefail
 finish
