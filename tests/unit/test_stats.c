@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -92,7 +93,7 @@ typedef struct waiter {
   int now, r;
   uint64_t target;
   char name[96];
-  volatile int done;
+  atomic_int done;
 } waiter;
 
 static void *wait_main(void *ud) {
@@ -109,9 +110,9 @@ static void *snap_main(void *ud) {
   return NULL;
 }
 
-static int wait_flag(volatile int *f) {
-  for (int i = 0; i < 500 && !*f; i++) usleep(2000);
-  return *f;
+static int wait_flag(atomic_int *f) {
+  for (int i = 0; i < 500 && !atomic_load(f); i++) usleep(2000);
+  return atomic_load(f);
 }
 
 static void test_wait_now_needs_a_scan_begun_after_the_request(void) {
@@ -128,15 +129,15 @@ static void test_wait_now_needs_a_scan_begun_after_the_request(void) {
   ws_stats_seen(st, 11, 1, g_old);             /* began before: does not answer */
   ws_stats_durable(st, 11);
   usleep(20 * 1000);
-  CHECK(!w.done);
+  CHECK(!atomic_load(&w.done));
   uint64_t g = ws_stats_scan_begin(st);
   ws_stats_seen(st, 13, 0, g);                 /* capped: not the whole WAL */
   usleep(20 * 1000);
-  CHECK(!w.done);
+  CHECK(!atomic_load(&w.done));
   ws_stats_seen(st, 14, 1, g);                 /* answers: target 14 */
   ws_stats_durable(st, 13);
   usleep(20 * 1000);
-  CHECK(!w.done);
+  CHECK(!atomic_load(&w.done));
   ws_stats_durable(st, 14);
   CHECK(wait_flag(&w.done));
   pthread_join(t, NULL);
@@ -176,7 +177,7 @@ static void test_snapshot_request_answered_by_a_later_snapshot(void) {
   for (int i = 0; i < 500 && !want; i++) want = ws_stats_tick(st, 0), usleep(2000);
   CHECK(want);
   usleep(20 * 1000);
-  CHECK(!w.done);
+  CHECK(!atomic_load(&w.done));
   CHECK(ws_stats_snapshot_wanted(st));         /* the sidecar starts one */
   ws_stats_snapshot(st, 9, 2000, "snap/0000000000000009.snap");
   CHECK(wait_flag(&w.done));
