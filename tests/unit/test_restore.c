@@ -18,6 +18,7 @@
 #pragma GCC diagnostic ignored "-Wmisleading-indentation"
 #include "t.h"
 #include "codec.h"
+#include "compact.h"
 #include "common.h"
 #include "names.h"
 #include "pagehash.h"
@@ -401,6 +402,62 @@ static void test_restore_shrink_then_grow_reads_zeros(void) {
   CHECK(ok);
 }
 
+/* -------------------------------------------------- merged segments */
+
+/* Merge the history's segment 6-7 (compact.c) and restore through it: the
+** latest state comes from snapshot + merged object (its bytes prove which
+** object was read), txid 6 still from the level-0 segment. */
+static int merged_restores(const img *mid, const img *last) {
+  ws_store *st = NULL;
+  ws_catalog cat = {NULL, 0};
+  ws_err err = WS_ERR_INIT;
+  uint64_t bytes = 0;
+  int ok = 0;
+  if (ws_store_open(&st, F.store, &err) || ws_catalog_load(&cat, st, &err))
+    goto out;
+  const ws_catent *seg = NULL;
+  for (size_t i = 0; i < cat.n; i++)
+    if (cat.v[i].kind == WS_KIND_SEGMENT) seg = &cat.v[i];
+  if (!seg || ws_merge_run(st, &seg, 1, 1, 6, &bytes, NULL, &err)) goto out;
+  char mname[WS_NAME_MAX];
+  ws_name_merged(mname, 1, 6, 7);
+  ws_restore_opts o = ropts();
+  ws_restore_result r;
+  if (!restores(&o, last, 7, 2, &r)) goto out;
+  if (r.bytes_downloaded != obj_size(SNAP5) + obj_size(mname) || !obj_size(mname)) {
+    printf("  latest read %llu bytes, not snapshot + %s\n",
+           (unsigned long long)r.bytes_downloaded, mname);
+    goto out;
+  }
+  if (unlink(F.out) != 0) goto out;
+  o.target_txid = 6;
+  if (!restores(&o, mid, 6, 2, &r)) goto out;
+  ok = r.bytes_downloaded == obj_size(SNAP5) + obj_size(SEG67);
+out:
+  if (err.code) printf("  %s\n", err.msg);
+  ws_catalog_free(&cat);
+  ws_store_close(st);
+  return ok;
+}
+
+static void test_merged_segment_restores_like_its_sources(void) {
+  CHECK_EQ(put_history(), WS_OK);
+  CHECK(merged_restores(&V[2], &V[3]));
+}
+
+/* The run shrinks (7 pages -> V3) and grows back without writing: the
+** merged record must carry the regrown pages as zeros. */
+static void test_merged_segment_keeps_regrown_zero_pages(void) {
+  img z = img_copy(&V[3], 4096, V[2].npages);
+  objspec s = SNAP(5, &V[2]);
+  objspec g = SEG(6, &V[2], &V[3], &z);
+  int put = put_obj(SNAP5, &s) || put_obj(SEG67, &g);
+  int ok = !put && merged_restores(&V[3], &z);
+  free(z.p);
+  CHECK_EQ(put, 0);
+  CHECK(ok);
+}
+
 /* ----------------------------------------------------------- refusals */
 
 static void test_restore_refuses_gap(void) {
@@ -678,6 +735,8 @@ int main(void) {
   RUNF(test_restore_target_is_snapshot_txid);
   RUNF(test_restore_target_inside_segment);
   RUNF(test_restore_shrink_then_grow_reads_zeros);
+  RUNF(test_merged_segment_restores_like_its_sources);
+  RUNF(test_merged_segment_keeps_regrown_zero_pages);
   RUNF(test_restore_refuses_gap);
   RUNF(test_restore_refuses_wrong_dbsum_before);
   RUNF(test_restore_refuses_wrong_txn_dbsum);
