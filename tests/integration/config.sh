@@ -54,6 +54,13 @@ check_rc check_reparses_own_output 0 bash -c "
   '$WALSHIP' config check -c '$WORK/good.yml' >'$WORK/eff.yml' &&
   '$WALSHIP' config check -c '$WORK/eff.yml'"
 
+# the documented example and the shipped example are valid
+sed -n '/^```yaml/,/^```/p' "$WS_ROOT/docs/config.md" | sed '1d;$d' >"$WORK/doc.yml"
+check_rc docs_config_example_valid 0 env AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s \
+  "$WALSHIP" config check -c "$WORK/doc.yml"
+check_rc examples_walship_yml_valid 0 env WALSHIP_BUCKET=b \
+  "$WALSHIP" config check -c "$WS_ROOT/examples/walship.yml"
+
 # ---------------------------------------------------------- bad files
 # bad NAME LINE KEY: the file $WORK/NAME.yml (written by the caller) is
 # refused by `config check` and by `replicate -c`, naming NAME.yml:LINE: and KEY.
