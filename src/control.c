@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ struct ws_control {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int nconn;               /* connection threads alive */
-  volatile int stopping;
+  atomic_int stopping;
 };
 
 typedef struct conn {
@@ -128,7 +129,7 @@ static char *status_json(ws_stats *st) {
 
 static int conn_cancel(void *ud) {
   conn *k = ud;
-  if (k->c->stopping) return 1;
+  if (atomic_load(&k->c->stopping)) return 1;
   struct pollfd p = {k->fd, POLLRDHUP, 0};
   return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
@@ -175,14 +176,17 @@ bad:
   return r;
 }
 
-/* Read one line (at most REQ_MAX bytes) within 5 s. */
-static int read_line(int fd, char *buf, size_t cap) {
+/* Read one line (at most REQ_MAX bytes) within 5 s, or until the server stops. */
+static int read_line(ws_control *c, int fd, char *buf, size_t cap) {
   size_t len = 0;
   int64_t end = ws_mono_ms() + 5000;
   while (len + 1 < cap) {
     struct pollfd p = {fd, POLLIN, 0};
     int64_t left = end - ws_mono_ms();
-    if (left <= 0 || poll(&p, 1, (int)left) <= 0) return -1;
+    if (left <= 0 || atomic_load(&c->stopping)) return -1;
+    int pr = poll(&p, 1, left > 250 ? 250 : (int)left);
+    if (pr < 0 && errno != EINTR) return -1;
+    if (pr <= 0) continue;
     ssize_t r = read(fd, buf + len, cap - 1 - len);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return -1;
@@ -213,7 +217,7 @@ static void *conn_main(void *ud) {
   conn *k = ud;
   ws_control *c = k->c;
   char req[REQ_MAX];
-  if (read_line(k->fd, req, sizeof(req)) == 0) {
+  if (read_line(c, k->fd, req, sizeof(req)) == 0) {
     char *r = answer(k, req);
     write_all(k->fd, r ? r : "err out of memory\n");
     free(r);
@@ -229,7 +233,7 @@ static void *conn_main(void *ud) {
 
 static void *accept_main(void *ud) {
   ws_control *c = ud;
-  while (!c->stopping) {
+  while (!atomic_load(&c->stopping)) {
     struct pollfd p[2] = {{c->lfd, POLLIN, 0}, {c->wake[0], POLLIN, 0}};
     if (poll(p, 2, -1) < 0) {
       if (errno == EINTR) continue;
@@ -237,7 +241,7 @@ static void *accept_main(void *ud) {
              strerror(errno));
       break;
     }
-    if (c->stopping || (p[1].revents & POLLIN)) break;
+    if (atomic_load(&c->stopping) || (p[1].revents & POLLIN)) break;
     int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) continue;
     pthread_mutex_lock(&c->mu);
@@ -350,7 +354,7 @@ fail:
 
 void ws_control_stop(ws_control *c) {
   if (!c) return;
-  c->stopping = 1;
+  atomic_store(&c->stopping, 1);
   ssize_t w = write(c->wake[1], "x", 1);
   (void)w;
   pthread_join(c->thr, NULL);
