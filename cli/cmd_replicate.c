@@ -281,8 +281,9 @@ static int stop_all(worker **ws, size_t n) {
     if (!ws[i]->started) continue;
     worker_join(ws[i]);
     if (ws[i]->rc != WS_OK) {
+      /* on stderr like every fatal error of the command (the log may be a file) */
       const char *m = ws[i]->err.msg[0] ? ws[i]->err.msg : ws_strerror(ws[i]->rc);
-      cli_log(WS_LOG_ERROR, "%s%s%s", strstr(m, ws[i]->db.path) ? "" : ws[i]->db.path,
+      fprintf(stderr, "walship: replicate: %s%s%s\n", strstr(m, ws[i]->db.path) ? "" : ws[i]->db.path,
               strstr(m, ws[i]->db.path) ? "" : ": ", m);
       if (first == WS_OK) first = ws[i]->rc;
     }
