@@ -183,8 +183,10 @@ static int build_cfg(cfg *c, const cliopts *o, const char *dbarg, const char *st
 }
 
 /* Logging and credentials from the file, unless the flags say otherwise.
-** setenv is only safe while no worker runs: callers make sure of that. */
-static int apply_process_settings(const cfg *c, const cliopts *o, char *msg, size_t msglen) {
+** setenv races getenv in other threads (curl reads proxy variables per
+** request), so set_env only while no worker runs: callers make sure of it. */
+static int apply_process_settings(const cfg *c, const cliopts *o, int set_env, char *msg,
+                                  size_t msglen) {
   const char *lvl = o->log_level ? o->log_level : c->log_level;
   if (lvl && cli_set_log_level(lvl)) {
     snprintf(msg, msglen, "unknown log level '%s'", lvl);
@@ -193,6 +195,7 @@ static int apply_process_settings(const cfg *c, const cliopts *o, char *msg, siz
   if (cli_log_setup(o->log_format ? o->log_format : c->log_format,
                     o->log_file ? o->log_file : c->log_file, msg, msglen))
     return -1;
+  if (!set_env) return 0;
   if (c->aws_key_id) {
     setenv("AWS_ACCESS_KEY_ID", c->aws_key_id, 1);
     setenv("AWS_SECRET_ACCESS_KEY", c->aws_secret, 1);
@@ -348,8 +351,9 @@ static void reload(state *s) {
   if (ngone) stop_all(gone, ngone);
   for (size_t i = 0; i < ngone; i++) worker_free(gone[i]);
   free(gone);
-  /* 2. every worker that changed is stopped: safe to change the environment */
-  if (apply_process_settings(&nc, s->o, msg, sizeof(msg)))
+  /* 2. if the credentials changed, every worker is stopped: the environment
+  ** may change (all); otherwise kept workers run and it must not */
+  if (apply_process_settings(&nc, s->o, all, msg, sizeof(msg)))
     cli_log(WS_LOG_ERROR, "reload: %s", msg);
   warn_readable(&nc);
   /* 3. start the new and the changed */
@@ -628,7 +632,7 @@ int cmd_replicate(int argc, char **argv) {
     fprintf(stderr, "walship: replicate: %s\n", msg);
     return CLI_USAGE;
   }
-  if (apply_process_settings(&c, &o, msg, sizeof(msg))) {
+  if (apply_process_settings(&c, &o, 1, msg, sizeof(msg))) {
     cfg_free(&c);
     fprintf(stderr, "walship: replicate: %s\n", msg);
     return CLI_USAGE;

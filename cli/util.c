@@ -29,6 +29,7 @@ static const char *const level_json[] = {"error", "warn", "info", "debug"};
 static int log_fd = 2;
 static int log_json;
 static int log_level = WS_LOG_INFO;
+static int log_hooked;
 static char *log_path;
 static __thread const char *log_db; /* the database this thread replicates */
 
@@ -109,7 +110,10 @@ int cli_set_log_level(const char *name) {
   for (int i = 0; i < 4; i++) {
     if (strcasecmp(name, level_names[i]) == 0 ||
         (i == 1 && strcasecmp(name, "warning") == 0)) {
+      /* unchanged on a reload: do not rewrite what worker threads read */
+      if (log_level == i && log_hooked) return 0;
       log_level = i;
+      log_hooked = 1;
       ws_set_log(log_hook, NULL, i);
       return 0;
     }
