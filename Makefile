@@ -5,7 +5,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS = -std=c11 -D_GNU_SOURCE -I$(SQLITE_DIR) -Iinclude -Isrc
-LDLIBS   = -lm -ldl -lcurl -lexpat -ljson-c -lcrypto -lz -lmicrohttpd -lpthread -lyaml
+LDLIBS   = -lm -ldl -lcurl -lexpat -ljson-c -lcrypto -lz -ldeflate -lmicrohttpd -lpthread -lyaml
 B        = build
 
 LIB_SRC  = $(sort $(wildcard src/*.c))
@@ -137,6 +137,7 @@ fuzz: $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz_%)
 # a valgrind leak check of replicate -> ls -> restore (docs/reliability.md).
 torture: all
 	@bash tests/torture/torture.sh --long
+	@bash tests/torture/big_db.sh
 
 valgrind: all
 	@bash tests/torture/valgrind.sh
