@@ -26,6 +26,8 @@ enum { CLI_O_METRICS = 768, CLI_O_METRICS_REMOTE, CLI_O_CONTROL };
   "  --metrics ADDR            serve Prometheus metrics at http://ADDR/metrics,\n" \
   "                            e.g. 127.0.0.1:9090 (off by default; loopback\n" \
   "                            only unless --metrics-allow-remote)\n" \
+  "  --metrics-allow-remote    allow a non-loopback --metrics address (the\n" \
+  "                            endpoint has no authentication)\n" \
   "  --control PATH|off        control socket for walship status/wait/snapshot\n" \
   "                            (default: DB-walship.sock next to the database)\n"
 
