@@ -161,9 +161,13 @@ static void apply_cli(cfg *c, const cliopts *o) {
       d->region = dup_or_keep(d->region, o->so.region);
       d->storage_class = dup_or_keep(d->storage_class, o->so.storage_class);
       d->ca_bundle = dup_or_keep(d->ca_bundle, o->so.ca_bundle);
-      if (o->so.path_style) d->so.path_style = o->so.path_style;
-      if (o->so.insecure) d->so.insecure = 1;
-      if (o->so.max_retries) d->so.max_retries = o->so.max_retries;
+      /* start from the flags, so store options the file has no key for
+      ** still reach every destination; then the file's where no flag is */
+      ws_store_opts m = o->so;
+      if (!m.path_style) m.path_style = d->so.path_style;
+      if (!m.insecure) m.insecure = d->so.insecure;
+      if (!m.max_retries) m.max_retries = d->so.max_retries;
+      d->so = m;                /* string fields: cfg_finish points them at d's copies */
     }
   }
 }
