@@ -74,7 +74,7 @@ int cli_on_stop_signals(volatile int *flag);
 ** Credentials are never options (docs/stores.md). */
 enum { CLI_O_ENDPOINT = 512, CLI_O_REGION, CLI_O_PATH_STYLE, CLI_O_VHOST,
        CLI_O_STORAGE_CLASS, CLI_O_CA_BUNDLE, CLI_O_INSECURE, CLI_O_RETRIES,
-       CLI_O_LOG };
+       CLI_O_LOG, CLI_O_KEY_FILE };
 #define CLI_STORE_LONGOPTS \
   {"endpoint", required_argument, NULL, CLI_O_ENDPOINT}, \
   {"region", required_argument, NULL, CLI_O_REGION}, \
@@ -83,7 +83,8 @@ enum { CLI_O_ENDPOINT = 512, CLI_O_REGION, CLI_O_PATH_STYLE, CLI_O_VHOST,
   {"storage-class", required_argument, NULL, CLI_O_STORAGE_CLASS}, \
   {"ca-bundle", required_argument, NULL, CLI_O_CA_BUNDLE}, \
   {"insecure", no_argument, NULL, CLI_O_INSECURE}, \
-  {"max-retries", required_argument, NULL, CLI_O_RETRIES}
+  {"max-retries", required_argument, NULL, CLI_O_RETRIES}, \
+  {"encryption-key-file", required_argument, NULL, CLI_O_KEY_FILE}
 #define CLI_STORE_HELP \
   "store options (s3:// and http(s):// stores; see docs/stores.md):\n" \
   "  --endpoint URL            S3-compatible endpoint, e.g. http://127.0.0.1:9000\n" \
@@ -97,7 +98,12 @@ enum { CLI_O_ENDPOINT = 512, CLI_O_REGION, CLI_O_PATH_STYLE, CLI_O_VHOST,
   "  --max-retries N           attempts per request on 5xx/429/network errors\n" \
   "                            (default: 8, exponential backoff with jitter)\n" \
   "credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN], or\n" \
-  "AWS_PROFILE in AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials.\n"
+  "AWS_PROFILE in AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials.\n" \
+  "encryption (any store; see docs/SECURITY.md):\n" \
+  "  --encryption-key-file F   encrypt/decrypt every object with the keys in F\n" \
+  "                            (lines \"[ID] KEY\", KEY 64 hex digits or base64 of\n" \
+  "                            32 bytes; the first encrypts, all decrypt); default:\n" \
+  "                            the same text in $WALSHIP_ENCRYPTION_KEY, if set\n"
 int cli_store_option(ws_store_opts *so, const char *cmd, int ch, const char *arg);
 
 /* Every command's option table ends with CLI_COMMON_LONGOPTS (--log-level

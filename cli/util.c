@@ -346,6 +346,7 @@ int cli_store_option(ws_store_opts *so, const char *cmd, int ch, const char *arg
   case CLI_O_STORAGE_CLASS: so->storage_class = arg; return 1;
   case CLI_O_CA_BUNDLE: so->ca_bundle = arg; return 1;
   case CLI_O_INSECURE: so->insecure = 1; return 1;
+  case CLI_O_KEY_FILE: so->encryption_key_file = arg; return 1;
   case CLI_O_RETRIES:
     if (cli_parse_uint(arg, 1000, &n) || n == 0) {
       cli_usage(cmd, "--max-retries wants a number 1..1000, got '%s'", arg);

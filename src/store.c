@@ -10,6 +10,7 @@
 */
 #include "store_int.h"
 #include "common.h"
+#include "crypt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,14 +43,8 @@ static size_t scheme_len(const char *url) {
   return strncmp(url + i, "://", 3) == 0 ? i : 0;
 }
 
-int ws_store_open_ex(ws_store **out, const char *url, const ws_store_opts *opts,
-                     ws_err *err) {
-  static const ws_store_opts defaults = WS_STORE_OPTS_INIT;
-  if (!opts) opts = &defaults;
-  if (opts->version != WS_STORE_OPTS_VERSION)
-    return ws_fail(err, WS_EINVAL, "store options version mismatch");
-  if (!url || !*url)
-    return ws_fail(err, WS_EINVAL, "empty store URL");
+static int open_backend(ws_store **out, const char *url, const ws_store_opts *opts,
+                        ws_err *err) {
   size_t n = scheme_len(url);
   if (n == 0)
     return ws_store_file_open(out, url, url, opts, err);
@@ -60,6 +55,34 @@ int ws_store_open_ex(ws_store **out, const char *url, const ws_store_opts *opts,
   }
   return ws_fail(err, WS_EINVAL, "unsupported store URL scheme '%.*s' in %s",
                  (int)n, url, url);
+}
+
+/* With a key ring configured every backend is wrapped by the encrypting
+** store (store_crypt.c), so every command reads and writes through it. */
+int ws_store_open_ex(ws_store **out, const char *url, const ws_store_opts *opts,
+                     ws_err *err) {
+  static const ws_store_opts defaults = WS_STORE_OPTS_INIT;
+  if (!opts) opts = &defaults;
+  if (opts->version != WS_STORE_OPTS_VERSION)
+    return ws_fail(err, WS_EINVAL, "store options version mismatch");
+  if (!url || !*url)
+    return ws_fail(err, WS_EINVAL, "empty store URL");
+  ws_keyring *kr = NULL;
+  const char *env = getenv(WS_CRYPT_ENV);
+  int rc = opts->encryption_key_file ? ws_keyring_load(&kr, opts->encryption_key_file, err)
+           : env && *env ? ws_keyring_parse(&kr, env, strlen(env), "$" WS_CRYPT_ENV, err)
+           : WS_OK;
+  if (rc) return rc;
+  ws_store *st = NULL;
+  if ((rc = open_backend(&st, url, opts, err))) {
+    ws_keyring_free(kr);
+    return rc;
+  }
+  if (!kr) {
+    *out = st;
+    return WS_OK;
+  }
+  return ws_store_crypt_wrap(out, st, kr, err);
 }
 
 int ws_store_open(ws_store **out, const char *url, ws_err *err) {

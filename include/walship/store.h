@@ -99,10 +99,13 @@ typedef struct ws_store_opts {
   int insecure;              /* skip TLS verification (warned at open) */
   int max_retries;           /* per request; 0 = default (8) */
   volatile int *stop;        /* abandon retries when *stop != 0 */
+  const char *encryption_key_file; /* key ring: encrypt every object (any
+                                scheme; docs/SECURITY.md).  NULL: the key ring
+                                in $WALSHIP_ENCRYPTION_KEY if set, else none */
 } ws_store_opts;
 
 #define WS_STORE_OPTS_VERSION 1
-#define WS_STORE_OPTS_INIT {WS_STORE_OPTS_VERSION, NULL, NULL, 0, NULL, NULL, 0, 0, NULL}
+#define WS_STORE_OPTS_INIT {WS_STORE_OPTS_VERSION, NULL, NULL, 0, NULL, NULL, 0, 0, NULL, NULL}
 
 /* Open a store by URL: "file:///abs/dir", "/abs/dir", "rel/dir",
 ** "s3://bucket/prefix", "http(s)://host/path".  opts may be NULL. */
