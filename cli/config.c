@@ -261,6 +261,8 @@ static int load_dest(ld *l, cfg_dest *d, const yaml_node_t *m) {
       if (get_str(l, vn, k, &d->storage_class)) return -1;
     } else if (!strcmp(k, "ca-bundle")) {
       if (get_str(l, vn, k, &d->ca_bundle)) return -1;
+    } else if (!strcmp(k, "encryption-key-file")) {
+      if (get_str(l, vn, k, &d->key_file)) return -1;
     } else if (!strcmp(k, "addressing")) {
       char *s;
       if (scalar(l, vn, k, &s)) return -1;
@@ -286,7 +288,8 @@ static int load_dest(ld *l, cfg_dest *d, const yaml_node_t *m) {
                  "destination at once (docs/config.md)");
     } else {
       return bad(l, kn, k, "unknown destination key (known: url, name, endpoint, region, "
-                 "addressing, storage-class, ca-bundle, insecure, max-retries, retention)");
+                 "addressing, storage-class, ca-bundle, insecure, max-retries, retention, "
+                 "encryption-key-file)");
     }
   }
   if (!d->url) return bad(l, m, "destinations", "a destination needs a url");
@@ -470,6 +473,7 @@ int cfg_finish(cfg *c, char *msg, size_t msglen) {
       d->so.region = d->region;
       d->so.storage_class = d->storage_class;
       d->so.ca_bundle = d->ca_bundle;
+      if (!d->so.encryption_key_file) d->so.encryption_key_file = d->key_file;
       ws_dest w = WS_DEST_INIT;
       w.name = d->name ? d->name : d->url;
       w.url = d->url;
@@ -568,6 +572,7 @@ static void print_db(FILE *f, const cfg_db *d, int mask) {
     S("region", x->region);
     S("storage-class", x->storage_class);
     S("ca-bundle", x->ca_bundle);
+    S("encryption-key-file", x->so.encryption_key_file);
 #undef S
     if (x->so.path_style > 0)
       fprintf(f, "        addressing: %s\n", x->so.path_style == 1 ? "path" : "virtual-host");
@@ -627,6 +632,7 @@ void cfg_db_free(cfg_db *d) {
     free(x->region);
     free(x->storage_class);
     free(x->ca_bundle);
+    free(x->key_file);
   }
   free(d->d);
   free(d->wd);

@@ -21,6 +21,7 @@ typedef struct cfg_dest {
   char *url;
   ws_store_opts so;          /* string fields point at the copies below */
   char *endpoint, *region, *storage_class, *ca_bundle;
+  char *key_file;            /* encryption-key-file (a --encryption-key-file flag wins) */
   int64_t retention_ms;      /* -1: the database's */
 } cfg_dest;
 
