@@ -12,6 +12,10 @@
 **   - the root is created (mkdir -p) and checked at the first put, never
 **     at open, so read-only stores open for restore and ls and a mistyped
 **     path leaves nothing behind;
+**   - from then on every put checks the root is still that directory (same
+**     device and inode): a root removed or replaced while in use took the
+**     history's snapshot with it, and silently recreating it would let the
+**     sidecar report as durable segments that no restore can use;
 **   - get reads through one 256 KiB buffer per store, reused across calls
 **     (taken with an atomic swap, so concurrent gets stay correct: the
 **     loser of the race allocates its own).
@@ -38,6 +42,8 @@ typedef struct file_store {
   _Atomic(uint8_t *) buf;      /* cached read buffer, NULL while in use */
   atomic_ulong seq;            /* temp-name counter */
   atomic_int root_ok;          /* root verified usable for puts */
+  dev_t root_dev;              /* the root's identity once root_ok is set */
+  ino_t root_ino;
 } file_store;
 
 typedef struct file_upload {
@@ -87,17 +93,28 @@ out:
 /* Checked once per store, at the first put: a root that exists but is a
 ** file or read-only is a configuration error the user must see clearly. */
 static int root_check(file_store *fs, ws_err *err) {
-  if (atomic_load(&fs->root_ok)) return WS_OK;
   struct stat sb;
+  if (atomic_load(&fs->root_ok)) {
+    /* One stat per object: cheap next to the fsyncs of a put. */
+    if (stat(fs->root, &sb) != 0 || sb.st_dev != fs->root_dev || sb.st_ino != fs->root_ino)
+      return ws_fail(err, WS_EIO, "store root %s was removed or replaced while in use "
+                     "(the objects written before are gone; restart to begin a new "
+                     "history with a snapshot)", fs->root);
+    return WS_OK;
+  }
   if (stat(fs->root, &sb) != 0) {
     int rc = mkdir_p(fs->root, NULL, err);
     if (rc) return rc;
+    if (stat(fs->root, &sb) != 0)
+      return ws_fail(err, WS_EIO, "stat %s: %s", fs->root, strerror(errno));
   } else if (!S_ISDIR(sb.st_mode)) {
     return ws_fail(err, WS_EIO, "store root %s is not a directory", fs->root);
   }
   if (access(fs->root, W_OK | X_OK) != 0)
     return ws_fail(err, WS_EIO, "store root %s is not writable: %s", fs->root,
                    strerror(errno));
+  fs->root_dev = sb.st_dev;
+  fs->root_ino = sb.st_ino;
   atomic_store(&fs->root_ok, 1);
   return WS_OK;
 }

@@ -7,6 +7,7 @@
 #     sidecar reports it, keeps the database pinned, and catches up when
 #     space returns;
 #   - a read-only store directory: replicate says so; ls and restore work;
+#   - the store directory removed while the sidecar runs;
 #   - the database deleted, or replaced by another database, while the
 #     sidecar runs; the application switching it out of WAL mode;
 #   - a WAL with big-endian checksums (magic 0x377f0683, crafted by
@@ -94,6 +95,27 @@ if small_fs "$WORK/ro" 64m; then
 else
   echo "note: cannot mount a tmpfs here; the read-only store case is skipped (root ignores modes)"
 fi
+
+# ------------------------------------- store directory removed while running
+# Regression: the sidecar recreated the directory and went on shipping
+# segments (reported durable) into a store without a snapshot: nothing in
+# it could be restored.  Now each put checks the root is the same
+# directory; the failure is loud, and a restart begins a new history.
+db=$WORK/sr.db store=$WORK/sr.store
+make_db "$db"
+run_writer sr_seed --db "$db" --txns 50 --seed 16
+start_sidecar "$db" "$store" --sync-interval 0
+sleep 1
+rm -rf "$store"
+run_writer sr_more --db "$db" --txns 30 --seed 17
+if wait_for_log "store root .*sr\.store was removed or replaced while in use" "$SIDECAR_LOG" 20; then
+  pass store_removed_reported
+else fail store_removed_reported "$(tail -n 3 "$SIDECAR_LOG" | tr '\n' '|')"; fi
+kill -TERM "$SIDECAR_PID"; wait "$SIDECAR_PID"; SIDECAR_RC=$?; SIDECAR_PID=""
+[ "$SIDECAR_RC" != 0 ] && pass store_removed_final_sync_fails || fail store_removed_final_sync_fails "exit 0 although nothing reached the store"
+check_eq store_removed_nothing_claimed "" "$(ls "$store"/seg 2>/dev/null)"
+start_sidecar "$db" "$store" --sync-interval 0 && stop_sidecar store_removed_restart_exit0
+check_restore store_removed_restart "$store" "$db"
 
 # ------------------------------------------ database deleted while running
 db=$WORK/del.db store=$WORK/del.store
