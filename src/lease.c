@@ -1,0 +1,265 @@
+/*
+** Single-writer fencing: a lease record at WS_LEASE_NAME in the store.
+**
+** The record is a small JSON object (owner "host:pid:random", host, pid,
+** db, epoch, renewed_ms, expires_ms) written through the store like any
+** object, so it is encrypted when the store is.
+**
+** Protocol (every store; none of the backends offers a conditional put
+** through the ws_store vtable yet):
+**   acquire  read the record; a live record (expires_ms in the future) of
+**            another owner refuses, unless it names a process of this host
+**            that no longer exists (a crashed sidecar restarted at once);
+**            otherwise write ours with epoch + 1, wait a settle time (twice
+**            the write's latency, at least SETTLE_MIN_MS), read it back:
+**            if another owner's record replaced ours meanwhile, that owner
+**            won the race and we refuse.
+**   tick     before every upload: once a third of the TTL has passed, read
+**            (still ours? else stop: WS_ELOCKED) and write a new expiry.  A
+**            sidecar that was paused past its expiry therefore checks
+**            before its next upload.
+**   release  on a clean stop: expiry = now (epoch kept), so a successor
+**            takes over at once.
+** What remains is a read-check-write window: two writers that both read
+** "free" and both write within the settle time can each see its own
+** record on read-back only if the store reorders or caches reads; and a
+** writer paused in the middle of an upload can land that one object after
+** it lost the lease.  docs/SECURITY.md says so per store type.
+*/
+#include "lease.h"
+#include "common.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SETTLE_MIN_MS 200
+#define REC_MAX 4096
+
+struct ws_lease {
+  ws_store *st;
+  char db[256];
+  uint64_t epoch;
+  int64_t ttl_ms;
+  int64_t renewed_mono;      /* when we last wrote our record */
+};
+
+static char self_[128], host_[64];
+static pthread_once_t self_once_ = PTHREAD_ONCE_INIT;
+
+static void self_init(void) {
+  uint8_t r[6] = {0};
+  if (gethostname(host_, sizeof(host_) - 1) != 0) strcpy(host_, "unknown");
+  host_[sizeof(host_) - 1] = 0;
+  if (RAND_bytes(r, sizeof(r)) != 1) {
+    uint64_t t = (uint64_t)ws_now_ms() ^ ((uint64_t)getpid() << 20);
+    memcpy(r, &t, sizeof(r));
+  }
+  snprintf(self_, sizeof(self_), "%s:%ld:%02x%02x%02x%02x%02x%02x", host_, (long)getpid(),
+           r[0], r[1], r[2], r[3], r[4], r[5]);
+}
+
+static const char *self(void) {
+  pthread_once(&self_once_, self_init);
+  return self_;
+}
+
+static int64_t ttl_ms(void) {
+  const char *e = getenv("WALSHIP_LEASE_TTL_MS");
+  char *end;
+  long long v = e && *e ? strtoll(e, &end, 10) : 0;
+  return e && *e && !*end && v >= 100 ? (int64_t)v : WS_LEASE_TTL_MS;
+}
+
+static void copy_str(char *dst, size_t cap, json_object *o, const char *key) {
+  json_object *v;
+  dst[0] = 0;
+  if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+    snprintf(dst, cap, "%s", json_object_get_string(v));
+}
+
+static int64_t get_i64(json_object *o, const char *key) {
+  json_object *v;
+  return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int)
+             ? json_object_get_int64(v) : 0;
+}
+
+int ws_lease_read(int *found, ws_lease_rec *r, ws_store *st, ws_err *err) {
+  void *buf = NULL;
+  size_t n = 0;
+  ws_err e = WS_ERR_INIT;
+  memset(r, 0, sizeof(*r));
+  int rc = ws_store_get_buf(&buf, &n, st, WS_LEASE_NAME, 0, 0, REC_MAX, &e);
+  if (rc == WS_ENOTFOUND) {
+    *found = 0;
+    return WS_OK;
+  }
+  if (rc) {
+    *err = e;
+    return rc;
+  }
+  json_tokener *tok = json_tokener_new();
+  json_object *o = tok ? json_tokener_parse_ex(tok, buf, (int)n) : NULL;
+  if (!o || !json_object_is_type(o, json_type_object) ||
+      json_tokener_get_error(tok) != json_tokener_success) {
+    rc = ws_fail(err, WS_ECORRUPT, "lease record %s in store %s is not a JSON object",
+                 WS_LEASE_NAME, st->url);
+  } else {
+    copy_str(r->owner, sizeof(r->owner), o, "owner");
+    copy_str(r->host, sizeof(r->host), o, "host");
+    copy_str(r->db, sizeof(r->db), o, "db");
+    r->pid = (long)get_i64(o, "pid");
+    r->epoch = (uint64_t)get_i64(o, "epoch");
+    r->renewed_ms = get_i64(o, "renewed_ms");
+    r->expires_ms = get_i64(o, "expires_ms");
+    if (!r->owner[0])
+      rc = ws_fail(err, WS_ECORRUPT, "lease record %s in store %s has no owner",
+                   WS_LEASE_NAME, st->url);
+    else
+      *found = 1;
+  }
+  json_object_put(o);
+  if (tok) json_tokener_free(tok);
+  free(buf);
+  return rc;
+}
+
+static int write_rec(ws_lease *l, int64_t now, int64_t expires, ws_err *err) {
+  json_object *o = json_object_new_object();
+  if (!o) return ws_fail(err, WS_ENOMEM, "lease record: out of memory");
+  json_object_object_add(o, "owner", json_object_new_string(self()));
+  json_object_object_add(o, "host", json_object_new_string(host_));
+  json_object_object_add(o, "pid", json_object_new_int64((int64_t)getpid()));
+  json_object_object_add(o, "db", json_object_new_string(l->db));
+  json_object_object_add(o, "epoch", json_object_new_int64((int64_t)l->epoch));
+  json_object_object_add(o, "renewed_ms", json_object_new_int64(now));
+  json_object_object_add(o, "expires_ms", json_object_new_int64(expires));
+  const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+  int rc = ws_store_put_buf(l->st, WS_LEASE_NAME, s, strlen(s), err);
+  json_object_put(o);
+  return rc;
+}
+
+static void fmt_time(char *buf, size_t cap, int64_t ms) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int refuse(ws_store *st, const ws_lease_rec *r, int64_t now, const char *what,
+                  ws_err *err) {
+  char when[40];
+  fmt_time(when, sizeof(when), r->expires_ms);
+  return ws_fail(err, WS_ELOCKED, "store %s is %s by another sidecar (owner %s, db %s, "
+                 "epoch %" PRIu64 "); its lease expires at %s (in %" PRId64 " s): stop "
+                 "it, or wait until then", st->url, what, r->owner, r->db[0] ? r->db : "?",
+                 r->epoch, when, (r->expires_ms - now + 999) / 1000);
+}
+
+/* A record of this host whose process is gone: its sidecar crashed. */
+static int owner_dead(const ws_lease_rec *r) {
+  pthread_once(&self_once_, self_init);
+  return strcmp(r->host, host_) == 0 && r->pid > 0 && r->pid != (long)getpid() &&
+         kill((pid_t)r->pid, 0) != 0 && errno == ESRCH;
+}
+
+int ws_lease_acquire(ws_lease **out, ws_store *st, const char *db_path, ws_err *err) {
+  ws_lease_rec r;
+  int found = 0;
+  int rc = ws_lease_read(&found, &r, st, err);
+  if (rc) return rc;
+  int64_t now = ws_now_ms();
+  if (found && strcmp(r.owner, self()) != 0 && r.expires_ms > now && !owner_dead(&r))
+    return refuse(st, &r, now, "written", err);
+  ws_lease *l = ws_calloc(1, sizeof(*l), err);
+  if (!l) return WS_ENOMEM;
+  l->st = st;
+  snprintf(l->db, sizeof(l->db), "%s", db_path ? db_path : "");
+  l->epoch = (found ? r.epoch : 0) + 1;
+  l->ttl_ms = ttl_ms();
+  int64_t t0 = ws_mono_ms();
+  if ((rc = write_rec(l, now, now + l->ttl_ms, err))) goto fail;
+  int64_t settle = 2 * (ws_mono_ms() - t0);
+  if (settle < SETTLE_MIN_MS) settle = SETTLE_MIN_MS;
+  struct timespec ts = {(time_t)(settle / 1000), (long)(settle % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+  if ((rc = ws_lease_read(&found, &r, st, err))) goto fail;
+  if (!found || strcmp(r.owner, self()) != 0) {
+    if (!found)
+      rc = ws_fail(err, WS_ELOCKED, "store %s: our lease record vanished right after we "
+                   "wrote it (another sidecar racing for the store?)", st->url);
+    else
+      rc = refuse(st, &r, ws_now_ms(), "taken (it won the race to start)", err);
+    goto fail;
+  }
+  l->renewed_mono = ws_mono_ms();
+  if (found && l->epoch > 1)
+    ws_log(WS_LOG_INFO, "lease", "store=%s epoch=%" PRIu64 " owner=%s ttl_ms=%" PRId64,
+           st->url, l->epoch, self(), l->ttl_ms);
+  *out = l;
+  return WS_OK;
+fail:
+  free(l);
+  return rc;
+}
+
+int ws_lease_tick(ws_lease *l, ws_err *err) {
+  if (!l) return WS_OK;
+  if (ws_mono_ms() - l->renewed_mono < l->ttl_ms / 3) return WS_OK;
+  ws_lease_rec r;
+  int found = 0;
+  int rc = ws_lease_read(&found, &r, l->st, err);
+  if (rc) return rc;
+  int64_t now = ws_now_ms();
+  if (!found || strcmp(r.owner, self()) != 0 || r.epoch != l->epoch) {
+    if (!found)
+      return ws_fail(err, WS_ELOCKED, "store %s: our lease record is gone (deleted by "
+                     "someone); stopping rather than risk two writers", l->st->url);
+    char when[40];
+    fmt_time(when, sizeof(when), r.renewed_ms);
+    return ws_fail(err, WS_ELOCKED, "store %s: lost the writer lease to %s (db %s, epoch "
+                   "%" PRIu64 ", since %s); stopping so the two histories do not "
+                   "interleave", l->st->url, r.owner, r.db[0] ? r.db : "?", r.epoch, when);
+  }
+  if ((rc = write_rec(l, now, now + l->ttl_ms, err))) return rc;
+  l->renewed_mono = ws_mono_ms();
+  return WS_OK;
+}
+
+void ws_lease_release(ws_lease *l) {
+  if (!l) return;
+  ws_lease_rec r;
+  int found = 0;
+  ws_err e = WS_ERR_INIT;
+  if (ws_lease_read(&found, &r, l->st, &e) == WS_OK && found &&
+      strcmp(r.owner, self()) == 0 && r.epoch == l->epoch) {
+    int64_t now = ws_now_ms();
+    if (write_rec(l, now, now, &e) != WS_OK)
+      ws_log(WS_LOG_WARN, "lease", "store %s: could not release the lease (%s); a "
+             "successor waits until it expires", l->st->url, e.msg);
+  }
+  free(l);
+}
+
+int ws_lease_check(ws_store *st, int mine_only, ws_err *err) {
+  ws_lease_rec r;
+  int found = 0;
+  int rc = ws_lease_read(&found, &r, st, err);
+  if (rc || !found) return rc;
+  int64_t now = ws_now_ms();
+  int mine = strcmp(r.owner, self()) == 0;
+  if (mine_only ? !mine || r.expires_ms <= now : r.expires_ms > now && !owner_dead(&r))
+    return mine_only && !mine ? refuse(st, &r, now, "written", err)
+         : mine_only ? ws_fail(err, WS_ELOCKED, "store %s: our writer lease expired; "
+                               "no maintenance until it is renewed", st->url)
+         : refuse(st, &r, now, "written (its sidecar runs maintenance itself)", err);
+  return WS_OK;
+}
