@@ -7,6 +7,7 @@
 #include "maint.h"
 #include "compact.h"
 #include "common.h"
+#include "lease.h"
 #include "walship/dest.h"
 
 #include <inttypes.h>
@@ -44,6 +45,8 @@ int ws_maintain_store(ws_maint_result *res, ws_store *st, const ws_maint_opts *o
   return rc;
 }
 
+static __thread int maint_self;   /* set on the sidecar's maintenance thread */
+
 int ws_maintain(ws_maint_result *res, const ws_maint_opts *o, ws_err *err) {
   ws_store *st = NULL;
   if (!o || o->version != WS_MAINT_OPTS_VERSION || !o->store_url)
@@ -51,7 +54,10 @@ int ws_maintain(ws_maint_result *res, const ws_maint_opts *o, ws_err *err) {
                    "version mismatch");
   int rc = ws_store_open_ex(&st, o->store_url, o->store, err);
   if (rc) return rc;
-  rc = ws_maintain_store(res, st, o, err);
+  /* only the writer maintains its store: the sidecar's passes (maint_main
+  ** below) need its own live lease, anyone else no live lease at all */
+  rc = ws_lease_check(st, maint_self, err);
+  if (rc == WS_OK) rc = ws_maintain_store(res, st, o, err);
   ws_store_close(st);
   return rc;
 }
@@ -76,6 +82,7 @@ struct ws_maint {
 
 static void *maint_main(void *arg) {
   ws_maint *m = arg;
+  maint_self = 1;
   pthread_mutex_lock(&m->mu);
   while (!m->stop) {
     /* first pass one period after start: the sidecar's own catch-up first */
