@@ -25,6 +25,7 @@
 ** does not match, a file replaced) leads to a snapshot, never a stitch.
 */
 #include "ship.h"
+#include "lease.h"
 #include "maint.h"
 #include "common.h"
 #include "dbscan.h"
@@ -444,6 +445,7 @@ static int64_t maint_period_ms(void) {
 int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   ship s;
   ws_maint *mt = NULL;
+  ws_lease *lease = NULL;
   int rc;
   memset(&s, 0, sizeof(s));
   s.dbfd = -1;
@@ -478,6 +480,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   rc = o->ndests ? ws_store_fanout_open(&s.st, o->dests, o->ndests, err)
                  : ws_store_open_ex(&s.st, o->store_url, o->store, err);
   if (rc) goto out;
+  /* one writer per store prefix, as the flock above is one per database */
+  if ((rc = ws_lease_acquire(&lease, s.st, o->db_path, err))) goto out;
   if ((rc = load_position(&s, err))) goto out;
   if (o->stats) ws_stats_durable(o->stats, s.txid);
   if ((rc = attach(&s, err))) goto out;
@@ -554,6 +558,16 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       last_mode_check = now;
       if ((rc = ws_pin_check_wal_mode(s.pin, err))) goto out;
     }
+    /* renewed while idle too; lost, nothing more may be uploaded */
+    ws_err le = WS_ERR_INIT;
+    if ((rc = ws_lease_tick(lease, &le)) == WS_ELOCKED) {
+      *err = le;
+      goto out;
+    }
+    if (rc) {
+      ws_log(WS_LOG_WARN, "lease", "renewal failed, retrying: %s", le.msg);
+      rc = WS_OK;
+    }
     if (retry_at && now < retry_at) continue;
     if (!(force || broken || retry_at ||
           (pending && now - last_sync >= o->sync_interval_ms)))
@@ -613,6 +627,7 @@ out:
   ws_maint_stop(mt);
   detach(&s);
   ws_watch_close(s.watch);
+  ws_lease_release(lease);   /* writes only if the record is still ours */
   ws_store_close(s.st);
   ws_dbstate_free(&s.ds);
   free(s.tx);
