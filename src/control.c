@@ -322,24 +322,24 @@ int ws_control_start(ws_control **out, const char *path, const char *db_path, ws
   if (c->lfd < 0) { rc = ws_fail(err, WS_EIO, "socket: %s", strerror(errno)); goto fail; }
   if (bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
     rc = ws_fail(err, errno == EADDRINUSE ? WS_ELOCKED : WS_EIO, "bind control socket %s: %s",
-                 path, strerror(errno));
+                 c->path, strerror(errno));
     goto fail;
   }
   /* Whoever may write the database may ask (connecting needs write access). */
-  if (chmod(path, (dbs.st_mode & 0666) | 0600) != 0 || stat(path, &ss) != 0 ||
+  if (chmod(c->path, (dbs.st_mode & 0666) | 0600) != 0 || stat(c->path, &ss) != 0 ||
       listen(c->lfd, 16) != 0) {
-    rc = ws_fail(err, WS_EIO, "control socket %s: %s", path, strerror(errno));
-    unlink(path);
+    rc = ws_fail(err, WS_EIO, "control socket %s: %s", c->path, strerror(errno));
+    unlink(c->path);
     goto fail;
   }
   c->dev = ss.st_dev;
   c->ino = ss.st_ino;
   if (pthread_create(&c->thr, NULL, accept_main, c) != 0) {
-    rc = ws_fail(err, WS_ERROR, "control socket %s: cannot start its thread", path);
-    unlink(path);
+    rc = ws_fail(err, WS_ERROR, "control socket %s: cannot start its thread", c->path);
+    unlink(c->path);
     goto fail;
   }
-  ws_log(WS_LOG_INFO, "control", "listening path=%s", path);
+  ws_log(WS_LOG_INFO, "control", "listening path=%s", c->path);
   *out = c;
   return WS_OK;
 fail:
