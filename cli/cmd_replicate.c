@@ -278,12 +278,54 @@ static void worker_free(worker *w) {
   free(w);
 }
 
+/* Signals that arrive while workers are being stopped (stop_all). */
+static sigset_t sigs;          /* every signal we take, blocked everywhere */
+static pid_t child = -1;       /* --exec application, while it runs */
+static int final_stop;         /* the process is stopping: a stop signal now exits */
+static int stop_requested;     /* a stop signal arrived during a reload */
+
+/* Answer signals for up to ms while a stop is in progress: forwarded to the
+** application; without one, a second stop signal exits at once (the
+** operator will not wait for the final sync), an early one is remembered. */
+static void signals_while_stopping(int ms) {
+  struct timespec tmo = {0, (long)ms * 1000000};
+  siginfo_t si;
+  int sig = sigtimedwait(&sigs, &si, &tmo);
+  if (sig <= 0 || sig == SIGCHLD) return;
+  if (child > 0) {
+    kill(child, sig);
+    return;
+  }
+  if (sig != SIGTERM && sig != SIGINT && sig != SIGQUIT) return;
+  if (final_stop) {
+    cli_log(WS_LOG_WARN, "second %s: exiting without waiting for the final sync",
+            strsignal(sig));
+    _exit(128 + sig);
+  }
+  stop_requested = 1;
+}
+
+/* Workers block every signal we take, so a stop would wait for their poll
+** tick; this one (a no-op handler, SA_RESTART so only the waits that are
+** never restarted — poll — return early) wakes them at once. */
+#define WAKE_SIG (SIGRTMIN + 2)
+static void on_wake(int sig) { (void)sig; }
+
 /* Stop (final sync) and join every worker in ws[0..n), in parallel so the
-** time to exit is that of the slowest one.  Returns the first failure's
-** ws_code, logging each. */
+** time to exit is that of the slowest one, answering signals meanwhile.
+** Returns the first failure's ws_code, reporting each. */
 static int stop_all(worker **ws, size_t n) {
   int first = WS_OK;
-  for (size_t i = 0; i < n; i++) ws[i]->stop = 1;
+  for (size_t i = 0; i < n; i++) {
+    ws[i]->stop = 1;
+    if (ws[i]->started && !atomic_load(&ws[i]->done)) pthread_kill(ws[i]->th, WAKE_SIG);
+  }
+  for (;;) {
+    size_t busy = 0;
+    for (size_t i = 0; i < n; i++) busy += ws[i]->started && !atomic_load(&ws[i]->done);
+    if (!busy) break;
+    signals_while_stopping(100);
+  }
   for (size_t i = 0; i < n; i++) {
     if (!ws[i]->started) continue;
     worker_join(ws[i]);
@@ -382,7 +424,7 @@ static void reload(state *s) {
 
 /* ---------------------------------------------------------- child */
 
-static pid_t spawn_child(const char *cmd, const sigset_t *blocked) {
+static pid_t spawn_child(const char *cmd) {
   posix_spawnattr_t at;
   sigset_t none, dfl;
   pid_t pid;
@@ -391,7 +433,6 @@ static pid_t spawn_child(const char *cmd, const sigset_t *blocked) {
   for (size_t i = 0; i < sizeof(fwd_sigs) / sizeof(fwd_sigs[0]); i++)
     sigaddset(&dfl, fwd_sigs[i]);
   sigaddset(&dfl, SIGCHLD);
-  (void)blocked;
   posix_spawnattr_init(&at);
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &dfl);
@@ -416,25 +457,30 @@ static pid_t spawn_child(const char *cmd, const sigset_t *blocked) {
 /* ---------------------------------------------------------- main */
 
 static int run(state *s) {
-  sigset_t set;
-  sigemptyset(&set);
+  sigemptyset(&sigs);
   for (size_t i = 0; i < sizeof(fwd_sigs) / sizeof(fwd_sigs[0]); i++)
-    sigaddset(&set, fwd_sigs[i]);
-  sigaddset(&set, SIGCHLD);
+    sigaddset(&sigs, fwd_sigs[i]);
+  sigaddset(&sigs, SIGCHLD);
   /* before any thread exists, so every thread inherits the mask */
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_wake;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(WAKE_SIG, &sa, NULL);
 
   for (size_t i = 0; i < s->nw; i++) worker_start(s->w[i]);
-  pid_t child = -1;
   int child_status = -1, stopping = 0, rc = WS_OK, once = (s->o->set & S_ONCE) != 0;
-  if (s->o->exec && (child = spawn_child(s->o->exec, &set)) < 0) {
+  if (s->o->exec && (child = spawn_child(s->o->exec)) < 0) {
+    final_stop = 1;
     stop_all(s->w, s->nw);
     return CLI_RUNTIME;
   }
   for (;;) {
     struct timespec tmo = {0, 200 * 1000000};
     siginfo_t si;
-    int sig = sigtimedwait(&set, &si, &tmo);
+    int sig = sigtimedwait(&sigs, &si, &tmo);
     if (sig > 0 && sig != SIGCHLD) {
       if (child > 0) kill(child, sig);
       if (sig == SIGHUP) {
@@ -443,6 +489,10 @@ static int run(state *s) {
         cli_log(WS_LOG_INFO, "SIGHUP: reopening logs%s",
                 s->o->config ? ", reloading the configuration" : "");
         reload(s);
+        if (stop_requested && child <= 0) {
+          cli_log(WS_LOG_INFO, "stop requested during the reload: final sync, then exit");
+          break;
+        }
       } else if (child <= 0 && (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)) {
         if (stopping) {
           cli_log(WS_LOG_WARN, "second %s: exiting without waiting for the final sync",
@@ -504,6 +554,7 @@ static int run(state *s) {
     if (!running && once) break;
     if (!running && !s->o->exec) break;
   }
+  final_stop = 1;
   int frc = stop_all(s->w, s->nw);
   if (rc == WS_OK) rc = frc;
   if (child > 0) { /* we are stopping for our own reasons: take the app down too */
