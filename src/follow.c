@@ -225,8 +225,12 @@ static int db_open(follower *f, const char *path, uint32_t create_ps, ws_err *er
                  "torn state (it was not made by walship follow?)", path);
     goto fail;
   }
-  /* A WAL that was reset keeps at most 4 MiB on disk. */
-  if ((rc = exec(f, "PRAGMA r.journal_size_limit=4194304", err))) goto fail;
+  /* FULL: a COMMIT is durable when it returns, which the state file's
+  ** pending/committed protocol relies on.  A WAL that was reset keeps at
+  ** most 4 MiB on disk. */
+  if ((rc = exec(f, "PRAGMA r.synchronous=FULL; PRAGMA r.journal_size_limit=4194304",
+                 err)))
+    goto fail;
   f->page_size = (uint32_t)pragma_int(f, "PRAGMA r.page_size");
   if (sqlite3_prepare_v2(f->db, "INSERT INTO sqlite_dbpage(pgno, data, schema) "
                          "VALUES (?1, ?2, 'r')", -1, &f->put, NULL) != SQLITE_OK) {
