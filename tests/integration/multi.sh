@@ -7,6 +7,8 @@
 # the database whose settings changed restarts from the position in its
 # stores ("resuming store history"), the unchanged one keeps running.  A
 # second instance on the same database is refused with a clear message.
+# A final sync that fails (one database's store broken) exits non-zero while
+# the other database is still shipped completely.
 . "$(dirname "$0")/lib.sh"
 . "$WS_ROOT/tests/servers/servers.sh"
 
@@ -104,5 +106,33 @@ check_contiguous a2_contiguous "$WORK/a2"
 check_contiguous b1_contiguous "$WORK/b1"
 check_eq a_destinations_hold_the_same_newest "$(store_max_txid "$WORK/a1")" \
   "$(store_max_txid "$WORK/a2")"
+
+# one database whose final sync fails makes the exit status non-zero; the
+# other one is still shipped completely
+c=$WORK/c.db d=$WORK/d.db
+make_db "$c" || finish
+make_db "$d" || finish
+mkdir -p "$WORK/c1" "$WORK/d1"
+cat >"$WORK/fail.yml" <<YML
+sync-interval: 1h
+databases:
+  - path: $c
+    destinations: [{url: $WORK/c1}]
+  - path: $d
+    destinations: [{url: $WORK/d1}]
+YML
+"$WALSHIP" replicate -c "$WORK/fail.yml" >"$WORK/fail.log" 2>&1 &
+pid=$!
+wait_for_log "snapshot durable.* db=$c\$" "$WORK/fail.log" 30 &&
+  wait_for_log "snapshot durable.* db=$d\$" "$WORK/fail.log" 30 || fail fail_setup "$(tail -n 3 "$WORK/fail.log")"
+rm -rf "$WORK/c1/seg" && : >"$WORK/c1/seg"      # c's store can no longer take segments
+run_writer c_more --db "$c" --txns 20 --seed 21
+run_writer d_more --db "$d" --txns 20 --seed 22
+kill -TERM "$pid"
+wait "$pid"; rc=$?
+if [ "$rc" != 0 ] && grep -q "walship: replicate: $c: final sync failed" "$WORK/fail.log"; then
+  pass failed_final_sync_exit_nonzero
+else fail failed_final_sync_exit_nonzero "exit $rc: $(tail -n 3 "$WORK/fail.log" | tr '\n' '|')"; fi
+check_restore d_despite_c "$WORK/d1" "$d"
 
 finish
