@@ -45,11 +45,12 @@ interrupted() {
 }
 trap interrupted INT TERM
 mkdir -p "$LOGDIR"
+suite_t0=$SECONDS
 
 # run_one NAME TIMEOUT COMMAND...: run, stream its PASS/FAIL lines, count them.
 run_one() {
   local name=$1 limit=$2; shift 2
-  local log=$LOGDIR/$name.log rc np nf
+  local log=$LOGDIR/$name.log rc np nf t0=$SECONDS
   echo "== $name"
   rm -f "$log"
   # timeout leads its own process group and signals all of it, so a
@@ -75,6 +76,7 @@ run_one() {
   fi
   passed=$((passed + np))
   failed=$((failed + nf))
+  echo "   $name: $((SECONDS - t0))s"   # the suite must stay under 10 minutes
   if [ "$nf" != 0 ]; then
     echo "---- last 50 lines of $log"
     tail -n 50 "$log"
@@ -114,5 +116,6 @@ if [ $unit_only = 0 ]; then
   if selected torture; then run_one torture "$IT_TIMEOUT" bash tests/torture/torture.sh; fi
 fi
 
+echo "suite took $((SECONDS - suite_t0))s"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
