@@ -18,8 +18,10 @@
 **            (still ours? else stop: WS_ELOCKED) and write a new expiry.  A
 **            sidecar that was paused past its expiry therefore checks
 **            before its next upload.
-**   release  on a clean stop: expiry = now (epoch kept), so a successor
-**            takes over at once.
+**   release  on a clean stop: delete the record (if still ours), so a
+**            successor takes over at once and a stopped store holds only
+**            snap/ and seg/ objects.  Epochs therefore count takeovers
+**            since the last clean stop.
 ** What remains is a read-check-write window: two writers that both read
 ** "free" and both write within the settle time can each see its own
 ** record on read-back only if the store reorders or caches reads; and a
@@ -241,25 +243,25 @@ void ws_lease_release(ws_lease *l) {
   ws_err e = WS_ERR_INIT;
   if (ws_lease_read(&found, &r, l->st, &e) == WS_OK && found &&
       strcmp(r.owner, self()) == 0 && r.epoch == l->epoch) {
-    int64_t now = ws_now_ms();
-    if (write_rec(l, now, now, &e) != WS_OK)
+    if (l->st->m->del(l->st, WS_LEASE_NAME, &e) != WS_OK)
       ws_log(WS_LOG_WARN, "lease", "store %s: could not release the lease (%s); a "
              "successor waits until it expires", l->st->url, e.msg);
   }
   free(l);
 }
 
-int ws_lease_check(ws_store *st, int mine_only, ws_err *err) {
+int ws_lease_check(ws_store *st, ws_err *err) {
   ws_lease_rec r;
   int found = 0;
   int rc = ws_lease_read(&found, &r, st, err);
-  if (rc || !found) return rc;
+  if (rc) return rc;
   int64_t now = ws_now_ms();
-  int mine = strcmp(r.owner, self()) == 0;
-  if (mine_only ? !mine || r.expires_ms <= now : r.expires_ms > now && !owner_dead(&r))
-    return mine_only && !mine ? refuse(st, &r, now, "written", err)
-         : mine_only ? ws_fail(err, WS_ELOCKED, "store %s: our writer lease expired; "
-                               "no maintenance until it is renewed", st->url)
-         : refuse(st, &r, now, "written (its sidecar runs maintenance itself)", err);
+  if (!found)
+    return ws_fail(err, WS_ELOCKED, "store %s holds no writer lease of ours; no "
+                   "maintenance", st->url);
+  if (strcmp(r.owner, self()) != 0) return refuse(st, &r, now, "written", err);
+  if (r.expires_ms <= now)
+    return ws_fail(err, WS_ELOCKED, "store %s: our writer lease expired; no maintenance "
+                   "until it is renewed", st->url);
   return WS_OK;
 }

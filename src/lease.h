@@ -21,12 +21,12 @@ WS_MUST_CHECK int ws_lease_acquire(ws_lease **out, ws_store *st, const char *db_
 /* Renew when a third of the lease has passed; call before every upload.
 ** WS_ELOCKED once another owner holds it (then stop shipping). */
 WS_MUST_CHECK int ws_lease_tick(ws_lease *l, ws_err *err);
-/* Give the lease up (expiry now, epoch kept) if still ours; frees l. */
+/* Give the lease up (delete the record) if still ours; frees l. */
 void ws_lease_release(ws_lease *l);
 
-/* WS_OK if no live lease on st is held by anyone but this process (any
-** holder refuses when mine_only is 0); for maintenance passes. */
-WS_MUST_CHECK int ws_lease_check(ws_store *st, int mine_only, ws_err *err);
+/* WS_OK if this process holds a live lease on st (WS_ELOCKED naming the
+** holder otherwise): a sidecar's maintenance passes need it. */
+WS_MUST_CHECK int ws_lease_check(ws_store *st, ws_err *err);
 
 /* The lease record, parsed (for tests and `ls`). */
 typedef struct ws_lease_rec {
