@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 static void help(void) {
   printf(
@@ -86,6 +87,48 @@ static int dry(const ws_restore_opts *opts) {
          n, bytes, txid);
   ws_objinfo_free(v);
   return fflush(stdout) == 0 ? CLI_OK : CLI_RUNTIME;
+}
+
+/* Progress: a bar on a terminal (stderr), else a log line every 5 s. */
+typedef struct prog {
+  int tty;
+  int64_t t0, last;           /* cli_now_ms() at start, at the last output */
+} prog;
+
+static void human(char *out, size_t n, double b) {
+  static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  while (b >= 1024 && i < 4) { b /= 1024; i++; }
+  snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+}
+
+static void on_progress(void *ud, const ws_restore_progress *p) {
+  prog *g = ud;
+  int64_t now = cli_now_ms();
+  if (!p->done && now - g->last < (g->tty ? 200 : 5000)) return;
+  if (p->done && !g->tty) return;          /* the "restored" line says it all */
+  g->last = now;
+  double secs = (double)(now - g->t0) / 1000.0;
+  double rate = secs > 0.05 ? (double)p->bytes_done / secs : 0;
+  double pct = p->bytes_total ? 100.0 * (double)p->bytes_done / (double)p->bytes_total : 100;
+  if (pct > 100) pct = 100;
+  double eta = rate > 0 && p->bytes_total > p->bytes_done
+      ? (double)(p->bytes_total - p->bytes_done) / rate : 0;
+  char done[32], total[32], r[32];
+  human(done, sizeof(done), (double)p->bytes_done);
+  human(total, sizeof(total), (double)p->bytes_total);
+  human(r, sizeof(r), rate);
+  if (g->tty) {
+    fprintf(stderr, "\r\033[K%s / %s %3.0f%%  %s/s  ETA %.0fs  objects %" PRIu64 "/%" PRIu64,
+            done, total, pct, r, eta, p->objects_done, p->objects_total);
+    if (p->done) fputc('\n', stderr);
+    fflush(stderr);
+    return;
+  }
+  cli_log(WS_LOG_INFO, "restore progress bytes=%" PRIu64 " total=%" PRIu64 " pct=%.0f "
+          "rate_bytes_s=%.0f eta_s=%.0f objects=%" PRIu64 "/%" PRIu64 " txid=%" PRIu64,
+          p->bytes_done, p->bytes_total, pct, rate, eta, p->objects_done,
+          p->objects_total, p->txid);
 }
 
 /* --follow: the library loops until a signal; its log lines carry the lag. */
@@ -175,8 +218,12 @@ int cmd_restore(int argc, char **argv) {
   opts.stop = &stop_flag;
   store_opts.stop = &stop_flag;
   if (cli_on_stop_signals(&stop_flag) != 0) return CLI_RUNTIME;
+  prog g = {isatty(STDERR_FILENO), cli_now_ms(), cli_now_ms()};
+  opts.progress = on_progress;
+  opts.progress_ud = &g;
   ws_err err = WS_ERR_INIT;
   int rc = ws_restore(&r, &opts, &err);
+  if (rc != WS_OK && g.tty && g.last != g.t0) fputc('\n', stderr);  /* end the bar */
   if (rc == WS_EEMPTY && opts.if_replica_exists && !err.msg[0]) {
     fprintf(stderr, "walship: restore: no replica in %s, nothing restored\n",
             opts.store_url);

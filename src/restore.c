@@ -47,6 +47,10 @@ typedef struct rctx {
   /* write combining: a run of consecutive pages starting at wb_pgno */
   uint8_t *wb;
   uint32_t wb_pgno, wb_n;
+  /* progress reporting (opts->progress) */
+  const ws_restore_opts *o;
+  const ws_apply *a;
+  ws_restore_progress p;
 } rctx;
 
 static int wb_flush(rctx *c, ws_err *err) {
@@ -92,6 +96,14 @@ static int file_txn_end(void *ud, uint64_t txid, uint32_t db_pages, ws_err *err)
 }
 
 static const ws_apply_sink file_sink = {file_history, file_page, file_txn_end};
+
+static void report(rctx *c, uint64_t bytes) {
+  c->p.bytes_done = bytes;
+  c->p.txid = c->a->txid;
+  c->o->progress(c->o->progress_ud, &c->p);
+}
+
+static void on_bytes(void *ud, uint64_t bytes) { report(ud, bytes); }
 
 /* PRAGMA integrity_check on the temp file; it must answer exactly "ok". */
 static int integrity_check(const char *path, const char *out, ws_err *err) {
@@ -246,9 +258,18 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
   a.target = plan.txid;
   a.stop = opts->stop;
   a.stop_msg = "restore interrupted; nothing written to the output";
+  c.o = opts;
+  c.a = &a;
+  if (opts->progress) {
+    a.on_bytes = on_bytes;
+    c.p.objects_total = plan.n;
+    for (size_t i = 0; i < plan.n; i++) c.p.bytes_total += plan.v[i]->size;
+    report(&c, 0);
+  }
   size_t applied = 0;
   for (size_t i = 0; i < plan.n; i++, applied++) {
     if ((rc = ws_apply_object(&a, st, plan.v[i], i == 0, err))) goto out;
+    c.p.objects_done = i + 1;
     if (a.stopped) { applied++; break; }
   }
   if (a.txid != plan.txid) {
@@ -294,6 +315,10 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
          " page_size=%" PRIu32 " objects=%" PRIu64 " bytes=%" PRIu64, out,
          r0.txid, r0.db_pages, r0.page_size, r0.objects, r0.bytes_downloaded);
   if (res) *res = r0;
+  if (opts->progress) {
+    c.p.done = 1;
+    report(&c, a.bytes);
+  }
 out:
   if (c.fd >= 0) close(c.fd);  /* failure path: the file is discarded */
   if (tmp) {

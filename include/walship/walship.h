@@ -120,6 +120,16 @@ typedef struct ws_replicate_opts {
 WS_MUST_CHECK int ws_replicate(const ws_replicate_opts *opts, ws_err *err);
 
 /* ---------------------------------------------------------------- restore */
+/* Where a restore is (ws_restore_opts.progress). */
+typedef struct ws_restore_progress {
+  uint64_t bytes_done;       /* downloaded so far */
+  uint64_t bytes_total;      /* sum of the planned objects' sizes (a restore
+                                stopping inside its last object ends short) */
+  uint64_t objects_done, objects_total;
+  uint64_t txid;             /* last transaction applied (0 before the first) */
+  int done;                  /* 1 on the final call, after the rename */
+} ws_restore_progress;
+
 typedef struct ws_restore_opts {
   unsigned version;          /* WS_RESTORE_OPTS_VERSION */
   const char *store_url;
@@ -135,10 +145,15 @@ typedef struct ws_restore_opts {
   int64_t target_time_ms;    /* restore the last transaction captured at or
                                 before this time (unix ms); 0 = unused.
                                 Exclusive with target_txid. */
+  /* called from the restoring thread after every downloaded chunk and once
+  ** at the end; must be cheap (throttle display itself). NULL = none */
+  void (*progress)(void *ud, const ws_restore_progress *p);
+  void *progress_ud;
 } ws_restore_opts;
 
 #define WS_RESTORE_OPTS_VERSION 1
-#define WS_RESTORE_OPTS_INIT {WS_RESTORE_OPTS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0}
+#define WS_RESTORE_OPTS_INIT {WS_RESTORE_OPTS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0, \
+                              NULL, NULL}
 
 typedef struct ws_restore_result {
   uint64_t txid;             /* state restored is the one after this TXID */
