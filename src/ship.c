@@ -480,12 +480,13 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   rc = o->ndests ? ws_store_fanout_open(&s.st, o->dests, o->ndests, err)
                  : ws_store_open_ex(&s.st, o->store_url, o->store, err);
   if (rc) goto out;
+  /* one writer per store prefix, as the flock above is one per database:
+  ** before the position is read and before attach may write a snapshot
+  ** (a refused start leaves nothing behind: release deletes the record) */
+  if ((rc = ws_lease_acquire(&lease, s.st, o->db_path, err))) goto out;
   if ((rc = load_position(&s, err))) goto out;
   if (o->stats) ws_stats_durable(o->stats, s.txid);
   if ((rc = attach(&s, err))) goto out;
-  /* one writer per store prefix, as the flock above is one per database;
-  ** taken once the database proved replicable, before the first upload */
-  if ((rc = ws_lease_acquire(&lease, s.st, o->db_path, err))) goto out;
   if ((rc = sync_all(&s, o->once, err)) || (rc = maint(&s, err))) goto out;
   if (o->once) goto done;
   if ((rc = ws_watch_open(&s.watch, o->db_path, err))) goto out;
