@@ -5,8 +5,9 @@ set -euo pipefail
 # libcurl: HTTP/TLS/SigV4 for the remote stores; expat: S3 XML listings;
 # json-c: the HTTP store's JSON directory listings; libssl: SHA-256/MD5 of
 # upload bodies (libcrypto); libmicrohttpd: the opt-in /metrics endpoint;
-# libyaml: the replicate configuration file (cli/config.c).
-pkgs=(build-essential libsqlite3-dev zlib1g-dev sqlite3 libcurl4-openssl-dev
+# libyaml: the replicate configuration file (cli/config.c); libdeflate: the
+# codec's block compression and CRC-32 (zlib-compatible streams, less CPU).
+pkgs=(build-essential libsqlite3-dev zlib1g-dev libdeflate-dev sqlite3 libcurl4-openssl-dev
       libexpat1-dev libjson-c-dev libssl-dev libmicrohttpd-dev libyaml-dev python3)
 # The store tests' servers (tests/servers/): nginx (its dav and autoindex
 # modules) for the HTTP store; node + npm to run s3rver for the S3 store.

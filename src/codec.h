@@ -86,6 +86,11 @@ typedef struct ws_enc ws_enc;
 */
 int ws_enc_new(ws_enc **out, const ws_objhdr *h, int level, ws_write_fn write,
                void *ud, ws_err *err);
+/* Start the next object on an encoder whose previous object finished or
+** failed, keeping its buffers and compressor (same level): a sidecar that
+** ships an object per commit would otherwise allocate ~2.3 MiB per object. */
+int ws_enc_restart(ws_enc *e, const ws_objhdr *h, ws_write_fn write, void *ud,
+                   ws_err *err);
 int ws_enc_txn_begin(ws_enc *e, uint64_t txid, int64_t time_ms,
                      uint32_t db_pages, uint32_t npages, ws_err *err);
 int ws_enc_page(ws_enc *e, uint32_t pgno, const void *data, ws_err *err);

@@ -45,6 +45,7 @@ typedef struct ship {
   int covered;
   int need_snapshot;       /* continuity lost: next attach snapshots */
 
+  ws_enc *enc;             /* reused for every object (ship_write.c) */
   txn_info *tx;            /* transactions found by the last scan */
   size_t ntx, captx;
   uint64_t tx_pages;

@@ -12,8 +12,20 @@
 #include "names.h"
 #include "walship/stats.h"
 
+#include <libdeflate.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ws_page_hash (pagehash.h) with libdeflate's CRC-32 and Adler-32: the same
+** functions as zlib's, several times faster.  Hashing every shipped page
+** with zlib's was a third of the sidecar's instructions at 100 tx/s
+** (docs/benchmarks.md).  Must equal ws_page_hash: restore recomputes the
+** state checksum with it and refuses an object whose sums differ. */
+static uint64_t page_hash(uint32_t pgno, const void *page, uint32_t page_size) {
+  uint32_t c = libdeflate_crc32(0, page, page_size);
+  uint32_t a = libdeflate_adler32(1, page, page_size);
+  return ws_page_hash_mix(((uint64_t)c << 32) | a, pgno);
+}
 
 /* ------------------------------------------------------------ uploads */
 
@@ -37,15 +49,20 @@ static int upload_begin(upload_ctx *u, ship *s, const ws_objhdr *h, ws_err *err)
   u->enc = NULL;
   u->t0 = ws_mono_ms();
   if ((rc = s->st->m->put_begin(&u->up, s->st, u->name, err))) return rc;
-  if ((rc = ws_enc_new(&u->enc, h, s->o->compress_level, up_write, u->up, err))) {
+  /* One encoder per sidecar (buffers and compressor reused; ws_replicate
+  ** frees it): at --sync-interval 0 there is an object per commit. */
+  if (s->enc) rc = ws_enc_restart(s->enc, h, up_write, u->up, err);
+  else rc = ws_enc_new(&s->enc, h, s->o->compress_level, up_write, u->up, err);
+  if (rc) {
     s->st->m->put_abort(u->up);
     u->up = NULL;
+    return rc;
   }
-  return rc;
+  u->enc = s->enc;
+  return WS_OK;
 }
 
 static void upload_abort(ship *s, upload_ctx *u) {
-  ws_enc_free(u->enc);
   if (u->up) s->st->m->put_abort(u->up);
   u->enc = NULL;
   u->up = NULL;
@@ -58,7 +75,6 @@ static int upload_finish(ship *s, upload_ctx *u, uint64_t sum, ws_err *err) {
     return rc;
   }
   uint64_t n = ws_enc_bytes_out(u->enc);
-  ws_enc_free(u->enc);
   u->enc = NULL;
   ws_upload *up = u->up;
   u->up = NULL;
@@ -78,7 +94,7 @@ typedef struct scan_ctx {
 
 static int scan_page(void *ud, uint32_t pgno, const uint8_t *page, ws_err *err) {
   scan_ctx *c = ud;
-  int rc = ws_dbstate_set(&c->s->ds, pgno, ws_page_hash(pgno, page, c->s->page_size), err);
+  int rc = ws_dbstate_set(&c->s->ds, pgno, page_hash(pgno, page, c->s->page_size), err);
   if (rc == WS_OK && c->u) rc = ws_enc_page(c->u->enc, pgno, page, err);
   return rc;
 }
@@ -239,7 +255,7 @@ static int segenc_frame(void *ud, const ws_frame *f, ws_err *err) {
     return rc;
   if ((rc = ws_enc_page(e->u->enc, f->pgno, f->page, err))) return rc;
   if (!e->resume &&
-      (rc = ws_dbstate_set(&s->ds, f->pgno, ws_page_hash(f->pgno, f->page, s->page_size), err)))
+      (rc = ws_dbstate_set(&s->ds, f->pgno, page_hash(f->pgno, f->page, s->page_size), err)))
     return rc;
   if (++e->inframe < t->nframes) return WS_OK;
   /* the last frame of a transaction must be its commit frame */
