@@ -78,6 +78,7 @@ test: deps
 	@bash tests/run.sh
 
 bench: deps
+	@bash bench/deps.sh
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh
 

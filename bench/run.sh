@@ -6,21 +6,33 @@
 # (default build/bench), with per-commit lag files for plots.
 #
 #   (a) lag: bench/lagprobe at 100 tx/s with the default 1 s sync interval
-#       and with --sync-interval 0, and at 1000 tx/s with --sync-interval 0
+#       and with --sync-interval 0, and at 1000 tx/s with --sync-interval 0;
+#       LAG_REPS runs each: median of the per-run figures and pooled
+#       percentiles over all commits
 #   (b) writer overhead and footprint: unthrottled ws-writer (insert) alone
-#       vs with walship vs with the .backup+gzip baseline, alternating rounds;
-#       peak WAL, sidecar CPU, peak RSS, shipped-during-burst, SIGTERM->exit
+#       vs with walship vs with the baselines (bench/copy_loop.sh: .backup +
+#       gzip, VACUUM INTO, ATTACH + INSERT OR REPLACE, each every 1 s),
+#       alternating rounds; peak WAL, sidecar CPU, peak RSS,
+#       shipped-during-burst, SIGTERM->exit
+#   (b2) writer overhead at a fixed 1000 tx/s: the writer's own CPU per
+#       1000 commits alone vs with walship (1 s and --sync-interval 0)
+#   (c2) restore time vs database size (RESTORE_SIZES_MB), raw bound dd
 #   (c) restore of a ~100 MB database of random 4000-byte blobs, short history
 #       (one snapshot) and long history (snapshot + segments), vs cp, cp+fsync,
 #       gzip -dc of a gzip -1 copy, cat of the store objects; VACUUM INTO
 #   (d) store bytes / database size after 10,000 small updates of a ~10 MB db
 #
-# Knobs (environment): LAG_S=20 BURST_S=10 ROUNDS=3 RESTORE_REPS=3
-#   BIG_ROWS=25000 (4000-byte blobs) SMALL_ROWS=85000 UPDATES=10000
+# Knobs (environment): LAG_S=10 LAG_REPS=5 BURST_S=8 ROUNDS=5 BASE_ROUNDS=3
+#   FIXED_S=8 RESTORE_REPS=3 BIG_ROWS=25000 (4000-byte blobs) SMALL_ROWS=85000
+#   UPDATES=10000 RESTORE_SIZES_MB="10 100 1000"
+# Plots (gnuplot, bench/deps.sh installs it): $BENCH_OUT/lag-cdf.png and
+# $BENCH_OUT/restore-size.png.
 #   BENCH_TMP=/tmp (scratch; removed at exit) BENCH_OUT=build/bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LAG_S=${LAG_S:-20} BURST_S=${BURST_S:-10} ROUNDS=${ROUNDS:-3} RESTORE_REPS=${RESTORE_REPS:-3}
+LAG_S=${LAG_S:-10} LAG_REPS=${LAG_REPS:-5} BURST_S=${BURST_S:-8} ROUNDS=${ROUNDS:-5}
+BASE_ROUNDS=${BASE_ROUNDS:-3} FIXED_S=${FIXED_S:-8} RESTORE_REPS=${RESTORE_REPS:-3}
+RESTORE_SIZES_MB=${RESTORE_SIZES_MB:-10 100 1000}
 BIG_ROWS=${BIG_ROWS:-25000} SMALL_ROWS=${SMALL_ROWS:-85000} UPDATES=${UPDATES:-10000}
 OUT=${BENCH_OUT:-build/bench}
 for b in build/walship build/tools/ws-writer; do
@@ -53,6 +65,10 @@ now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}'; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{if(NR==0){print "NA"; exit}
   printf "%.3f", NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+maxof() { tr ' ' '\n' | grep . | sort -g | tail -1; }
+pctl() { sort -g | awk 'function q(f,  i) { i = int(NR * f) + 1; if (i > NR) i = NR; return v[i] }
+  {v[NR]=$1} END{if(NR==0){print "n=0"; exit}
+  printf "n=%d p50=%.2f p90=%.2f p99=%.2f p99.9=%.2f max=%.2f", NR, q(0.5), q(0.9), q(0.99), q(0.999), v[NR]}'; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN{if (b==0 || a=="NA" || b=="NA") print "NA"; else printf "%.3f", a/b}'; }
 kv() { grep -o "$1=[^ ]*" | head -1 | cut -d= -f2; } # kv KEY <<< "line with KEY=val"
 fsize() { stat -c %s "$1" 2>/dev/null || echo 0; }
@@ -88,30 +104,45 @@ echo "walship binary: build/walship sha256 $(sha256sum build/walship | cut -c1-1
 echo "nproc: $(nproc)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')  kernel: $(uname -r)"
 echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)  scratch: $T ($(df --output=source "$T" | tail -1), rotational=$(cat /sys/block/$(basename "$(df --output=source "$T" | tail -1)")/queue/rotational 2>/dev/null || echo ?))"
 echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "settings: LAG_S=$LAG_S BURST_S=$BURST_S ROUNDS=$ROUNDS RESTORE_REPS=$RESTORE_REPS BIG_ROWS=$BIG_ROWS SMALL_ROWS=$SMALL_ROWS UPDATES=$UPDATES"
+echo "settings: LAG_S=$LAG_S LAG_REPS=$LAG_REPS BURST_S=$BURST_S ROUNDS=$ROUNDS BASE_ROUNDS=$BASE_ROUNDS FIXED_S=$FIXED_S RESTORE_REPS=$RESTORE_REPS BIG_ROWS=$BIG_ROWS SMALL_ROWS=$SMALL_ROWS UPDATES=$UPDATES RESTORE_SIZES_MB='$RESTORE_SIZES_MB'"
+load() { echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 # ------------------------------------------------------------- (a) lag
 hdr "(a) replication lag: commit -> durable in the store (lagprobe, one INSERT per txn, synchronous=NORMAL)"
-lag_run() { # lag_run NAME RATE SYNC
-  local d=$T/lag-$1
-  mkdir -p "$d"
-  echo "--- $1: rate=$2 tx/s --sync-interval $3, ${LAG_S}s"
+lag_run() { # lag_run NAME RATE SYNC: LAG_REPS runs, then the summary
+  local d=$T/lag-$1 i f out
+  echo "--- $1: rate=$2 tx/s --sync-interval $3, ${LAG_S}s x $LAG_REPS runs"
   echo "cmd: lagprobe --db DB --store STORE --rate $2 --duration $LAG_S -- walship replicate --log-level debug --sync-interval $3 DB STORE"
-  "$BIN/lagprobe" --db "$d/app.db" --store "$d/store" --rate "$2" --duration "$LAG_S" \
-    --raw "$OUT/lag-$1.txt" --log "$d/sidecar.log" -- \
-    "$W" replicate --log-level debug --sync-interval "$3" "$d/app.db" "$d/store" | tee "$d/out.txt"
-  echo "store: objects=$(nobj "$d/store") bytes=$(objbytes "$d/store")"
-  rm -rf "$d"
+  : >"$OUT/lag-$1.txt"
+  local P50="" P90="" P99="" MX="" CPU="" RSS=""
+  for i in $(seq 1 "$LAG_REPS"); do
+    mkdir -p "$d"
+    out=$("$BIN/lagprobe" --db "$d/app.db" --store "$d/store" --rate "$2" --duration "$LAG_S" \
+      --raw "$d/raw.txt" --log "$d/sidecar.log" -- \
+      "$W" replicate --log-level debug --sync-interval "$3" "$d/app.db" "$d/store")
+    f=$(grep 'lag_durable_ms' <<<"$out")
+    P50+=" $(kv p50 <<<"$f")" P90+=" $(kv p90 <<<"$f")" P99+=" $(kv p99 <<<"$f")" MX+=" $(kv max <<<"$f")"
+    CPU+=" $(grep -o 'cpu_ms_per_1000tx=[0-9.]*' <<<"$out" | cut -d= -f2)"
+    RSS+=" $(grep -o 'maxrss_kib=[0-9]*' <<<"$out" | cut -d= -f2)"
+    echo "run $i: $(load) $(grep -E 'lag_durable|sidecar exit' <<<"$out" | sed 's/lagprobe: //' | tr '\n' ' ')store_objects=$(nobj "$d/store") store_bytes=$(objbytes "$d/store")"
+    awk -v r="$i" '$1 != "#" {print r, $0}' "$d/raw.txt" >>"$OUT/lag-$1.txt" # run k commit_s lag_ms commit_ms
+    rm -rf "$d"
+  done
+  echo "summary $1: durable lag ms, median of $LAG_REPS runs: p50=$(median <<<"$P50") p90=$(median <<<"$P90") p99=$(median <<<"$P99") max=$(median <<<"$MX");" \
+    "worst run: p99=$(maxof <<<"$P99") max=$(maxof <<<"$MX"); sidecar CPU ms/1000 tx median=$(median <<<"$CPU") (runs:$CPU); peak RSS KiB max=$(maxof <<<"$RSS")"
+  echo "pooled $1 (all commits of all runs): $(awk '{print $4}' "$OUT/lag-$1.txt" | pctl)"
 }
 lag_run 100tps-sync1s 100 1s
 lag_run 100tps-sync0 100 0
 lag_run 1000tps-sync0 1000 0
 
 # ------------------------------------- (b) writer overhead, (e) backup baseline
-hdr "(b) writer overhead + footprint, (e) .backup+gzip every 1 s baseline: unthrottled insert writer, ${BURST_S}s, $ROUNDS alternating rounds"
+hdr "(b) writer overhead + footprint, (e) baselines every 1 s: unthrottled insert writer, ${BURST_S}s, $ROUNDS alternating rounds (baselines in the first $BASE_ROUNDS)"
 echo "writer cmd: ws-writer --db DB --duration $BURST_S --rate 0 --workload insert --synchronous normal --seed R (fresh db each run; default 1000-page autocheckpoint)"
 echo "walship cmd: wsmon --wal DB-wal -- walship replicate DB STORE   (defaults: 1s sync, 1000 checkpoint frames, 16MiB wal-max, zlib 1)"
-echo "backup cmd:  wsmon --wal DB-wal -- bash bench/backup_loop.sh DB DIR 1   (sqlite3 DB .backup + gzip -1, every 1 s)"
+echo "backup cmd:  wsmon --wal DB-wal -- bash bench/copy_loop.sh backup DB DIR 1   (sqlite3 DB .backup + gzip -1, every 1 s)"
+echo "vacuum cmd:  wsmon --wal DB-wal -- bash bench/copy_loop.sh vacuum DB DIR 1   (VACUUM INTO a new file, every 1 s)"
+echo "attach cmd:  wsmon --wal DB-wal -- bash bench/copy_loop.sh attach DB DIR 1   (ATTACH + INSERT OR REPLACE ... SELECT * per table into one replica, every 1 s)"
 echo "none cmd:    wsmon --wal DB-wal   (samples the WAL only)"
 declare -A TPS=()
 burst() { # burst MODE ROUND
@@ -123,7 +154,7 @@ burst() { # burst MODE ROUND
       BGPIDS+=("$mon") ;;
     walship) "$BIN/wsmon" --wal "$d/app.db-wal" -- "$W" replicate "$d/app.db" "$d/store" >"$d/mon.txt" 2>"$d/side.log" & mon=$!
       BGPIDS+=("$mon"); wait_log "$d/side.log" "snapshot durable" 30 ;;
-    backup) "$BIN/wsmon" --wal "$d/app.db-wal" -- bash bench/backup_loop.sh "$d/app.db" "$d/bk" 1 >"$d/mon.txt" 2>"$d/side.log" & mon=$!
+    backup|vacuum|attach) "$BIN/wsmon" --wal "$d/app.db-wal" -- bash bench/copy_loop.sh "$m" "$d/app.db" "$d/bk" 1 >"$d/mon.txt" 2>"$d/side.log" & mon=$!
       BGPIDS+=("$mon"); wait_log "$d/side.log" "backup n=0" 30 ;;
   esac
   "$WR" --db "$d/app.db" --duration "$BURST_S" --rate 0 --workload insert --synchronous normal --seed "$r" >"$d/writer.txt"
@@ -136,7 +167,7 @@ burst() { # burst MODE ROUND
   tps=$(awk -v c="$commits" -v e="$el" 'BEGIN{printf "%.0f", c/e}')
   TPS[$m]="${TPS[$m]:-} $tps"
   local cpu; cpu=$(awk -v u="$(kv cpu_user_ms <<<"$ml")" -v s="$(kv cpu_sys_ms <<<"$ml")" 'BEGIN{printf "%.1f", u+s}')
-  printf 'round=%s mode=%-7s tx/s=%s commits=%s peak_wal_MiB=%.1f' "$r" "$m" "$tps" "$commits" \
+  printf 'round=%s %s mode=%-7s tx/s=%s commits=%s peak_wal_MiB=%.1f' "$r" "$(load)" "$m" "$tps" "$commits" \
     "$(awk -v b="$(kv peak_wal_bytes <<<"$ml")" 'BEGIN{print b/1048576}')"
   if [ $m != none ]; then
     printf ' cpu_ms=%s cpu_ms_per_1000tx=%s maxrss_MiB=%.1f term_to_exit_ms=%s exit=%s' "$cpu" \
@@ -155,26 +186,27 @@ burst() { # burst MODE ROUND
     printf ' write_barriers=%s' "$(grep -c 'write barrier' "$d/side.log" || true)"
     grep -E ' (WARN|ERROR) ' "$d/side.log" | head -3 | sed 's/^/\n  sidecar: /' | tr -d '\n' || true
   fi
-  if [ $m = backup ]; then
+  if [ $m = backup ] || [ $m = vacuum ] || [ $m = attach ]; then
     local nb bb mx
     nb=$(grep -c '^backup ' "$d/side.log" || true)
     bb=$(grep -o 'bytes=[0-9]*' "$d/side.log" | cut -d= -f2 | awk '{s+=$1} END{print s+0}')
     mx=$(grep -o 'seconds=[0-9.]*' "$d/side.log" | cut -d= -f2 | sort -g | tail -1)
-    printf ' backups=%s bytes_moved_MB=%.1f moved_KB_per_1000tx=%.1f max_backup_s=%s' "$nb" \
+    printf ' copies=%s bytes_moved_MB=%.1f moved_KB_per_1000tx=%.1f max_copy_s=%s' "$nb" \
       "$(awk -v b="$bb" 'BEGIN{print b/1e6}')" "$(awk -v b="$bb" -v c="$commits" 'BEGIN{print b/c}')" "$mx"
   fi
   echo
   rm -rf "$d"
 }
 for r in $(seq 1 "$ROUNDS"); do
-  for m in none walship backup; do burst "$m" "$r"; done
+  modes="none walship"; [ "$r" -le "$BASE_ROUNDS" ] && modes="none walship backup vacuum attach"
+  for m in $modes; do burst "$m" "$r"; done
 done
-for m in none walship backup; do
+for m in none walship backup vacuum attach; do
   echo "median tx/s $m: $(median <<<"${TPS[$m]}")  (runs:${TPS[$m]})"
 done
-echo "ratio walship/none: $(div "$(median <<<"${TPS[walship]}")" "$(median <<<"${TPS[none]}")")"
-echo "ratio backup/none:  $(div "$(median <<<"${TPS[backup]}")" "$(median <<<"${TPS[none]}")")"
-
+for m in walship backup vacuum attach; do
+  echo "ratio $m/none: $(div "$(median <<<"${TPS[$m]}")" "$(median <<<"${TPS[none]}")")  (medians; per-round ratios are in the lines above)"
+done
 echo "--- idle sidecar: no writes for ${BURST_S}s after the snapshot (cost of standing by)"
 d=$T/idle; mkdir -p "$d"
 "$WR" --db "$d/app.db" --txns 1000 >/dev/null
@@ -183,6 +215,41 @@ BGPIDS+=("$mon"); wait_log "$d/side.log" "snapshot durable" 30
 sleep "$BURST_S"; kill -TERM "$mon"; wait "$mon" || true
 echo "idle: $(cat "$d/mon.txt") (includes the startup snapshot of a $(fsize "$d/app.db")-byte db)"
 rm -rf "$d"
+
+# ------------------------------------- (b2) writer overhead at 1000 tx/s
+hdr "(b2) writer overhead at a fixed 1000 tx/s: the writer's own CPU, ${FIXED_S}s, $ROUNDS alternating rounds"
+echo "writer cmd: /usr/bin/time ws-writer --db DB --duration $FIXED_S --rate 1000 --workload insert --synchronous normal --seed R"
+echo "modes: none; walship = walship replicate DB STORE (defaults); walship0 = walship replicate --sync-interval 0 DB STORE"
+declare -A WCPU=()
+fixed() { # fixed MODE ROUND
+  local m=$1 r=$2 d=$T/fixed-$1-$2 sc="" wl
+  mkdir -p "$d"
+  "$WR" --db "$d/app.db" --txns 0 >/dev/null
+  case $m in
+    walship) "$W" replicate "$d/app.db" "$d/store" 2>"$d/side.log" & sc=$! ;;
+    walship0) "$W" replicate --sync-interval 0 "$d/app.db" "$d/store" 2>"$d/side.log" & sc=$! ;;
+  esac
+  if [ -n "$sc" ]; then BGPIDS+=("$sc"); wait_log "$d/side.log" "snapshot durable" 30; fi
+  /usr/bin/time -f "user_s=%U sys_s=%S" -o "$d/time.txt" "$WR" --db "$d/app.db" --duration "$FIXED_S" --rate 1000 \
+    --workload insert --synchronous normal --seed "$r" >"$d/writer.txt"
+  [ -n "$sc" ] && { kill -TERM "$sc"; wait "$sc" || true; }
+  wl=$(cat "$d/writer.txt")
+  local c u sy per
+  c=$(kv commits <<<"$wl"); u=$(kv user_s <"$d/time.txt"); sy=$(kv sys_s <"$d/time.txt")
+  per=$(awk -v u="$u" -v s="$sy" -v c="$c" 'BEGIN{printf "%.1f", (u+s)*1e6/c}')
+  WCPU[$m]="${WCPU[$m]:-} $per"
+  echo "round=$r $(load) mode=$m commits=$c tx/s=$(awk -v c="$c" -v e="$(kv elapsed <<<"$wl")" 'BEGIN{printf "%.0f", c/e}') writer_user_s=$u writer_sys_s=$sy writer_cpu_ms_per_1000tx=$per"
+  rm -rf "$d"
+}
+for r in $(seq 1 "$ROUNDS"); do
+  for m in none walship walship0; do fixed "$m" "$r"; done
+done
+for m in none walship walship0; do
+  echo "median writer CPU ms/1000 tx $m: $(median <<<"${WCPU[$m]}")  (runs:${WCPU[$m]})"
+done
+for m in walship walship0; do
+  echo "writer CPU ratio $m/none: $(div "$(median <<<"${WCPU[$m]}")" "$(median <<<"${WCPU[none]}")")  (>1 = the writer works harder next to the sidecar)"
+done
 
 # ------------------------------------------------------------- (c) restore
 hdr "(c) restore of a ~100 MB database of random 4000-byte blobs (warm page cache)"
@@ -210,7 +277,9 @@ cp -r "$d/short" "$d/long"
 BGPIDS+=("$sc")
 wait_log "$d/long.log" "continuing\|snapshot durable" 30
 {
-  echo "PRAGMA synchronous=NORMAL;"
+  # a busy timeout, as apps sharing a WAL database should have: this part
+  # measures restore, not lock errors (those are (d)'s figure)
+  echo "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;"
   for _ in $(seq 1 250); do
     echo "UPDATE b SET v = randomblob(4000) WHERE id IN (SELECT abs(random()) % $BIG_ROWS + 1 FROM"
     echo "  (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<100) SELECT x FROM c));"
@@ -285,16 +354,75 @@ SNAPB=$(objbytes "$d/store")
   for _ in $(seq 1 "$UPDATES"); do
     echo "UPDATE kv SET v = randomblob(100) WHERE id = abs(random()) % $SMALL_ROWS + 1;"
   done
-} | sqlite3 "$d/app.db"
+} | sqlite3 "$d/app.db" 2>"$d/cli.err" || true
+LOCKERR=$(grep -c 'database is locked' "$d/cli.err" || true)
 kill -TERM "$sc"; wait "$sc" || echo "bench: sidecar exited $?"
 DBB=$(fsize "$d/app.db") STB=$(objbytes "$d/store")
 SEGP=$(seg_pages "$d/store")
 echo "cmd: walship replicate DB STORE (defaults); sqlite3 DB < $UPDATES x 'UPDATE kv SET v=randomblob(100) WHERE id=abs(random())%$SMALL_ROWS+1;'"
 echo "db_bytes=$DBB snapshot_bytes=$SNAPB store_bytes=$STB objects=$(nobj "$d/store") $(grep -o 'stopped: durable txid=[0-9]*' "$d/side.log") (expected $((UPDATES + 1)))"
 echo "store/db ratio: $(div "$STB" "$DBB")"
+echo "CLI without busy timeout: 'database is locked' errors=$LOCKERR (of $UPDATES UPDATEs); write barriers=$(grep -c 'write barrier' "$d/side.log" || true)"
 echo "segment bytes per update: $(awk -v s="$STB" -v n="$SNAPB" -v u="$UPDATES" 'BEGIN{printf "%.0f", (s-n)/u}')  page images shipped in segments: $SEGP ($(awk -v p="$SEGP" -v u="$UPDATES" 'BEGIN{printf "%.2f", p/u}') per update)"
 echo "segment bytes per MB of committed page images: $(awk -v s="$STB" -v n="$SNAPB" -v p="$SEGP" 'BEGIN{if(p) printf "%.3f MB", (s-n)/(p*4096); else print "NA"}')"
 rm -rf "$d"
+
+# ------------------------------------------- (c2) restore time vs db size
+hdr "(c2) restore time vs database size (random 4000-byte blobs, one snapshot, warm page cache)"
+echo "cmd: walship replicate --once DB STORE; walship restore STORE -o OUT [--skip-integrity-check]; raw bound dd if=DB of=OUT bs=1M conv=fsync ($RESTORE_REPS runs each, medians)"
+: >"$OUT/restore-size.txt"
+for mb in $RESTORE_SIZES_MB; do
+  d=$T/size-$mb; mkdir -p "$d"
+  rows=$((mb * 1000000 / 4105))
+  # journal off while loading: only the final file matters, and it is faster
+  sqlite3 "$d/db" "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; CREATE TABLE b(id INTEGER PRIMARY KEY, v BLOB);
+    WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<$rows)
+    INSERT INTO b(v) SELECT randomblob(4000) FROM c; PRAGMA journal_mode=WAL;" >/dev/null
+  sz=$(fsize "$d/db")
+  x=""; timed x "$W" replicate --once --log-level warn "$d/db" "$d/st"
+  DDv="" SKv="" DFv=""
+  for i in $(seq 1 "$RESTORE_REPS"); do
+    rm -f "$d/o"; timed DDv dd if="$d/db" of="$d/o" bs=1M conv=fsync status=none
+    rm -f "$d/o"; timed SKv "$W" restore "$d/st" -o "$d/o" --skip-integrity-check --log-level warn
+    same=$(cmp -s "$d/db" "$d/o" && echo yes || echo NO)
+    rm -f "$d/o"; timed DFv "$W" restore "$d/st" -o "$d/o" --log-level warn
+  done
+  rm -f "$d/o"
+  mDD=$(median <<<"$DDv") mSK=$(median <<<"$SKv") mDF=$(median <<<"$DFv")
+  echo "size=${mb}MB db_bytes=$sz store_bytes=$(objbytes "$d/st") snapshot_s=$x $(load) byte_identical=$same"
+  echo "  dd conv=fsync median=${mDD}s (runs:$DDv); restore --skip-integrity-check median=${mSK}s (runs:$SKv) x dd=$(div "$mSK" "$mDD"); restore default median=${mDF}s (runs:$DFv) x dd=$(div "$mDF" "$mDD")"
+  echo "$(awk -v b="$sz" 'BEGIN{printf "%.1f", b/1e6}') $mDD $mSK $mDF" >>"$OUT/restore-size.txt"
+  rm -rf "$d"
+done
+
+# ---------------------------------------------------------------- plots
+hdr "plots"
+if command -v gnuplot >/dev/null; then
+  gnuplot <<GP && echo "wrote $OUT/lag-cdf.png $OUT/restore-size.png"
+set terminal pngcairo size 900,520 font ",10"
+set output "$OUT/lag-cdf.png"
+set title "walship: commit -> durable in a local file store (all commits of $LAG_REPS runs of ${LAG_S}s)"
+set logscale x
+set xlabel "lag, ms (log scale)"
+set ylabel "fraction of commits"
+set key bottom right
+set grid
+plot "$OUT/lag-100tps-sync0.txt" using 4:(1) smooth cnormal lw 2 title "100 tx/s, --sync-interval 0", \
+     "$OUT/lag-1000tps-sync0.txt" using 4:(1) smooth cnormal lw 2 title "1000 tx/s, --sync-interval 0", \
+     "$OUT/lag-100tps-sync1s.txt" using 4:(1) smooth cnormal lw 2 title "100 tx/s, 1 s (default)"
+set output "$OUT/restore-size.png"
+set title "restore time vs database size (one snapshot, warm cache; medians of $RESTORE_REPS)"
+set logscale xy
+set xlabel "database size, MB"
+set ylabel "seconds"
+set key top left
+plot "$OUT/restore-size.txt" using 1:2 with linespoints lw 2 title "dd conv=fsync (raw bound)", \
+     "$OUT/restore-size.txt" using 1:3 with linespoints lw 2 title "walship restore --skip-integrity-check", \
+     "$OUT/restore-size.txt" using 1:4 with linespoints lw 2 title "walship restore (integrity_check)"
+GP
+else
+  echo "gnuplot not installed (bash bench/deps.sh installs it): no plots"
+fi
 
 hdr "done"
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)"
