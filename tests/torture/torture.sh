@@ -36,7 +36,13 @@ echo "torture: reproduce with: $repro"
 PY=$(dirname "$0")/writer.py
 DB=$WORK/app.db STORE=$WORK/store LOG=$WORK/commits.log
 reported=0
-tfail() { fail "$@"; [ $reported = 1 ] || echo "torture: FAILED; reproduce with: $repro (WS_KEEP_WORK=1 keeps $WORK)"; reported=1; }
+# The first failure keeps the work directory (store, commits.log, every
+# sidecar log) for the post-mortem.
+tfail() {
+  fail "$@"
+  [ $reported = 1 ] || echo "torture: FAILED; reproduce with: $repro; evidence kept in $WORK"
+  reported=1 WS_KEEP_WORK=1
+}
 
 # A random duration in ms in [lo, hi).
 rnd_ms() { echo $(( $1 + RANDOM % ($2 - $1) )); }
@@ -47,7 +53,7 @@ WPID=$!
 _BG_NAME[$WPID]=writer
 for ((i = 0; i < 300; i++)); do [ -s "$LOG" ] && break; sleep 0.1; done
 
-kills=0
+kills=0 died=0
 for ((i = 1; i <= TRIALS; i++)); do
   opts=(--sync-interval "$(( RANDOM % 3 == 0 ? 0 : RANDOM % 300 ))ms" --poll-interval 50ms
         --snapshot-interval "$(( 1 + RANDOM % 4 ))s" --checkpoint-frames "$(( 20 + RANDOM % 200 ))"
@@ -58,16 +64,16 @@ for ((i = 1; i <= TRIALS; i++)); do
   SIDECAR_PID=$!
   ms_sleep "$(rnd_ms 20 1200)"
   if ! kill -0 "$SIDECAR_PID" 2>/dev/null; then
+    # a failure, but the campaign goes on: later trials may find more
     wait "$SIDECAR_PID"; rc=$?; SIDECAR_PID=""
     tfail "trial_$i" "sidecar exited $rc before the kill: $(tail -n 3 "$SIDECAR_LOG" | tr '\n' '|')"
-    break
+    died=$((died + 1))
+    continue
   fi
   kill9_sidecar
   kills=$((kills + 1))
-  # keep the logs of the last few trials only
-  [ $i -gt 5 ] && rm -f "$WORK/sidecar.$((_SEQ - 5)).log"
 done
-echo "torture: $kills sidecar kills"
+echo "torture: $kills sidecar kills, $died sidecar starts that failed on their own"
 kill -0 $WPID 2>/dev/null || tfail writer_alive "the writer died: $(tail -n 3 "$WORK/writer.log" | tr '\n' '|')"
 kill -TERM $WPID; wait $WPID; unset "_BG_NAME[$WPID]"
 commits=$(wc -l <"$LOG")
@@ -140,7 +146,8 @@ for ((i = 1; i <= KILL_RESTORES; i++)); do
     tfail "killed_restore_$i" "a restore killed -9 left $out that is not a complete database: $(integrity "$out")"
   fi
 done
-echo "torture: $KILL_RESTORES restores killed: $kr_absent left nothing, $kr_complete left a complete verified database"
+stale=$(ls -A "$WORK" | grep -c '^\.killed\.db\.walship-restore-')
+echo "torture: $KILL_RESTORES restores killed: $kr_absent left nothing, $kr_complete left a complete verified database; $stale temp files left next to the output"
 [ $((kr_absent + kr_complete)) = "$KILL_RESTORES" ] && pass killed_restores
-echo "torture: summary seed=$SEED kills=$kills commits=$commits verified_txids=$verified killed_restores=$KILL_RESTORES"
+echo "torture: summary seed=$SEED kills=$kills died=$died commits=$commits verified_txids=$verified killed_restores=$KILL_RESTORES"
 finish
