@@ -99,7 +99,7 @@ clean:
 SAN          = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_B       = $(B)/asan
 FUZZ_B       = $(B)/fuzz
-FUZZ_TARGETS = wal codec s3xml httplist
+FUZZ_TARGETS = wal codec s3xml httplist crypt
 FUZZ_SECONDS ?= 60
 REPLAY_BIN   = $(FUZZ_TARGETS:%=$(ASAN_B)/fuzz/replay_%)
 .PHONY: asan asan-build fuzz fuzz-replay torture valgrind FORCE

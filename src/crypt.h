@@ -45,4 +45,10 @@ WS_MUST_CHECK int ws_crypt_decrypt_buf(const ws_keyring *kr, const char *name,
                                        uint64_t len, ws_sink_fn sink, void *ud,
                                        ws_err *err);
 
+/* The encrypted object (malloc'ed) of the n bytes at buf, stored as name,
+** with the ring's current key: the bytes put would store (tests, fuzzing). */
+WS_MUST_CHECK int ws_crypt_encrypt_buf(void **out, size_t *outlen, const ws_keyring *kr,
+                                       const char *name, const void *buf, size_t n,
+                                       ws_err *err);
+
 #endif

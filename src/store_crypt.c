@@ -637,6 +637,38 @@ int ws_crypt_decrypt_buf(const ws_keyring *kr, const char *name, const void *buf
   return decrypt_range(kr, name, fetch_buf, &f, off, len, sink, ud, err);
 }
 
+int ws_crypt_encrypt_buf(void **out, size_t *outlen, const ws_keyring *kr, const char *name,
+                         const void *buf, size_t n, ws_err *err) {
+  uint64_t total = ws_crypt_cipher_size(n);
+  uint8_t *o = total < SIZE_MAX ? ws_malloc((size_t)total, err) : NULL, key[32];
+  if (!o) return WS_ENOMEM;
+  EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+  memset(o, 0, H);
+  memcpy(o, magic, 4);
+  o[4] = 1;
+  o[5] = 16;
+  memcpy(o + 24, kr->v[0].id, strlen(kr->v[0].id));
+  int ok = x && RAND_bytes(o + 8, 16) == 1 && derive(key, kr->v[0].k, o + 8) == 0;
+  size_t at = H, i = 0;
+  for (uint64_t idx = 0; ok; idx++) {
+    size_t k = n - i < C ? n - i : C;
+    int final = i + k == n;
+    ok = gcm(x, 1, key, o, name, idx, final, k ? (const uint8_t *)buf + i : NULL, k, o + at);
+    at += k + T;
+    i += k;
+    if (final) break;
+  }
+  EVP_CIPHER_CTX_free(x);
+  OPENSSL_cleanse(key, sizeof(key));
+  if (!ok) {
+    free(o);
+    return ws_fail(err, WS_ERROR, "encrypt %s: OpenSSL failure", name);
+  }
+  *out = o;
+  *outlen = at;
+  return WS_OK;
+}
+
 static int crypt_list(ws_store_list *out, ws_store *st, const char *prefix, ws_err *err) {
   crypt_store *cs = (crypt_store *)st;
   int rc = cs->in->m->list(out, cs->in, prefix, err);
