@@ -44,7 +44,7 @@ merged=$(ls_count "$store" merged)
 if [ "$merged" -ge 1 ]; then pass a_merged_objects_written
 else fail a_merged_objects_written "ls shows $merged merged objects: $(last_out)"; fi
 after=$(plan_objects "$store")
-if [ "$after" -ge 1 ] && [ "$after" -le 4 ] && [ "$before" -gt 20 ]; then pass a_latest_plan_shrinks
+if [ "$after" -ge 1 ] && [ "$after" -le 4 ] && [ "$before" -gt $((after * 3)) ]; then pass a_latest_plan_shrinks
 else fail a_latest_plan_shrinks "objects in the plan for latest: $before before, $after after"; fi
 bad=""
 for t in $samples; do
