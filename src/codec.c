@@ -143,6 +143,17 @@ int ws_objhdr_parse(ws_objhdr *out, const uint8_t *buf, size_t len,
   if (len < WS_OBJHDR_SIZE)
     return ws_corrupt(err, "%s: truncated header (%zu of %d bytes)", obj, len,
                       WS_OBJHDR_SIZE);
+  if (memcmp(buf + H_MAGIC, "WSE1", 4) == 0) {
+    /* the encrypting store's envelope (store_crypt.c) read without a key */
+    char id[17] = "";
+    for (int i = 0; i < 16 && buf[24 + i] > ' ' && buf[24 + i] < 0x7f; i++) {
+      id[i] = (char)buf[24 + i];
+      id[i + 1] = 0;
+    }
+    return ws_fail(err, WS_EVERIFY, "%s is encrypted (key id '%s'), but no encryption "
+                   "key is configured (--encryption-key-file or $WALSHIP_ENCRYPTION_KEY)",
+                   obj, id);
+  }
   if (memcmp(buf + H_MAGIC, hdr_magic, sizeof(hdr_magic)) != 0)
     return ws_corrupt(err, "%s: not a walship object (bad magic)", obj);
   /* crc before version: every version keeps magic, version and this crc in
