@@ -96,7 +96,7 @@ refused() {
 }
 refused rot_only_new_key_names_old_key_id 3 "encrypted with key id 'k1'.*\('k2'\)" \
   "$WORK/rot" --encryption-key-file "$KEY2"
-refused missing_key_refused 3 "snap/0+1\.snap.*(encrypted|bad magic)" "$WORK/rot"
+refused missing_key_names_key_id 3 "snap/0+1\.snap is encrypted \(key id 'k1'\), but no encryption key is configured" "$WORK/rot"
 wrong=$WORK/wrong; (umask 077; echo "k1 $(openssl rand -hex 32)" >"$wrong")
 refused wrong_key_named 3 "snap/[0-9a-f]+\.snap: chunk 0 fails authentication with key id 'k1'" \
   "$WORK/fs" --encryption-key-file "$wrong"
