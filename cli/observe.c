@@ -85,9 +85,10 @@ cli_obs_db *cli_obs_db_begin(ws_replicate_opts *ro) {
   }
   free(dest);
   if (!control_off && ws_control_start(&ob->ctl, control_path, ro->db_path, ob->st, &err)) {
-    /* a live socket means another sidecar, a missing database is not
-    ** replicated either: ws_replicate says so, once */
-    if (err.code != WS_ELOCKED && err.code != WS_ENOTFOUND)
+    /* a live default socket means another sidecar, a missing database is
+    ** not replicated either: ws_replicate says so, once.  An explicit
+    ** --control PATH can only serve one database of a -c FILE. */
+    if ((err.code != WS_ELOCKED || control_path) && err.code != WS_ENOTFOUND)
       cli_log(WS_LOG_WARN, "%s; walship status/wait/snapshot will not reach this sidecar",
               err.msg);
     ob->ctl = NULL;

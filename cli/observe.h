@@ -29,7 +29,8 @@ enum { CLI_O_METRICS = 768, CLI_O_METRICS_REMOTE, CLI_O_CONTROL };
   "  --metrics-allow-remote    allow a non-loopback --metrics address (the\n" \
   "                            endpoint has no authentication)\n" \
   "  --control PATH|off        control socket for walship status/wait/snapshot\n" \
-  "                            (default: DB-walship.sock next to the database)\n"
+  "                            (default: DB-walship.sock next to the database;\n" \
+  "                            a PATH serves a single database)\n"
 
 /* Handles CLI_O_* codes: 0 ok, -1 bad value (usage error printed). */
 int cli_obs_option(int ch, const char *arg);
