@@ -553,9 +553,14 @@ static int poll_once(follower *f, int *applied, ws_err *err) {
       if (cat.v[i].kind != WS_KIND_SNAPSHOT) chain.v[chain.n++] = cat.v[i];
     ws_err e2 = WS_ERR_INIT;
     rc = ws_plan_build_for(&plan, &chain, NULL, 0, &e2);
-    if (rc == WS_OK && plan.n && plan.v[0] == me) {
+    if (rc == WS_OK && plan.n && plan.v[0] == me && plan.txid == store_last) {
       from = 1;
     } else {
+      /* No chain, or one that stops short of the store's newest object (a
+      ** snapshot with nothing after it: a new history just began). */
+      if (rc == WS_OK)
+        snprintf(e2.msg, sizeof(e2.msg), "the segments after it reach txid %" PRIu64
+                 ", the store txid %" PRIu64, plan.txid, store_last);
       ws_plan_free(&plan);
       ws_log(WS_LOG_WARN, "follow", "history does not continue from the replica's txid "
              "%" PRIu64 " (%s); applying the newest snapshot", f->a.txid, e2.msg);

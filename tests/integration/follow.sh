@@ -174,6 +174,12 @@ check_eq reader_never_saw_an_error 0 "${errors:-missing}" "(first: ${first:-} $(
 if [ "${checks:-0}" -ge 50 ]; then pass reader_checked_often
 else fail reader_checked_often "only ${checks:-0} reader checks"; fi
 
+# A new history that is nothing but its gap snapshot: the source changes
+# while no sidecar runs (its WAL checkpointed away), one `replicate --once`.
+python3 "$WORK/writer.py" "$db" 30 1000 4 >/dev/null || fail setup "writer phase 3"
+check_rc replicate_once_gap_snapshot 0 "$WALSHIP" replicate --once "$db" "$store"
+wait_caught_up caught_up_lone_snapshot
+
 kill -TERM "$FOLLOW_PID"; wait "$FOLLOW_PID"; frc=$?; unset "_BG_NAME[$FOLLOW_PID]"
 check_eq follow_sigterm_exit0 0 "$frc" "($(tail -n 2 "$FOLLOW_LOG" | tr '\n' '|'))"
 a=$(content_hash "$db"); b=$(content_hash "$rep")
