@@ -130,8 +130,9 @@ static char *status_json(ws_stats *st) {
 static int conn_cancel(void *ud) {
   conn *k = ud;
   if (atomic_load(&k->c->stopping)) return 1;
-  struct pollfd p = {k->fd, POLLRDHUP, 0};
-  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+  /* HUP, not RDHUP: a client may shut down its sending side and still read */
+  struct pollfd p = {k->fd, 0, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
 }
 
 static char *answer(conn *k, char *req) {
