@@ -100,6 +100,7 @@ static char *status_json(ws_stats *st) {
   json_object_object_add(o, "pid", json_object_new_int64(getpid()));
   json_object_object_add(o, "running", json_object_new_boolean(v.running));
   json_object_object_add(o, "seen_txid", json_object_new_int64((int64_t)v.seen_txid));
+  json_object_object_add(o, "seen_time_ms", json_object_new_int64(v.seen_ms));
   json_object_object_add(o, "durable_txid", json_object_new_int64((int64_t)v.durable_txid));
   json_object_object_add(o, "durable_time_ms", json_object_new_int64(v.durable_ms));
   json_object_object_add(o, "lag_transactions", json_object_new_int64((int64_t)v.lag_txns));
