@@ -676,7 +676,7 @@ int ws_follow(const ws_follow_opts *o, ws_err *err) {
     int applied = 0;
     rc = check_foreign_writes(&f, err);
     if (!rc) rc = poll_once(&f, &applied, err);
-    if (rc == WS_ESTOPPED && o->stop && *o->stop) {
+    if (rc && o->stop && *o->stop) {   /* an interrupted transfer, whatever its code */
       rc = WS_OK;
       break;
     }
