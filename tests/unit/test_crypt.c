@@ -1,12 +1,16 @@
 /*
 ** Encrypting store (src/store_crypt.c) over a file store: round trips of
 ** every chunk-boundary size, ranged reads, sizes in listings, key rings and
-** rotation, and every kind of tampering named at read time.
+** rotation, and every kind of tampering named at read time.  Then hostile
+** store contents (docs/SECURITY.md section 5): names that try to leave the
+** store, sizes no object can have, absurd ranges, listings past the cap
+** and listings full of hostile names.
 */
 #include "t.h"
 #include "crypt.h"
 #include "common.h"
 #include "walship/store.h"
+#include "store_int.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -312,6 +316,90 @@ static void test_crypt_key_ring_parsing(void) {
   CHECK_EQ(ws_keyring_load(&kr, "/nonexistent/key", &e), WS_ENOTFOUND);
 }
 
+static void test_hostile_names_refused(void) {
+  ws_store *st = open_with(k1_);
+  CHECK(st);
+  const char *bad[] = {"../escape", "/etc/passwd", "seg/../../escape", "seg//x", "seg/./x",
+                       "seg/x\n", "seg/%2e%2e", "seg/x y", ""};
+  ws_err e = WS_ERR_INIT;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ws_upload *up = NULL;
+    CHECK_EQ(st->m->put_begin(&up, st, bad[i], &e), WS_EINVAL);
+    void *b = NULL;
+    size_t n = 0;
+    CHECK_EQ(ws_store_get_buf(&b, &n, st, bad[i], 0, 0, 1024, &e), WS_EINVAL);
+    CHECK(e.msg[0]);
+  }
+  char path[400];
+  snprintf(path, sizeof(path), "%s/escape", root_);
+  CHECK(access(path, F_OK) != 0);
+  ws_store_close(st);
+}
+
+static void test_hostile_sizes_and_ranges(void) {
+  ws_store *st = open_with(k1_);
+  CHECK(st);
+  char path[400];
+  snprintf(path, sizeof(path), "%s/snap", dir_);
+  mkdir(path, 0700);
+  snprintf(path, sizeof(path), "%s/snap/odd", dir_);
+  uint8_t junk[45];
+  memset(junk, 'x', sizeof(junk));
+  memcpy(junk, "WSE1", 4);
+  write_file(path, junk, sizeof(junk));  /* 45 bytes: no envelope is that long */
+  ws_store_list l = {NULL, 0, 0};
+  ws_err e = WS_ERR_INIT;
+  CHECK(st->m->list(&l, st, "snap/odd", &e) == WS_OK);
+  CHECK_EQ(l.n, 1);
+  CHECK_EQ(l.v[0].size, 0);
+  ws_store_list_free(&l);
+  void *b = NULL;
+  size_t n = 0;
+  CHECK_EQ(ws_store_get_buf(&b, &n, st, "snap/odd", 0, 0, 1024, &e), WS_ECORRUPT);
+  CHECK(strstr(e.msg, "snap/odd"));
+  uint8_t *p = pattern(100, 3);
+  CHECK(ws_store_put_buf(st, "snap/ok", p, 100, &e) == WS_OK);
+  CHECK_EQ(ws_store_get_buf(&b, &n, st, "snap/ok", 1ull << 60, 10, 1024, &e), WS_EINVAL);
+  CHECK_EQ(ws_store_get_buf(&b, &n, st, "snap/ok", 0, UINT64_MAX, 1024, &e), WS_EINVAL);
+  free(p);
+  ws_store_close(st);
+}
+
+static void test_hostile_listing_capped(void) {
+  /* a listing at the cap refuses one more entry, naming the store */
+  ws_store_list l = {NULL, WS_STORE_LIST_MAX, WS_STORE_LIST_MAX};
+  ws_err e = WS_ERR_INIT;
+  CHECK_EQ(ws_store_list_add(&l, "seg/x", 1, 0, "s3://bucket/p", &e), WS_ENOMEM);
+  CHECK(strstr(e.msg, "s3://bucket/p") && strstr(e.msg, "exceeds"));
+}
+
+static void test_hostile_http_listing_names_skipped(void) {
+  /* 100000 entries, every other one hostile: the good ones listed, the
+  ** hostile ones never */
+  size_t n = 100000, cap = n * 64 + 16, at = 0;
+  char *body = malloc(cap);
+  CHECK(body);
+  at += (size_t)snprintf(body + at, cap - at, "[");
+  for (size_t i = 0; i < n; i++)
+    at += (size_t)snprintf(body + at, cap - at, "%s{\"name\":\"%s%zu\",\"type\":\"%s\","
+                           "\"size\":9}", i ? "," : "",
+                           i % 2 == 0 ? "x" : i % 6 == 1 ? "../x" : i % 6 == 3 ? "..%2f.." : "a\\\\b",
+                           i, i % 6 == 3 ? "directory" : "file");
+  at += (size_t)snprintf(body + at, cap - at, "]");
+  ws_store_list l = {NULL, 0, 0};
+  char **subs = NULL;
+  size_t nsubs = 0;
+  ws_err e = WS_ERR_INIT;
+  int rc = ws_store_http_parse_listing(&l, "http://h/p", body, at, "seg/", "seg/", 0,
+                                       "http://h/p/seg/", &subs, &nsubs, &e);
+  free(body);
+  CHECK_EQ(rc, WS_OK);
+  CHECK_EQ(l.n, n / 2);
+  for (size_t i = 0; i < l.n; i++) CHECK(strstr(l.v[i].name, "..") == NULL);
+  ws_store_list_free(&l);
+  free(subs);
+}
+
 int main(void) {
   if (setup()) {
     printf("FAIL setup: cannot create %s\n", root_);
@@ -323,6 +411,10 @@ int main(void) {
   RUN(test_crypt_key_rotation);
   RUN(test_crypt_tampering_named);
   RUN(test_crypt_key_ring_parsing);
+  RUN(test_hostile_names_refused);
+  RUN(test_hostile_sizes_and_ranges);
+  RUN(test_hostile_listing_capped);
+  RUN(test_hostile_http_listing_names_skipped);
   char cmd[400];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", root_);
   if (system(cmd) != 0) printf("# could not remove %s\n", root_);
