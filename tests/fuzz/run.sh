@@ -22,12 +22,16 @@ for t in "$@"; do
   mkdir -p "$work" "$crashes"
   [ -d "tests/fuzz/corpus/$t" ] && cp -n tests/fuzz/corpus/"$t"/* "$work"/ 2>/dev/null
   dict=(); [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
-  TMPDIR=${TMPDIR:-/tmp} "$bin" "${dict[@]}" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-    -max_len=1048576 -jobs="$jobs" -workers="$jobs" -print_final_stats=1 \
-    -artifact_prefix="$crashes/" "$work" >"$log" 2>&1
+  # -jobs makes libFuzzer write fuzz-N.log into the current directory: do
+  # that only when asked for, and inside build/fuzz
+  par=(); [ "$jobs" -gt 1 ] && par=(-jobs="$jobs" -workers="$jobs")
+  ( cd build/fuzz && TMPDIR=${TMPDIR:-/tmp} "./fuzz_$t" "${dict[@]/#-dict=/-dict=../../}" \
+      -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=1048576 "${par[@]}" \
+      -print_final_stats=1 -artifact_prefix="crashes/$t/" "corpus/$t" ) >"$log" 2>&1
   rc=$?
-  execs=$(grep -h 'stat::number_of_executed_units' "$log" fuzz-*.log 2>/dev/null | awk '{s += $2} END {print s + 0}')
-  rm -f fuzz-*.log
+  execs=$(cat "$log" build/fuzz/fuzz-*.log 2>/dev/null | grep 'stat::number_of_executed_units' |
+          awk '{s += $2} END {print s + 0}')
+  rm -f build/fuzz/fuzz-*.log
   n=$(ls "$work" | wc -l)
   if [ $rc != 0 ] || ls "$crashes" | grep -q .; then
     echo "fuzz $t: FOUND A CRASH (exit $rc) after $execs runs: $(ls "$crashes" | head -n 3 | tr '\n' ' ')— see $log"
