@@ -30,6 +30,7 @@
 */
 #include "lease.h"
 #include "common.h"
+#include "walship/dest.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -93,7 +94,7 @@ static int64_t get_i64(json_object *o, const char *key) {
              ? json_object_get_int64(v) : 0;
 }
 
-int ws_lease_read(int *found, ws_lease_rec *r, ws_store *st, ws_err *err) {
+static int read_one(int *found, ws_lease_rec *r, ws_store *st, ws_err *err) {
   void *buf = NULL;
   size_t n = 0;
   ws_err e = WS_ERR_INIT;
@@ -131,6 +132,36 @@ int ws_lease_read(int *found, ws_lease_rec *r, ws_store *st, ws_err *err) {
   if (tok) json_tokener_free(tok);
   free(buf);
   return rc;
+}
+
+/* Several destinations: each member's record, not the fan-out's first
+** answer, so a foreign lease on any destination counts (and a destination
+** without a record is no warning). */
+int ws_lease_read(int *found, ws_lease_rec *r, ws_store *st, ws_err *err) {
+  ws_store *const *m = NULL;
+  size_t n = 0;
+  ws_store_fanout_members(st, &m, &n);
+  if (n == 0) return read_one(found, r, st, err);
+  ws_lease_rec mine, other;
+  int have_mine = 0, have_other = 0;
+  for (size_t i = 0; i < n; i++) {
+    int f = 0;
+    ws_lease_rec x;
+    int rc = read_one(&f, &x, m[i], err);
+    if (rc) return rc;
+    if (!f) continue;
+    if (strcmp(x.owner, self()) == 0) {
+      if (!have_mine) mine = x;
+      have_mine = 1;
+    } else if (!have_other) {
+      other = x;
+      have_other = 1;
+    }
+  }
+  *found = have_mine || have_other;
+  if (have_other) *r = other;
+  else if (have_mine) *r = mine;
+  return WS_OK;
 }
 
 static int write_rec(ws_lease *l, int64_t now, int64_t expires, ws_err *err) {
