@@ -47,6 +47,7 @@ roundtrip() {
     fail "${case}_key_not_in_ps" "the key shows in ps"
   else pass "${case}_key_not_in_ps"; fi
   stop_sidecar "${case}_sigterm_exit0"
+  check_eq "${case}_marker_rows_in_source" 2 "$(sqlite3 "$db" 'SELECT count(*) FROM secret')"
   check_restore "$case" "$store" "$db" --encryption-key-file "$KEY1" "$@"
   check_remote_history "${case}_ls_contiguous" "$store" --encryption-key-file "$KEY1" "$@"
   check_eq "${case}_no_plaintext_in_store" 0 "$(marker_in "$sdir")"
