@@ -99,7 +99,9 @@ clean:
 SAN          = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_B       = $(B)/asan
 FUZZ_B       = $(B)/fuzz
-FUZZ_TARGETS = wal codec s3xml httplist crypt
+FUZZ_TARGETS = wal codec s3xml httplist crypt config
+# targets of code outside the library compile its sources in
+FUZZ_EXTRA_config = cli/config.c cli/util.c
 FUZZ_SECONDS ?= 60
 REPLAY_BIN   = $(FUZZ_TARGETS:%=$(ASAN_B)/fuzz/replay_%)
 .PHONY: asan asan-build fuzz fuzz-replay torture valgrind FORCE
@@ -110,8 +112,8 @@ $(ASAN_B)/libwalship.a: FORCE
 $(ASAN_B)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_B)/libwalship.a $(HDRS)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c \
-	  $(ASAN_B)/libwalship.a $(LDLIBS)
+	@$(CC) $(CPPFLAGS) -Icli -O1 -g $(SAN) $(WARN) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c \
+	  $(FUZZ_EXTRA_$*) $(ASAN_B)/libwalship.a $(LDLIBS)
 
 fuzz-replay: $(REPLAY_BIN)
 
@@ -128,8 +130,8 @@ $(FUZZ_B)/libwalship.a: FORCE
 
 $(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_B)/libwalship.a $(HDRS)
 	@echo "  LD      $@"
-	@clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $(WARN) -o $@ $< \
-	  $(FUZZ_B)/libwalship.a $(LDLIBS)
+	@clang $(CPPFLAGS) -Icli -O1 -g -fsanitize=fuzzer,address,undefined $(WARN) -o $@ $< \
+	  $(FUZZ_EXTRA_$*) $(FUZZ_B)/libwalship.a $(LDLIBS)
 
 fuzz: $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz_%)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)

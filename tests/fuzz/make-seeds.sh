@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate the seed corpora tests/fuzz/corpus/{wal,codec,s3xml,httplist}
+# Regenerate the seed corpora tests/fuzz/corpus/{wal,codec,s3xml,httplist,config}
 # from real objects: a small WAL written by SQLite (512-byte pages, a few
 # transactions; also as a big-endian-checksum WAL), the snapshot and a
 # segment walship ships from it to a file store, and S3 / nginx listings of
@@ -12,8 +12,8 @@ cd "$(dirname "$0")/../.."
 C=tests/fuzz/corpus
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-mkdir -p $C/wal $C/codec $C/s3xml $C/httplist
-rm -f $C/*/seed-*
+mkdir -p $C/wal $C/codec $C/s3xml $C/httplist $C/config
+rm -f $C/{wal,codec,s3xml,httplist,config}/seed-*   # other targets' seeds are theirs
 
 # A WAL as SQLite writes it, copied while the connection is still open.
 python3 - "$W/db" <<'PY'
@@ -83,5 +83,20 @@ printf '\x00[\n{ "name":"seg", "type":"directory", "mtime":"Sat, 28 Nov 2026 10:
     case $n in seg/*) printf '%s{ "name":"%s", "type":"file", "mtime":"Sat, 28 Nov 2026 10:00:00 GMT", "size":%s }' "$sep" "${n#seg/}" "$s"; sep=$',\n' ;; esac
   done <<<"$names"
   printf '\n]\n'; } >$C/httplist/seed-seg
+# Configuration files: the shipped example and a few shapes of our own.
+cp examples/walship.yml $C/config/seed-example
+cat >$C/config/seed-small <<'YML'
+log-level: info
+databases:
+  - path: ${WS_FUZZ_VAR}
+    sync-interval: 250ms
+    wal-max: 16MiB
+    destinations:
+      - url: file:///tmp/fuzz-store
+      - url: s3://bucket/prefix
+        region: us-east-1
+YML
+printf 'databases: [ {path: "/a.db", destinations: [ {url: "http://127.0.0.1:1/x"} ]} ]\n' >$C/config/seed-flow
+printf 'databases:\n  - path: /a.db\n    bogus: 1\n' >$C/config/seed-bad-key
 du -sh $C
 ls $C/* | head -40
