@@ -52,6 +52,8 @@
 /* ------------------------------------------------------------- sync */
 
 /* Ship what is committed after pos.  *more: stopped at the segment cap. */
+static int attach(ship *s, ws_err *err);
+
 static int sync_once(ship *s, int *shipped, ws_err *err) {
   ws_walhdr h;
   ws_walpos end;
@@ -70,6 +72,19 @@ static int sync_once(ship *s, int *shipped, ws_err *err) {
     return ws_fail(err, WS_EGAP, "%s: page size changed from %u to %u", s->wal_path,
                    s->page_size, h.page_size);
   }
+  if (s->have_cycle && (h.salt1 != s->pos.salt1 || h.salt2 != s->pos.salt2) &&
+      s->unpinned_end > s->pos.frame) {
+    /* Reset before attach's unprotected frames shipped: those commits are
+    ** only in the database file now.  Not a gap in the data: snapshot the
+    ** current state as a new history (tests/torture/repro_reset_after_attach.sh). */
+    ws_log(WS_LOG_WARN, "ship", "the WAL was reset before the commits after frame %u "
+           "(checkpointed while walship was not running) were shipped; writing a "
+           "snapshot", s->pos.frame);
+    s->unpinned_end = 0;
+    s->need_snapshot = 1;
+    return attach(s, err);
+  }
+  if (s->unpinned_end && s->pos.frame >= s->unpinned_end) s->unpinned_end = 0;
   if (!s->have_cycle || h.salt1 != s->pos.salt1 || h.salt2 != s->pos.salt2) {
     /* A reset under our pin: the old cycle was fully shipped (pin.h). */
     ws_log(WS_LOG_DEBUG, "ship", "new WAL cycle salt1=%08x salt2=%08x", h.salt1, h.salt2);
@@ -372,6 +387,7 @@ static int attach(ship *s, ws_err *err) {
   struct stat st;
   uint32_t ps;
   detach(s);
+  s->unpinned_end = 0;
   if ((rc = ws_pin_open(&s->pin, s->o->db_path, err))) return rc;
   s->dbfd = open(s->o->db_path, O_RDONLY | O_CLOEXEC);
   if (s->dbfd < 0 || fstat(s->dbfd, &st) != 0)
@@ -402,7 +418,17 @@ static int attach(ship *s, ws_err *err) {
   if (same_history && have_wal && s->have_cycle && h.salt1 == s->pos.salt1 &&
       h.salt2 == s->pos.salt2 && c.at.frame == s->pos.frame &&
       c.at.ck1 == s->pos.ck1 && c.at.ck2 == s->pos.ck2 && c.commit.frame >= s->pos.frame) {
-    /* Same cycle, chain intact: sync ships pos..end in resume mode. */
+    /* Same cycle, chain intact: sync ships pos..end in resume mode.  If
+    ** every unshipped frame is already in the database file (the app
+    ** checkpointed while no sidecar ran), SQLite gave our pin slot 0, which
+    ** lets the app's next write reset the WAL before we read them: note it
+    ** for sync_once (the shm backfill count says; 0 if it cannot be read,
+    ** which keeps the check on). */
+    uint32_t mx = 0, nb = 0;
+    s->unpinned_end = 0;
+    if (c.commit.frame > s->pos.frame &&
+        (!ws_pin_shm_peek(s->pin, &mx, &nb) || nb >= c.commit.frame))
+      s->unpinned_end = c.commit.frame;
     ws_log(WS_LOG_INFO, "ship", "continuing WAL cycle at frame %u", s->pos.frame);
     return WS_OK;
   }

@@ -44,6 +44,11 @@ typedef struct ship {
   int have_ds;
   int covered;
   int need_snapshot;       /* continuity lost: next attach snapshots */
+  uint32_t unpinned_end;   /* attach continued a cycle whose unshipped
+                              frames (up to this one) were all backfilled:
+                              our pin may sit on slot 0, which does not stop
+                              a WAL reset, so a reset before they ship does
+                              not mean they were shipped (0 = none) */
 
   ws_enc *enc;             /* reused for every object (ship_write.c) */
   txn_info *tx;            /* transactions found by the last scan */
