@@ -317,7 +317,7 @@ static void on_wake(int sig) { (void)sig; }
 static int stop_all(worker **ws, size_t n) {
   int first = WS_OK;
   for (size_t i = 0; i < n; i++) {
-    ws[i]->stop = 1;
+    __atomic_store_n(&ws[i]->stop, 1, __ATOMIC_RELAXED);
     if (ws[i]->started && !atomic_load(&ws[i]->done)) pthread_kill(ws[i]->th, WAKE_SIG);
   }
   for (;;) {

@@ -460,6 +460,12 @@ static int attach(ship *s, ws_err *err) {
 
 /* ---------------------------------------------------------- main loop */
 
+/* The stop flag is set by another thread (or a signal handler): an atomic
+** load, so the read is neither torn nor hoisted out of the loop. */
+static int stop_requested(const ws_replicate_opts *o) {
+  return o->stop && __atomic_load_n(o->stop, __ATOMIC_RELAXED);
+}
+
 static int fatal(int rc) {
   return rc == WS_ENOTWAL || rc == WS_EINVAL || rc == WS_ENOTFOUND;
 }
@@ -518,20 +524,32 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   if ((rc = load_position(&s, err))) goto out;
   if (o->stats) ws_stats_durable(o->stats, s.txid);
   if ((rc = attach(&s, err))) goto out;
-  if ((rc = sync_all(&s, o->once, err)) || (rc = maint(&s, err))) goto out;
+  rc = sync_all(&s, o->once, err);
+  if (rc == WS_OK) rc = maint(&s, err);
+  /* A store that fails the first upload is retried like any later one (the
+  ** frames wait in the WAL under the pin); --once and bad input still stop. */
+  int64_t first_retry = 0;
+  if (rc && (o->once || fatal(rc))) goto out;
+  if (rc) {
+    ws_log(WS_LOG_WARN, "ship", "sync failed: %s; retrying in 500 ms", err->msg);
+    memset(err, 0, sizeof(*err));
+    first_retry = ws_mono_ms() + 500;
+    rc = WS_OK;
+  }
   if (o->once) goto done;
   if ((rc = ws_watch_open(&s.watch, o->db_path, err))) goto out;
   if ((o->retention_ms > 0 || o->compaction) &&
       (rc = ws_maint_start(&mt, o, maint_period_ms(), err)))
     goto out;
 
-  int64_t last_sync = ws_mono_ms(), retry_at = 0, backoff = 0, last_mode_check = 0;
-  int64_t last_slow = 0;
-  int pending = 0, broken = 0, ckpt_seen = 0;
+  int64_t last_sync = ws_mono_ms(), retry_at = first_retry, last_mode_check = 0;
+  int64_t backoff = first_retry ? 500 : 0, last_slow = 0;
+  int pending = 0, ckpt_seen = 0;
+  int broken = first_retry && (s.need_snapshot || (s.pin && !ws_pin_held(s.pin)));
   int64_t ckpt_at = INT64_MIN / 2, flood_at = INT64_MIN / 2;
   uint32_t seen_mx = 0;
   int64_t seen_walsz = ws_wal_size(s.wal);
-  while (!(o->stop && *o->stop)) {
+  while (!stop_requested(o)) {
     int64_t now = ws_mono_ms();
     /* A short tick only while the pin is behind (commits not shipped yet):
     ** an app checkpoint waiting for our reader then shows only as its lock
@@ -553,7 +571,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (retry_at && retry_at - now < timeout) timeout = retry_at - now;
     /* Already pending: file events carry no news until the sync is due. */
     int mask = ws_watch_wait(s.watch, (int)(timeout < 0 ? 0 : timeout), !pending);
-    if (o->stop && *o->stop) break;
+    if (stop_requested(o)) break;
     now = ws_mono_ms();
     if (mask & WS_WATCH_WAL) pending = 1;
 
