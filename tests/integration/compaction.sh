@@ -122,13 +122,13 @@ db=$WORK/c.db store=$WORK/cstore
 mkdir -p "$store"
 make_db "$db" || finish
 WALSHIP_MAINT_PERIOD_MS=700 WALSHIP_COMPACT_WINDOW_MS=1000 \
-  start_sidecar "$db" "$store" --sync-interval 100ms --snapshot-interval 2s --retention 3s || finish
+  start_sidecar "$db" "$store" --sync-interval 100ms --snapshot-interval 2s --retention 5s || finish
 start_writer c --db "$db" --workload mixed --duration 9 --rate 150 --seed 31; writer=$WRITER_PID
 bad="" n=0
 sleep 2
 for _ in 1 2 3 4 5 6; do
   sleep 1.2
-  when=$(date -u -d "@$(( $(date +%s) - 2 ))" +%Y-%m-%dT%H:%M:%SZ)
+  when=$(date -u -d "@$(( $(date +%s) - 1 ))" +%Y-%m-%dT%H:%M:%SZ)   # 4 s inside the window
   rm -f "$WORK"/cpit.db*
   run_cmd "$WALSHIP" restore --timestamp "$when" "$store" -o "$WORK/cpit.db"
   n=$((n + 1))
