@@ -108,7 +108,7 @@ kill9_follow() {
 replica_txid() { tail -n 1 "$rep-walship-follow" 2>/dev/null | cut -d' ' -f2; }
 # wait_caught_up NAME: until the replica is at the store's newest TXID.
 wait_caught_up() {
-  local want end=$((SECONDS + 30))
+  local want="?" end=$((SECONDS + 30))
   while [ $SECONDS -lt $end ] && kill -0 "$FOLLOW_PID" 2>/dev/null; do
     want=$(store_max_txid "$store")
     [ "$(replica_txid)" = "$want" ] && { pass "$1"; return 0; }
