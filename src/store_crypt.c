@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -232,7 +233,9 @@ int ws_keyring_load(ws_keyring **out, const char *path, ws_err *err) {
     return ws_fail(err, WS_EINVAL, "encryption key file %s: not a regular file of at "
                    "most %u bytes", path, KEYFILE_MAX);
   }
-  if (sb.st_mode & S_IROTH)
+  /* once per process: stores are reopened by every maintenance pass */
+  static atomic_int warned;
+  if ((sb.st_mode & S_IROTH) && !atomic_exchange(&warned, 1))
     ws_log(WS_LOG_WARN, "crypt", "encryption key file %s is readable by every user "
            "(mode %04o); chmod 600 it", path, (unsigned)(sb.st_mode & 07777));
   uint8_t *buf = ws_malloc((size_t)sb.st_size + 1, err);
