@@ -397,32 +397,7 @@ done
 
 # ---------------------------------------------------------------- plots
 hdr "plots"
-if command -v gnuplot >/dev/null; then
-  gnuplot <<GP && echo "wrote $OUT/lag-cdf.png $OUT/restore-size.png"
-set terminal pngcairo size 900,520 font ",10"
-set output "$OUT/lag-cdf.png"
-set title "walship: commit -> durable in a local file store (all commits of $LAG_REPS runs of ${LAG_S}s)"
-set logscale x
-set xlabel "lag, ms (log scale)"
-set ylabel "fraction of commits"
-set key bottom right
-set grid
-plot "$OUT/lag-100tps-sync0.txt" using 4:(1) smooth cnormal lw 2 title "100 tx/s, --sync-interval 0", \
-     "$OUT/lag-1000tps-sync0.txt" using 4:(1) smooth cnormal lw 2 title "1000 tx/s, --sync-interval 0", \
-     "$OUT/lag-100tps-sync1s.txt" using 4:(1) smooth cnormal lw 2 title "100 tx/s, 1 s (default)"
-set output "$OUT/restore-size.png"
-set title "restore time vs database size (one snapshot, warm cache; medians of $RESTORE_REPS)"
-set logscale xy
-set xlabel "database size, MB"
-set ylabel "seconds"
-set key top left
-plot "$OUT/restore-size.txt" using 1:2 with linespoints lw 2 title "dd conv=fsync (raw bound)", \
-     "$OUT/restore-size.txt" using 1:3 with linespoints lw 2 title "walship restore --skip-integrity-check", \
-     "$OUT/restore-size.txt" using 1:4 with linespoints lw 2 title "walship restore (integrity_check)"
-GP
-else
-  echo "gnuplot not installed (bash bench/deps.sh installs it): no plots"
-fi
+bash bench/plots.sh "$OUT"
 
 hdr "done"
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)"
