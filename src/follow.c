@@ -417,10 +417,12 @@ static int load_position(follower *f, ws_err *err) {
     f->data_version = pragma_int(f, "PRAGMA r.data_version");
     return WS_OK;
   }
+  char also[48] = "";
+  if (has_p) snprintf(also, sizeof(also), " nor txid %" PRIu64, p.txid);
   return ws_fail(err, WS_EVERIFY, "replica %s holds neither txid %" PRIu64 "%s recorded "
-                 "in %s (its checksum matches neither): was it written by another "
-                 "process? Remove both files to rebuild it", f->replica, c.txid,
-                 has_p ? " nor the pending one" : "", f->state_path);
+                 "in %s (its checksum matches no recorded state): was it written by "
+                 "another process? Remove both files to rebuild it", f->replica, c.txid,
+                 also, f->state_path);
 }
 
 /* ------------------------------------------------------------- applying */

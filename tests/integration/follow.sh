@@ -187,8 +187,18 @@ if [ -n "$a" ] && [ "$a" = "$b" ]; then pass replica_equals_source
 else fail replica_equals_source "source $a, replica $b"; fi
 check_eq replica_integrity ok "$(integrity "$rep")"
 
-# Someone else writes the replica: the next start refuses (exit 3).
+# Someone else writes the replica while the follower runs: it notices
+# (PRAGMA data_version), re-proves its position, and stops (exit 3); a new
+# start refuses too.
+start_follow
+wait_for_log "resuming replica" "$FOLLOW_LOG" 15 || fail resume_before_foreign_write "$(tail -n 2 "$FOLLOW_LOG" | tr '\n' '|')"
 sqlite3 "$rep" "UPDATE acct SET bal = bal WHERE id = 0; INSERT INTO log(at) VALUES (-1)"
+for ((i = 0; i < 150; i++)); do kill -0 "$FOLLOW_PID" 2>/dev/null || break; sleep 0.1; done
+kill -9 "$FOLLOW_PID" 2>/dev/null
+wait "$FOLLOW_PID"; frc=$?; unset "_BG_NAME[$FOLLOW_PID]"
+check_eq foreign_write_while_running_exit3 3 "$frc" "($(tail -n 2 "$FOLLOW_LOG" | tr '\n' '|'))"
+grep -q "changed outside walship" "$FOLLOW_LOG" && pass foreign_write_noticed ||
+  fail foreign_write_noticed "$(tail -n 2 "$FOLLOW_LOG" | tr '\n' '|')"
 WS_CMD_TIMEOUT=20 check_rc foreign_write_refused 3 "$WALSHIP" restore --follow "$store" -o "$rep"
 grep -q "holds neither txid" "$LAST_OUT" && pass foreign_write_message ||
   fail foreign_write_message "$(last_out 2)"
