@@ -74,6 +74,7 @@ typedef struct follower {
   uint8_t *pbuf;                /* page-1 scratch for checksums */
   int64_t data_version;         /* PRAGMA r.data_version after our commit */
   int warned_empty, warned_behind;
+  const char *crash;            /* test hook, see crash_point */
 } follower;
 
 static void p1_take(uint8_t out[P1_LEN], const uint8_t *page) {
@@ -320,6 +321,16 @@ static void rollback(follower *f) {
   f->in_txn = 0;
 }
 
+/*
+** Test hook for the two crash windows of the protocol: with
+** WALSHIP_FOLLOW_CRASH=state the process dies right after the state file
+** names the pending position (before COMMIT), with =commit right after
+** COMMIT (before the next state write).  Only once the replica exists.
+*/
+static void crash_point(const follower *f, const char *where) {
+  if (f->crash && f->have && strcmp(f->crash, where) == 0) _exit(70);
+}
+
 /* Make the applied object durable: state file first, then COMMIT. */
 static int commit_object(follower *f, ws_err *err) {
   fpos np = {f->a.txid, f->a.lineage, f->page_size, f->cur_pages, f->a.s.sum,
@@ -342,7 +353,9 @@ static int commit_object(follower *f, ws_err *err) {
                      f->replica, f->cur_pages, sqlite3_errmsg(f->db));
   }
   if ((rc = state_write(f, &np, err))) return rc;
+  crash_point(f, "state");
   if ((rc = exec(f, "COMMIT", err))) return rc;
+  crash_point(f, "commit");
   f->in_txn = 0;
   f->committed = np;
   f->phys_pages = f->cur_pages;
@@ -665,6 +678,7 @@ int ws_follow(const ws_follow_opts *o, ws_err *err) {
                    "options version mismatch)");
   f.o = o;
   f.replica = (char *)o->replica_path;
+  f.crash = getenv("WALSHIP_FOLLOW_CRASH");
   if ((rc = ws_store_open_ex(&f.st, o->store_url, o->store, err))) return rc;
   rc = WS_ENOMEM;
   if (!(f.state_path = ws_asprintf(err, "%s" STATE_SUFFIX, o->replica_path)) ||
