@@ -129,7 +129,8 @@ int ws_apply_object(ws_apply *c, ws_store *st, const ws_catent *obj,
   if (rc) return rc;
   /* the listed size bounds the transfer (a shorter object is caught by the
   ** decoder as truncated); stores can split large objects by it */
-  rc = st->m->get(st, obj->name, 0, obj->size, sink_bytes, c, err);
+  rc = c->get ? c->get(c->get_ud, obj, sink_bytes, c, err)
+              : st->m->get(st, obj->name, 0, obj->size, sink_bytes, c, err);
   if (rc == WS_ESTOPPED && c->stopped) rc = WS_OK;   /* target reached */
   else if (rc == WS_OK) rc = ws_dec_finish(c->dec, err);
   ws_dec_free(c->dec);

@@ -22,6 +22,7 @@
 #include "codec.h"
 #include "names.h"
 #include "pagehash.h"
+#include "walship/store.h"
 
 typedef struct ws_apply_sink {
   /* A snapshot starts a (new) history with header h; the state was reset.
@@ -43,6 +44,11 @@ typedef struct ws_apply {
   const char *stop_msg;        /* message for that */
   /* bytes downloaded so far, after every chunk (NULL: none) */
   void (*on_bytes)(void *ud, uint64_t bytes);
+  /* fetch obj through this instead of the store's get (prefetch); NULL:
+  ** direct */
+  int (*get)(void *get_ud, const ws_catent *obj, ws_sink_fn sink, void *ud,
+             ws_err *err);
+  void *get_ud;
   /* state: the caller may seed s/page_size/lineage/txid to continue an
   ** existing history (follow), or leave them zero (restore) */
   ws_dbstate s;                /* page hashes of the state built so far */

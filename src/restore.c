@@ -22,6 +22,7 @@
 #include "apply.h"
 #include "codec.h"
 #include "names.h"
+#include "prefetch.h"
 #include "pagehash.h"
 #include "walship/store.h"
 
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #define WBUF_SIZE (1u << 20)   /* write-combining buffer for page runs */
+#define PREFETCH_CAP (8u << 20) /* bytes downloaded ahead of the apply */
 
 /* The file sink of ws_apply: pages into the temp file, write-combined. */
 typedef struct rctx {
@@ -104,6 +106,17 @@ static void report(rctx *c, uint64_t bytes) {
 }
 
 static void on_bytes(void *ud, uint64_t bytes) { report(ud, bytes); }
+
+/* ws_apply.get through the prefetcher: object i of the plan. */
+typedef struct pfget {
+  ws_prefetch *pf;
+  size_t i;
+} pfget;
+
+static int pf_get(void *gud, const ws_catent *obj, ws_sink_fn sink, void *ud, ws_err *err) {
+  pfget *g = gud;
+  return ws_prefetch_get(g->pf, g->i, sink, ud, err);
+}
 
 /* PRAGMA integrity_check on the temp file; it must answer exactly "ok". */
 static int integrity_check(const char *path, const char *out, ws_err *err) {
@@ -216,6 +229,7 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
   ws_plan plan = {NULL, 0, 0};
   rctx c;
   ws_apply a;
+  pfget pg = {NULL, 0};
   memset(&c, 0, sizeof(c));
   memset(&a, 0, sizeof(a));
   c.fd = -1;
@@ -266,8 +280,20 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
     for (size_t i = 0; i < plan.n; i++) c.p.bytes_total += plan.v[i]->size;
     report(&c, 0);
   }
+  /* With more than one object, the next ones download while one applies. */
+  if (plan.n > 1) {
+    ws_err perr = WS_ERR_INIT;
+    if (ws_prefetch_start(&pg.pf, opts->store_url, opts->store, plan.v, plan.n,
+                          PREFETCH_CAP, &perr) == WS_OK) {
+      a.get = pf_get;
+      a.get_ud = &pg;
+    } else {
+      ws_log(WS_LOG_DEBUG, "restore", "no prefetch: %s", perr.msg);
+    }
+  }
   size_t applied = 0;
   for (size_t i = 0; i < plan.n; i++, applied++) {
+    pg.i = i;
     if ((rc = ws_apply_object(&a, st, plan.v[i], i == 0, err))) goto out;
     c.p.objects_done = i + 1;
     if (a.stopped) { applied++; break; }
@@ -327,6 +353,7 @@ out:
     (void)unlink_sidecars(tmp, &ignore);
     free(tmp);
   }
+  ws_prefetch_free(pg.pf);
   ws_apply_free(&a);
   free(c.wb);
   ws_plan_free(&plan);
