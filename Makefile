@@ -141,6 +141,8 @@ fuzz: $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz_%)
 torture: all
 	@bash tests/torture/torture.sh --long
 	@bash tests/torture/big_db.sh
+	@if command -v gdb >/dev/null; then bash tests/torture/repro_reset_after_attach.sh; \
+	 else echo "torture: gdb missing, repro_reset_after_attach.sh skipped"; fi
 
 valgrind: all
 	@bash tests/torture/valgrind.sh
