@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Deterministic reproduction of the torture campaign's one data-loss
-# finding (docs/reliability.md; open: the fix belongs in src/ship.c).
+# finding (docs/reliability.md; fixed in 9122660, this is its regression
+# test, run by `make torture` since it needs gdb).
 #
 # A sidecar restarts while the WAL holds commits it never shipped, all of
 # them already backfilled into the database file (the app checkpointed while
