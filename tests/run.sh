@@ -114,6 +114,13 @@ if [ $unit_only = 0 ]; then
   done
   # The short torture run (`make torture` runs the long one).
   if selected torture; then run_one torture "$IT_TIMEOUT" bash tests/torture/torture.sh; fi
+  # Regression test of the torture campaign's data-loss finding; it needs
+  # gdb to place a write in a window of a few microseconds.
+  if selected repro_reset_after_attach; then
+    if command -v gdb >/dev/null; then
+      run_one repro_reset_after_attach "$IT_TIMEOUT" bash tests/torture/repro_reset_after_attach.sh
+    else echo "== repro_reset_after_attach: skipped (no gdb)"; fi
+  fi
 fi
 
 echo "suite took $((SECONDS - suite_t0))s"
