@@ -13,6 +13,9 @@ pkgs=(build-essential libsqlite3-dev zlib1g-dev libdeflate-dev sqlite3 libcurl4-
 # modules) for the HTTP store; node + npm to run s3rver for the S3 store.
 # Keep a node that is already on PATH (it may not come from Debian).
 pkgs+=(nginx)
+# gdb: tests/torture/repro_reset_after_attach.sh places a write in a window
+# of microseconds with a breakpoint (a data-loss regression test).
+pkgs+=(gdb)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
