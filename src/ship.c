@@ -523,7 +523,15 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   if ((rc = ws_lease_acquire(&lease, s.st, o->db_path, err))) goto out;
   if ((rc = load_position(&s, err))) goto out;
   if (o->stats) ws_stats_durable(o->stats, s.txid);
-  if ((rc = attach(&s, err))) goto out;
+  /* The app may reset the WAL while we attach (a snapshot's frame re-check
+  ** then fails): such a race clears on a second try; a WAL that is still
+  ** unreadable after three is reported. */
+  for (int tries = 1; (rc = attach(&s, err)) != WS_OK; tries++) {
+    if (tries == 3 || fatal(rc) || rc == WS_ELOCKED || stop_requested(o)) goto out;
+    ws_log(WS_LOG_WARN, "ship", "attach failed: %s; retrying", err->msg);
+    memset(err, 0, sizeof(*err));
+    usleep(200000);
+  }
   rc = sync_all(&s, o->once, err);
   if (rc == WS_OK) rc = maint(&s, err);
   /* A store that fails the first upload is retried like any later one (the
