@@ -67,14 +67,6 @@ for ((i = 1; i <= TRIALS; i++)); do
     # a failure, but the campaign goes on: later trials may find more
     wait "$SIDECAR_PID"; rc=$?; SIDECAR_PID=""
     died=$((died + 1))
-    # The open startup race (docs/reliability.md, repro_reset_after_attach.sh)
-    # fails the long run; the short one, inside `make test`, only reports
-    # it until src/ship.c is fixed (then delete this branch).
-    if [ $mode = short ] && [ "$rc" = 3 ] &&
-       tail -n 1 "$SIDECAR_LOG" | grep -qE 'frame [0-9]+ (is not a valid commit|changed while being read)|changed outside the WAL'; then
-      echo "KNOWN torture/trial_$i: open startup race (docs/reliability.md): $(tail -n 1 "$SIDECAR_LOG")"
-      continue
-    fi
     tfail "trial_$i" "sidecar exited $rc before the kill: $(tail -n 3 "$SIDECAR_LOG" | tr '\n' '|')"
     continue
   fi
