@@ -35,6 +35,7 @@ static int on_header(void *ud, const ws_objhdr *h, ws_err *err) {
     c->lineage = h->lineage;
     if (ws_dbstate_init(&c->s, h->page_size, err)) return err->code;
     c->s_init = 1;
+    c->hwm = 0;
     return c->sink->history ? c->sink->history(c->ud, h, err) : WS_OK;
   }
   const char *prev = c->prev_name[0] ? c->prev_name : "the previous object";
@@ -64,6 +65,13 @@ static int on_txn_begin(void *ud, uint64_t txid, int64_t time_ms,
     return ws_fail(err, WS_EINVAL, "%s: merged txids %" PRIu64 "-%" PRIu64
                    " cannot stop at txid %" PRIu64, c->obj->name,
                    c->obj->first, txid, c->target);
+  /* Bound growth by what the stream carries, so a hostile header cannot
+  ** make us allocate page hashes (8 bytes each) for pages nobody sent: a
+  ** transaction grows the database by at most the pages it carries, plus
+  ** SQLite's never-written lock page.  (Regrowing pages a shrink dropped is
+  ** allowed up to the highest page ever carried: they read as zeros.) */
+  uint32_t base = c->s.npages > c->hwm ? c->s.npages : c->hwm;
+  c->txn_limit = npages > UINT32_MAX - 2 - base ? UINT32_MAX : base + npages + 1;
   c->txn_db_pages = db_pages;
   c->txn_time_ms = time_ms;
   return WS_OK;
@@ -71,6 +79,11 @@ static int on_txn_begin(void *ud, uint64_t txid, int64_t time_ms,
 
 static int on_page(void *ud, uint32_t pgno, const uint8_t *data, ws_err *err) {
   ws_apply *c = ud;
+  if (pgno > c->txn_limit)
+    return ws_corrupt(err, "%s: page %" PRIu32 " lies beyond what its transaction "
+                      "can grow the database to (%" PRIu32 " pages)", c->obj->name,
+                      pgno, c->txn_limit);
+  if (pgno > c->hwm) c->hwm = pgno;
   int rc = c->sink->page(c->ud, pgno, data, err);
   if (rc) return rc;
   return ws_dbstate_set(&c->s, pgno, ws_page_hash(pgno, data, c->page_size), err);
@@ -79,6 +92,11 @@ static int on_page(void *ud, uint32_t pgno, const uint8_t *data, ws_err *err) {
 static int on_txn_end(void *ud, uint64_t txid, int has_sum, uint64_t dbsum,
                       ws_err *err) {
   ws_apply *c = ud;
+  uint32_t most = (c->s.npages > c->hwm ? c->s.npages : c->hwm);
+  if (c->txn_db_pages > most && c->txn_db_pages - most > 1)
+    return ws_corrupt(err, "%s: txid %" PRIu64 " grows the database to %" PRIu32
+                      " pages, but no page past %" PRIu32 " was ever carried",
+                      c->obj->name, txid, c->txn_db_pages, most);
   int rc = ws_dbstate_resize(&c->s, c->txn_db_pages, err);
   if (rc) return rc;
   if (has_sum && dbsum != c->s.sum)

@@ -64,6 +64,8 @@ typedef struct ws_apply {
   const ws_catent *obj;
   int first_obj;
   uint32_t txn_db_pages;
+  uint32_t txn_limit;          /* highest page this transaction may carry */
+  uint32_t hwm;                /* highest page number ever carried */
   int64_t txn_time_ms;
   ws_dec *dec;
 } ws_apply;

@@ -53,6 +53,7 @@ typedef struct mctx {
   uint32_t db_pages;       /* size after the last transaction so far */
   uint32_t min_pages;      /* smallest size seen inside the run */
   uint32_t txn_pages;      /* db_pages of the transaction in progress */
+  uint32_t hi;             /* highest page number with its bit set */
   int have_hdr;
   ws_objhdr first;         /* header of the run's first object */
   ws_objhdr last;          /* header of the object being read */
@@ -94,9 +95,10 @@ static int m_txn_begin(void *ud, uint64_t txid, int64_t time_ms,
 
 static int m_page(void *ud, uint32_t pgno, const uint8_t *data, ws_err *err) {
   mctx *m = ud;
-  if (pgno > m->txn_pages)
-    return ws_corrupt(err, "%s: page %" PRIu32 " beyond the database size %"
-                      PRIu32, m->obj->name, pgno, m->txn_pages);
+  /* A page past the transaction's final size is legal (spilled before an
+  ** autovacuum truncation); the end of the transaction forgets it.  Memory
+  ** stays one bit per page number, at most 256 MiB for a hostile 2^31. */
+  if (pgno > m->hi) m->hi = pgno;
   if (pgno > m->nbits) {
     uint32_t n = m->nbits ? m->nbits : 1024;
     while (n < pgno) n = n > UINT32_MAX / 2 ? UINT32_MAX : n * 2;
@@ -118,8 +120,9 @@ static int m_txn_end(void *ud, uint64_t txid, int has_sum, uint64_t dbsum,
   if (m->txn_pages < m->min_pages) m->min_pages = m->txn_pages;
   /* a shrink forgets pages past the new end: if they come back they are
   ** zeros unless written again */
-  for (uint32_t p = m->txn_pages + 1; p <= m->db_pages && p <= m->nbits; p++)
+  for (uint32_t p = m->txn_pages + 1; p <= m->hi && p <= m->nbits; p++)
     m->bits[(p - 1) / 8] &= (uint8_t)~(1u << ((p - 1) % 8));
+  if (m->hi > m->txn_pages) m->hi = m->txn_pages;
   m->db_pages = m->txn_pages;
   return WS_OK;
 }

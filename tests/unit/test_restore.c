@@ -460,6 +460,48 @@ static void test_merged_segment_keeps_regrown_zero_pages(void) {
 
 /* ----------------------------------------------------------- refusals */
 
+/* A hostile segment 6-6 on snapshot 5 = V1: one transaction declaring
+** db_pages and carrying one zero page at pgno. */
+static int put_hostile(uint32_t db_pages, uint32_t pgno) {
+  static const uint8_t zero[4096];
+  ws_objhdr h = {.kind = WS_KIND_SEGMENT, .page_size = 4096, .txid_first = 6,
+                 .txid_last = 6, .db_pages = db_pages, .ntxn = 1, .npages = 1,
+                 .time_first_ms = T0_MS, .time_last_ms = T0_MS, .lineage = LINEAGE,
+                 .dbsum_before = img_sum(&V[1]), .pos = {.salt1 = 1, .frame = 6}};
+  membuf m = {0};
+  ws_err err = WS_ERR_INIT;
+  ws_enc *e = NULL;
+  ws_store *st = NULL;
+  objspec s = SNAP(5, &V[1]);
+  int rc = put_obj(SNAP5, &s);
+  if (!rc) rc = ws_enc_new(&e, &h, 6, mem_write, &m, &err);
+  if (!rc) rc = ws_enc_txn_begin(e, 6, T0_MS, db_pages, 1, &err);
+  if (!rc) rc = ws_enc_page(e, pgno, zero, &err);
+  if (!rc) rc = ws_enc_txn_end(e, 1, 0x1234, &err);
+  if (!rc) rc = ws_enc_finish(e, 0x1234, &err);
+  ws_name_segment(SEG67, 6, 6);
+  if (!rc && !(rc = ws_store_open(&st, F.store, &err)))
+    rc = ws_store_put_buf(st, SEG67, m.p, m.n, &err);
+  ws_store_close(st);
+  ws_enc_free(e);
+  free(m.p);
+  return rc;
+}
+
+/* Absurd sizes must be refused before anything is allocated for them (was:
+** 16.8 GB and 51 s for a 4 KB segment, issue #8). */
+static void test_restore_refuses_hostile_growth(void) {
+  CHECK_EQ(put_hostile(0x7fffffff, 0x7fffffff), WS_OK);
+  ws_restore_opts o = ropts();
+  CHECK(refused(&o, WS_ECORRUPT, "beyond what its transaction can grow", NULL));
+}
+
+static void test_restore_refuses_hostile_size(void) {
+  CHECK_EQ(put_hostile(0x7fffffff, 2), WS_OK);
+  ws_restore_opts o = ropts();
+  CHECK(refused(&o, WS_ECORRUPT, "but no page past", NULL));
+}
+
 static void test_restore_refuses_gap(void) {
   objspec s = SNAP(5, &V[1]);
   objspec g = SEG(8, &V[3], &V[2], &V[3]);
@@ -738,6 +780,8 @@ int main(void) {
   RUNF(test_merged_segment_restores_like_its_sources);
   RUNF(test_merged_segment_keeps_regrown_zero_pages);
   RUNF(test_restore_refuses_gap);
+  RUNF(test_restore_refuses_hostile_growth);
+  RUNF(test_restore_refuses_hostile_size);
   RUNF(test_restore_refuses_wrong_dbsum_before);
   RUNF(test_restore_refuses_wrong_txn_dbsum);
   RUNF(test_restore_refuses_wrong_trailer_dbsum);
