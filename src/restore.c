@@ -27,6 +27,8 @@
 #include "walship/store.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -189,6 +191,36 @@ static int check_output(const char *out, int force, ws_err *err) {
 }
 
 /* ".BASE.walship-restore-PID" in OUT's directory. */
+/* Temp files of restores to the same output that were killed (their PID is
+** gone) would otherwise stay forever, up to the database's size each: a
+** restore removes them before it starts.  Only names of exactly our form
+** for this output, and only when kill(pid, 0) says no such process. */
+static void remove_stale_temps(const char *out) {
+  const char *slash = strrchr(out, '/');
+  const char *base = slash ? slash + 1 : out;
+  char *dir = slash ? strndup(out, (size_t)(slash - out + 1)) : strdup("./");
+  char prefix[512];
+  snprintf(prefix, sizeof(prefix), ".%s.walship-restore-", base);
+  DIR *d = dir ? opendir(dir) : NULL;
+  struct dirent *de;
+  size_t pl = strlen(prefix);
+  while (d && (de = readdir(d))) {
+    if (strncmp(de->d_name, prefix, pl) != 0) continue;
+    char *end;
+    long pid = strtol(de->d_name + pl, &end, 10);
+    if (end == de->d_name + pl || pid <= 0 ||
+        (*end && strcmp(end, "-wal") && strcmp(end, "-shm") && strcmp(end, "-journal")))
+      continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s%s", dir, de->d_name);
+    if (unlink(path) == 0)
+      ws_log(WS_LOG_INFO, "restore", "removed %s, left by a restore that was killed", path);
+  }
+  if (d) closedir(d);
+  free(dir);
+}
+
 static char *temp_name(const char *out, ws_err *err) {
   const char *slash = strrchr(out, '/');
   int dirlen = slash ? (int)(slash - out + 1) : 0;
@@ -258,6 +290,7 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
          plan.n, plan.v[0]->name, plan.txid);
 
   rc = WS_ENOMEM;
+  remove_stale_temps(out);
   if (!(tmp = temp_name(out, err)) || !(c.wb = ws_malloc(WBUF_SIZE, err))) goto out;
   c.tmp = tmp;
   c.fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
