@@ -79,7 +79,7 @@ static int dry(const ws_restore_opts *opts) {
     gmtime_r(&t, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     printf("%-5s %-35s %12" PRIu64 " %9" PRIu32 "  %-20s  %s\n",
-           v[i].kind == WS_KIND_SNAPSHOT ? "snap" : "seg", txids, v[i].size,
+           v[i].kind == WS_KIND_SNAPSHOT ? "snap" : v[i].kind == WS_KIND_MERGED ? "merged" : "seg", txids, v[i].size,
            v[i].db_pages, when, v[i].name);
     bytes += v[i].size;
   }
