@@ -118,5 +118,7 @@ int cli_common_option(ws_store_opts *so, const char *cmd, int ch, char **argv);
 
 /* getopt_long "?" handling shared by the commands. */
 int cli_bad_option(const char *cmd, int optopt_, char **argv, int optind_);
+/* Commands taking exactly one STORE argument: CLI_OK, or the usage error. */
+int cli_one_store(const char *cmd, int nargs);
 
 #endif

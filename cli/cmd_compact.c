@@ -91,9 +91,7 @@ int cmd_compact(int argc, char **argv) {
       if ((r = cli_common_option(&store_opts, "compact", ch, argv)) >= 0) return r;
     }
   }
-  if (argc - optind != 1)
-    return cli_usage("compact", argc - optind ? "expected one STORE, got %d arguments"
-                     : "missing STORE%.0d", argc - optind);
+  if ((r = cli_one_store("compact", argc - optind)) != CLI_OK) return r;
   static volatile int stop;
   cli_on_stop_signals(&stop);
   store_opts.stop = &stop;

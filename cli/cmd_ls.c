@@ -60,9 +60,7 @@ int cmd_ls(int argc, char **argv) {
       if ((r = cli_common_option(&store_opts, "ls", ch, argv)) >= 0) return r;
     }
   }
-  if (argc - optind != 1)
-    return cli_usage("ls", argc - optind ? "expected one STORE, got %d arguments"
-                     : "missing STORE%.0d", argc - optind);
+  if ((r = cli_one_store("ls", argc - optind)) != CLI_OK) return r;
   const char *url = argv[optind];
   ws_objinfo *v = NULL;
   size_t n = 0;

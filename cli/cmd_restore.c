@@ -198,9 +198,7 @@ int cmd_restore(int argc, char **argv) {
       if ((oc = cli_common_option(&store_opts, "restore", ch, argv)) >= 0) return oc;
     }
   }
-  if (argc - optind != 1)
-    return cli_usage("restore", argc - optind ? "expected one STORE, got %d arguments"
-                     : "missing STORE%.0d", argc - optind);
+  if ((oc = cli_one_store("restore", argc - optind)) != CLI_OK) return oc;
   if (opts.target_txid && opts.target_time_ms)
     return cli_usage("restore", "give --txid or --timestamp, not both");
   opts.store_url = argv[optind];

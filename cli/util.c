@@ -302,6 +302,12 @@ int cli_usage(const char *cmd, const char *fmt, ...) {
   return CLI_USAGE;
 }
 
+int cli_one_store(const char *cmd, int nargs) {
+  if (nargs == 1) return CLI_OK;
+  return nargs ? cli_usage(cmd, "expected one STORE, got %d arguments", nargs)
+               : cli_usage(cmd, "missing STORE");
+}
+
 int cli_bad_option(const char *cmd, int optopt_, char **argv, int optind_) {
   /* getopt reports a long option's missing value with optopt = its code */
   if (optopt_ > 0 && optopt_ < 128)
