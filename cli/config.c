@@ -188,9 +188,24 @@ static int get_bool(ld *l, const yaml_node_t *n, const char *key, int *dst) {
   return r;
 }
 
+/* A mapping, with no key given twice (YAML forbids it; libyaml does not
+** check, and last-wins would silently drop the first value). */
 static int is_map(ld *l, const yaml_node_t *n, const char *key) {
-  if (n->type == YAML_MAPPING_NODE) return 0;
-  return bad(l, n, key, "expected a mapping of keys to values");
+  if (n->type != YAML_MAPPING_NODE)
+    return bad(l, n, key, "expected a mapping of keys to values");
+  for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
+    const yaml_node_t *ka = node(l, a->key);
+    if (ka->type != YAML_SCALAR_NODE) continue;
+    for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
+      const yaml_node_t *kb = node(l, b->key);
+      if (kb->type == YAML_SCALAR_NODE &&
+          strcmp((const char *)ka->data.scalar.value, (const char *)kb->data.scalar.value) == 0)
+        return bad(l, ka, (const char *)ka->data.scalar.value,
+                   "given twice in one mapping (first at line %zu)",
+                   (size_t)kb->start_mark.line + 1);
+    }
+  }
+  return 0;
 }
 
 #define FOR_PAIRS(mapnode, kn, vn, k)                                              \

@@ -96,6 +96,8 @@ printf '%s\n' "$hdr" "    destinations:" "      - url: \${WS_T_NOT_SET_ANYWHERE}
 bad unset_env 4 'url: environment variable WS_T_NOT_SET_ANYWHERE is not set'
 printf '%s\n' "$hdr" "    destinations:" "      - url: $WORK/s" "        sync-interval: 1s" >"$WORK/dest_sync.yml"
 bad dest_sync 5 'sync-interval: is a database setting'
+printf '%s\n' "$hdr" "    destinations: [{url: $WORK/s}]" "    destinations: [{url: $WORK/t}]" >"$WORK/dup_key.yml"
+bad dup_key 4 'destinations: given twice'
 printf '%s\n' "$hdr" "    destinations:" "      - url: $WORK/s" "        insecure: maybe" >"$WORK/bad_bool.yml"
 bad bad_bool 5 insecure
 printf '%s\n' "log-level: chatty" "$hdr" "    destinations: [{url: $WORK/s}]" >"$WORK/bad_loglevel.yml"
