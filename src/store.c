@@ -132,6 +132,10 @@ int ws_store_check_name(const char *name, ws_err *err) {
   return WS_OK;
 }
 
+int ws_store_can_put_if(const ws_store *st) {
+  return st && st->m->version >= 2 && st->m->put_if && st->m->etag;
+}
+
 int ws_store_put_buf(ws_store *st, const char *name, const void *buf,
                      size_t len, ws_err *err) {
   ws_upload *up = NULL;

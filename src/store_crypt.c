@@ -702,11 +702,36 @@ static void crypt_close(ws_store *st) {
   free(cs);
 }
 
+/* Conditional writes pass through: the object is encrypted whole, then
+** put_if on the inner store; tokens are the inner store's (of the
+** ciphertext), so a token read through this store matches its put_if. */
+static int crypt_put_if(ws_store *st, const char *name, const void *buf, size_t len,
+                        const char *if_match, char *etag_out, ws_err *err) {
+  crypt_store *cs = (crypt_store *)st;
+  void *c = NULL;
+  size_t cn = 0;
+  int rc = ws_crypt_encrypt_buf(&c, &cn, cs->kr, name, buf, len, err);
+  if (rc) return rc;
+  rc = cs->in->m->put_if(cs->in, name, c, cn, if_match, etag_out, err);
+  free(c);
+  return rc;
+}
+
+static int crypt_etag(ws_store *st, const char *name, char *out, ws_err *err) {
+  crypt_store *cs = (crypt_store *)st;
+  return cs->in->m->etag(cs->in, name, out, err);
+}
+
 /* scheme "crypt", not the inner one: code that special-cases a backend
-** (batched S3 deletes) must not mistake this struct for it. */
+** (batched S3 deletes) must not mistake this struct for it.  Two tables:
+** conditional writes are offered exactly when the inner store offers them. */
 static const ws_store_methods crypt_methods = {
   WS_STORE_METHODS_VERSION, "crypt", crypt_put_begin, crypt_put_write, crypt_put_commit,
-  crypt_put_abort, crypt_get, crypt_list, crypt_del, crypt_close,
+  crypt_put_abort, crypt_get, crypt_list, crypt_del, crypt_close, NULL, NULL,
+};
+static const ws_store_methods crypt_methods_if = {
+  WS_STORE_METHODS_VERSION, "crypt", crypt_put_begin, crypt_put_write, crypt_put_commit,
+  crypt_put_abort, crypt_get, crypt_list, crypt_del, crypt_close, crypt_put_if, crypt_etag,
 };
 
 int ws_store_crypt_wrap(ws_store **out, ws_store *inner, ws_keyring *kr, ws_err *err) {
@@ -717,7 +742,7 @@ int ws_store_crypt_wrap(ws_store **out, ws_store *inner, ws_keyring *kr, ws_err 
     ws_keyring_free(kr);
     return WS_ENOMEM;
   }
-  cs->base.m = &crypt_methods;
+  cs->base.m = ws_store_can_put_if(inner) ? &crypt_methods_if : &crypt_methods;
   cs->in = inner;
   cs->kr = kr;
   *out = &cs->base;

@@ -179,9 +179,64 @@ static void fan_close(ws_store *st) {
   free(f);
 }
 
+/* Conditional write on every member, in dests order, stopping at the
+** first that refuses or fails: members before it keep the new object (a
+** lease record there is ours but the caller saw the failure and does not
+** write).  The token is the members' tokens joined by '\n', an empty one
+** for a member without the object (there the condition is "must not
+** exist"), so a token from fan_etag carries every member's condition. */
+static int fan_put_if(ws_store *st, const char *name, const void *buf, size_t len,
+                      const char *if_match, char *etag_out, ws_err *err) {
+  fanout *f = (fanout *)st;
+  const char *p = if_match;
+  char tok[WS_STORE_ETAG_MAX], got[WS_STORE_ETAG_MAX];
+  if (etag_out) etag_out[0] = 0;
+  for (size_t i = 0; i < f->n; i++) {
+    const char *cond = NULL;
+    if (p) {
+      size_t k = strcspn(p, "\n"), c = k < sizeof(tok) ? k : sizeof(tok) - 1;
+      memcpy(tok, p, c);
+      tok[c] = 0;
+      p = p[k] ? p + k + 1 : p + k;
+      if (tok[0]) cond = tok;
+    }
+    int rc = f->m[i]->m->put_if(f->m[i], name, buf, len, cond, got, err);
+    if (rc) return rc;
+    if (etag_out && strlen(etag_out) + strlen(got) + 2 > WS_STORE_ETAG_MAX)
+      return ws_fail(err, WS_EINVAL, "object %s: version tokens of %s too long", name,
+                     st->url);
+    if (etag_out) strcat(strcat(etag_out, i ? "\n" : ""), got);
+  }
+  return WS_OK;
+}
+
+static int fan_etag(ws_store *st, const char *name, char *out, ws_err *err) {
+  fanout *f = (fanout *)st;
+  char got[WS_STORE_ETAG_MAX];
+  int any = 0;
+  out[0] = 0;
+  for (size_t i = 0; i < f->n; i++) {
+    int rc = f->m[i]->m->etag(f->m[i], name, got, err);
+    if (rc == WS_ENOTFOUND) got[0] = 0;
+    else if (rc) return rc;
+    else any = 1;
+    if (strlen(out) + strlen(got) + 2 > WS_STORE_ETAG_MAX)
+      return ws_fail(err, WS_EINVAL, "object %s: version tokens of %s too long", name,
+                     st->url);
+    strcat(strcat(out, i ? "\n" : ""), got);
+  }
+  return any ? WS_OK : ws_fail(err, WS_ENOTFOUND, "object %s not found in %s", name,
+                                st->url);
+}
+
 static const ws_store_methods fanout_methods = {
   WS_STORE_METHODS_VERSION, "fanout", fan_put_begin, fan_put_write, fan_put_commit,
-  fan_abort, fan_get, fan_list, fan_del, fan_close,
+  fan_abort, fan_get, fan_list, fan_del, fan_close, NULL, NULL,
+};
+/* Offered when every member offers conditional writes. */
+static const ws_store_methods fanout_methods_if = {
+  WS_STORE_METHODS_VERSION, "fanout", fan_put_begin, fan_put_write, fan_put_commit,
+  fan_abort, fan_get, fan_list, fan_del, fan_close, fan_put_if, fan_etag,
 };
 
 int ws_store_fanout_open(ws_store **out, const ws_dest *d, size_t n, ws_err *err) {
@@ -206,6 +261,9 @@ int ws_store_fanout_open(ws_store **out, const ws_dest *d, size_t n, ws_err *err
     if (i) strcat(f->base.url, " + ");
     strcat(f->base.url, d[i].url);
   }
+  int all_if = 1;
+  for (size_t i = 0; i < n; i++) all_if = all_if && ws_store_can_put_if(f->m[i]);
+  if (all_if) f->base.m = &fanout_methods_if;
   *out = &f->base;
   return WS_OK;
 fail:
@@ -214,7 +272,7 @@ fail:
 }
 
 void ws_store_fanout_members(ws_store *st, ws_store *const **members, size_t *n) {
-  if (st && st->m == &fanout_methods) {
+  if (st && (st->m == &fanout_methods || st->m == &fanout_methods_if)) {
     *members = ((fanout *)st)->m;
     *n = ((fanout *)st)->n;
     return;

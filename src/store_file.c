@@ -16,6 +16,13 @@
 **     device and inode): a root removed or replaced while in use took the
 **     history's snapshot with it, and silently recreating it would let the
 **     sidecar report as durable segments that no restore can use;
+**   - put_if (conditional write) takes an exclusive flock on ROOT/.lock for
+**     its check and its link/rename, so between walship processes (on one
+**     host, or on a file system whose flock is coherent across hosts) the
+**     check and the write are one step.  "Must not exist" is link(2) of the
+**     complete temp, which fails with EEXIST even against a plain put;
+**     "if-match" compares the version token (inode, size, mtime and ctime
+**     in ns: every put makes a new inode by rename) under the lock;
 **   - get reads through one 256 KiB buffer per store, reused across calls
 **     (taken with an atomic swap, so concurrent gets stay correct: the
 **     loser of the race allocates its own).
@@ -30,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -244,6 +252,114 @@ fail:
   return rc;
 }
 
+/* ------------------------------------------------------------- put_if */
+
+static void etag_of(char *out, const struct stat *sb) {
+  snprintf(out, WS_STORE_ETAG_MAX, "%llx-%llx-%llx.%lx-%llx.%lx",
+           (unsigned long long)sb->st_ino, (unsigned long long)sb->st_size,
+           (unsigned long long)sb->st_mtim.tv_sec, (unsigned long)sb->st_mtim.tv_nsec,
+           (unsigned long long)sb->st_ctim.tv_sec, (unsigned long)sb->st_ctim.tv_nsec);
+}
+
+static int file_etag(ws_store *st, const char *name, char *out, ws_err *err) {
+  file_store *fs = (file_store *)st;
+  int rc = ws_store_check_name(name, err);
+  if (rc) return rc;
+  char *path = obj_path(fs, name, err);
+  if (!path) return WS_ENOMEM;
+  struct stat sb;
+  if (stat(path, &sb) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      rc = ws_fail(err, WS_ENOTFOUND, "object %s not found in store %s", name, st->url);
+    else
+      rc = ws_fail(err, WS_EIO, "stat %s: %s", path, strerror(errno));
+  } else if (!S_ISREG(sb.st_mode)) {
+    rc = ws_fail(err, WS_ENOTFOUND, "object %s not found in store %s (%s is not a "
+                 "regular file)", name, st->url, path);
+  } else {
+    etag_of(out, &sb);
+  }
+  free(path);
+  return rc;
+}
+
+/* The temp is complete and durable; install it under the lock. */
+static int install_if(file_store *fs, file_upload *up, const char *if_match,
+                      char *etag_out, ws_err *err) {
+  char *lock = obj_path(fs, ".lock", err);
+  if (!lock) return WS_ENOMEM;
+  int rc = WS_OK, lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lfd < 0) {
+    rc = ws_fail(err, WS_EIO, "open lock file %s: %s", lock, strerror(errno));
+    goto out;
+  }
+  while (flock(lfd, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      rc = ws_fail(err, WS_EIO, "lock %s: %s", lock, strerror(errno));
+      goto out;
+    }
+  }
+  struct stat sb;
+  if (!if_match) {
+    if (link(up->tmp, up->path) != 0)
+      rc = errno == EEXIST
+               ? ws_fail(err, WS_EEXIST, "object %s already exists in store %s "
+                         "(conditional create refused)", up->base.name, fs->base.url)
+               : ws_fail(err, WS_EIO, "link %s to %s: %s", up->tmp, up->path,
+                         strerror(errno));
+    else if (unlink(up->tmp) != 0)
+      rc = ws_fail(err, WS_EIO, "remove %s: %s", up->tmp, strerror(errno));
+  } else {
+    char cur[WS_STORE_ETAG_MAX];
+    if (stat(up->path, &sb) != 0)
+      rc = errno != ENOENT && errno != ENOTDIR
+               ? ws_fail(err, WS_EIO, "stat %s: %s", up->path, strerror(errno))
+               : ws_fail(err, WS_EEXIST, "object %s in store %s is gone (conditional "
+                   "replace refused)", up->base.name, fs->base.url);
+    else if (etag_of(cur, &sb), strcmp(cur, if_match) != 0)
+      rc = ws_fail(err, WS_EEXIST, "object %s in store %s changed (version %s, "
+                   "expected %s; conditional replace refused)", up->base.name,
+                   fs->base.url, cur, if_match);
+    else if (rename(up->tmp, up->path) != 0)
+      rc = ws_fail(err, WS_EIO, "rename %s to %s: %s", up->tmp, up->path,
+                   strerror(errno));
+  }
+  if (rc == WS_OK && etag_out) {
+    if (stat(up->path, &sb) != 0)
+      rc = ws_fail(err, WS_EIO, "stat %s: %s", up->path, strerror(errno));
+    else
+      etag_of(etag_out, &sb);
+  }
+out:
+  if (lfd >= 0) close(lfd);  /* releases the flock */
+  free(lock);
+  return rc;
+}
+
+static int file_put_if(ws_store *st, const char *name, const void *buf, size_t len,
+                       const char *if_match, char *etag_out, ws_err *err) {
+  ws_upload *u = NULL;
+  int rc = file_put_begin(&u, st, name, err);
+  if (rc) return rc;
+  file_upload *up = (file_upload *)u;
+  if ((rc = ws_write_full(up->fd, buf, len, up->tmp, err)) ||
+      (rc = ws_fsync(up->fd, up->tmp, err))) {
+    file_put_abort(u);
+    return rc;
+  }
+  int fd = up->fd;
+  up->fd = -1;
+  if ((rc = ws_close(fd, up->tmp, err)) ||
+      (rc = install_if((file_store *)st, up, if_match, etag_out, err))) {
+    unlink(up->tmp);
+    upload_free(up);
+    return rc;
+  }
+  rc = ws_fsync_dir_of(up->path, err);
+  upload_free(up);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- get */
 
 static int file_get(ws_store *st, const char *name, uint64_t off, uint64_t len,
@@ -390,5 +506,5 @@ static int file_del(ws_store *st, const char *name, ws_err *err) {
 static const ws_store_methods file_methods = {
   WS_STORE_METHODS_VERSION, "file",
   file_put_begin, file_put_write, file_put_commit, file_put_abort,
-  file_get, file_list, file_del, file_close,
+  file_get, file_list, file_del, file_close, file_put_if, file_etag,
 };

@@ -450,5 +450,5 @@ static int http_del(ws_store *st, const char *name, ws_err *err) {
 static const ws_store_methods http_methods = {
   WS_STORE_METHODS_VERSION, "http",
   http_put_begin, http_put_write, http_put_commit, http_put_abort,
-  http_get, http_list, http_del, http_close,
+  http_get, http_list, http_del, http_close, NULL, NULL, /* nginx: no conditional PUT (docs/SECURITY.md) */
 };

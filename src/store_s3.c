@@ -760,5 +760,5 @@ int ws_s3_delete_many(ws_store *st, const char *const *names, size_t n, ws_err *
 static const ws_store_methods s3_methods = {
   WS_STORE_METHODS_VERSION, "s3",
   s3_put_begin, s3_put_write, s3_put_commit, s3_put_abort,
-  s3_get, s3_list, s3_del, s3_close,
+  s3_get, s3_list, s3_del, s3_close, NULL, NULL,
 };

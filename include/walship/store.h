@@ -54,7 +54,14 @@ void ws_store_list_free(ws_store_list *l); /* frees v and names; l itself not */
 int ws_store_list_add(ws_store_list *l, const char *name, uint64_t size,
                       int64_t mtime_ms, const char *store_url, ws_err *err);
 
-#define WS_STORE_METHODS_VERSION 1
+/* 2: put_if and etag appended (optional; NULL when the backend cannot do a
+** conditional write).  Version-1 tables stay valid: readers check version
+** before touching the new members (ws_store_can_put_if). */
+#define WS_STORE_METHODS_VERSION 2
+
+/* An opaque version token of one object, as put_if and etag give it; a
+** fan-out store joins its members' tokens, hence the room. */
+#define WS_STORE_ETAG_MAX 1024
 
 struct ws_store_methods {
   int version;         /* WS_STORE_METHODS_VERSION */
@@ -70,6 +77,18 @@ struct ws_store_methods {
               ws_err *err);
   int (*del)(ws_store *st, const char *name, ws_err *err);
   void (*close)(ws_store *st);
+  /* --- version 2, optional ---
+  ** put_if: write the whole object only if, atomically with the write,
+  ** if_match == NULL: no object of that name exists (create), or
+  ** if_match != NULL: the object exists and its version token is if_match
+  ** (compare-and-swap).  A condition that does not hold is WS_EEXIST
+  ** ("precondition failed"; the store is unchanged).  On WS_OK the new
+  ** object's token is copied to etag_out (WS_STORE_ETAG_MAX bytes) when
+  ** etag_out is not NULL.
+  ** etag: the current token of name (WS_ENOTFOUND if absent). */
+  int (*put_if)(ws_store *st, const char *name, const void *buf, size_t len,
+                const char *if_match, char *etag_out, ws_err *err);
+  int (*etag)(ws_store *st, const char *name, char *etag_out, ws_err *err);
 };
 
 struct ws_store {
@@ -122,6 +141,8 @@ WS_MUST_CHECK int ws_store_put_buf(ws_store *st, const char *name,
 WS_MUST_CHECK int ws_store_get_buf(void **out, size_t *outlen, ws_store *st,
                                    const char *name, uint64_t off, uint64_t len,
                                    size_t max, ws_err *err);
+/* 1 if st offers conditional writes (put_if and etag), else 0. */
+int ws_store_can_put_if(const ws_store *st);
 /* WS_OK if name is a valid object name, else WS_EINVAL with a message. */
 int ws_store_check_name(const char *name, ws_err *err);
 
