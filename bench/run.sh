@@ -290,18 +290,27 @@ kill -TERM "$sc"; wait "$sc" || true
 echo "long history: $(ls "$d/long/snap" | wc -l) snapshot + $(ls "$d/long/seg" | wc -l) segments ($(seg_pages "$d/long") page images), bytes=$(objbytes "$d/long"), $(grep -o 'stopped: durable txid=[0-9]*' "$d/long.log")"
 echo "long-history sidecar on the 100 MB db: $(cat "$d/long.mon")"
 sqlite3 "$d/big.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+# The same long history after compaction (--now: every window complete).
+cp -r "$d/long" "$d/compacted"
+x=""; timed x "$W" compact --now +72h --log-level warn "$d/compacted" >"$d/compact.out"
+echo "compaction of the long history: walship compact --now +72h STORE took$x s: $(cat "$d/compact.out")"
+echo "plan for latest, long: $("$W" restore --dry-run "$d/long" | tail -n 1)"
+echo "plan for latest, compacted: $("$W" restore --dry-run "$d/compacted" | tail -n 1)"
+"$W" restore "$d/compacted" -o "$d/out.db" --skip-integrity-check --log-level warn >/dev/null
+echo "sanity: compacted-history restore is byte-identical to the source file: $(cmp -s "$d/big.db" "$d/out.db" && echo yes || echo NO)"
+rm -f "$d/out.db"
 "$W" restore "$d/long" -o "$d/out.db" --skip-integrity-check --log-level warn >/dev/null
 echo "sanity: long-history restore is byte-identical to the source file: $(cmp -s "$d/big.db" "$d/out.db" && echo yes || echo NO)"
-for h in short long; do
+for h in short long compacted; do
   rm -f "$d/out.db"
   /usr/bin/time -f "user_s=%U sys_s=%S maxrss_kib=%M" -o "$d/time.txt" "$W" restore "$d/$h" -o "$d/out.db" --log-level warn >/dev/null
   echo "restore $h (with integrity_check), /usr/bin/time: $(cat "$d/time.txt")"
 done
 rm -f "$d/out.db"
 echo "cmd: walship restore STORE -o OUT [--skip-integrity-check]  (OUT removed between runs; $RESTORE_REPS runs each)"
-RT_shortskip="" RT_shortcheck="" RT_longskip="" RT_longcheck=""
+RT_shortskip="" RT_shortcheck="" RT_longskip="" RT_longcheck="" RT_compactedskip="" RT_compactedcheck=""
 for i in $(seq 1 "$RESTORE_REPS"); do
-  for h in short long; do
+  for h in short long compacted; do
     for mode in skip check; do
       rm -f "$d/out.db"
       v=RT_$h$mode
@@ -334,8 +343,11 @@ row "walship restore short --skip-integrity-check" "$RT_shortskip"
 row "walship restore short (with integrity_check)" "$RT_shortcheck"
 row "walship restore long --skip-integrity-check" "$RT_longskip"
 row "walship restore long (with integrity_check)" "$RT_longcheck"
+row "walship restore long+compacted --skip-integrity-check" "$RT_compactedskip"
+row "walship restore long+compacted (with integrity_check)" "$RT_compactedcheck"
 row "sqlite3 DB 'VACUUM INTO OUT' (baseline copy)" "$VAC"
 echo "long/short restore ratio (skip): $(div "$(median <<<"$RT_longskip")" "$(median <<<"$RT_shortskip")")"
+echo "compacted/short restore ratio (skip): $(div "$(median <<<"$RT_compactedskip")" "$(median <<<"$RT_shortskip")")"
 rm -rf "$d"
 
 # ------------------------------------------------------ (d) store / db size
