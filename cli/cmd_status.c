@@ -29,6 +29,8 @@ static void help(void) {
     "  uploaded    objects and bytes committed to the store since start\n"
     "  snapshot    newest snapshot, its TXID and age\n"
     "  errors      failed syncs since start, and the last error\n"
+    "  dest NAME   with several destinations, one line each: the objects and\n"
+    "              bytes it committed, time spent uploading, its last error\n"
     "\n"
     "options:\n"
     "  -c, --config FILE  the databases of this configuration file\n"
@@ -84,7 +86,7 @@ static void iso(char *b, size_t n, int64_t ms) {
 }
 
 static void print_status(json_object *o) {
-  char a[64], b[64], c[64];
+  char a[64], a_[64], b[64], c[64];
   int have;
   printf("%s -> %s\n", gets_(o, "db"), gets_(o, "dest"));
   printf("  sidecar    pid %lld, %s\n", (long long)geti(o, "pid"),
@@ -114,6 +116,24 @@ static void print_status(json_object *o) {
            (long long)geti(o, "errors_total"), c, le);
   } else {
     printf("  errors     none\n");
+  }
+  /* several destinations: one line each (position and lag above are shared:
+  ** an object is durable only once every destination has it) */
+  json_object *arr;
+  if (!json_object_object_get_ex(o, "dests", &arr) || !json_object_is_type(arr, json_type_array))
+    return;
+  for (size_t i = 0; i < json_object_array_length(arr); i++) {
+    json_object *d = json_object_array_get_idx(arr, i);
+    human_bytes(a_, sizeof(a_), (double)geti(d, "uploaded_bytes"));
+    printf("  dest %s: uploaded %lld objects, %s in %.3fs; ", gets_(d, "name"),
+           (long long)geti(d, "objects"), a_, getd(d, "upload_seconds", &have));
+    const char *dle = gets_(d, "last_error");
+    if (*dle) {
+      iso(c, sizeof(c), geti(d, "last_error_time_ms"));
+      printf("errors %lld, last at %s: %s\n", (long long)geti(d, "errors_total"), c, dle);
+    } else {
+      printf("errors none\n");
+    }
   }
 }
 

@@ -22,6 +22,8 @@ static ws_metrics *metrics;
 struct cli_obs_db {
   ws_stats *st;
   ws_control *ctl;
+  ws_dest *dests;                  /* ro->dests with the observe hooks, or NULL */
+  const ws_dest *orig;             /* ro->dests as given, put back at the end */
 };
 
 int cli_obs_option(int ch, const char *arg) {
@@ -71,14 +73,49 @@ static char *dest_label(const ws_replicate_opts *ro) {
   return s;
 }
 
+/* The fan-out's report of one destination's put (ws_dest.observe). */
+static void dest_put(void *ud, const ws_dest_put *p) {
+  cli_obs_db *ob = ud;
+  if (p->err) ws_stats_dest_error(ob->st, p->index, p->err);
+  else ws_stats_dest_uploaded(ob->st, p->index, p->bytes, p->ms);
+}
+
+/* Several destinations: per-destination counters, fed by the fan-out's
+** observe hooks on a copy of ro->dests.  0, or -1 (out of memory). */
+static int observe_dests(cli_obs_db *ob, ws_replicate_opts *ro, ws_err *err) {
+  size_t n = ro->ndests;
+  if (n < 2) return 0;
+  const char **names = calloc(n, sizeof(*names));
+  ob->dests = calloc(n, sizeof(*ob->dests));
+  if (!names || !ob->dests) {
+    free(names);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    ob->dests[i] = ro->dests[i];
+    ob->dests[i].observe = dest_put;
+    ob->dests[i].observe_ud = ob;
+    names[i] = ro->dests[i].name ? ro->dests[i].name : ro->dests[i].url;
+  }
+  int rc = ws_stats_set_dests(ob->st, names, n, err);
+  free(names);
+  if (rc) return -1;
+  ob->orig = ro->dests;
+  ro->dests = ob->dests;
+  return 0;
+}
+
 cli_obs_db *cli_obs_db_begin(ws_replicate_opts *ro) {
   ws_err err = WS_ERR_INIT;
   ro->stats = NULL;
   if (control_off && !metrics) return NULL;
   cli_obs_db *ob = calloc(1, sizeof(*ob));
   char *dest = dest_label(ro);
-  if (!ob || !dest || ws_stats_new(&ob->st, ro->db_path, dest, &err)) {
+  if (!ob || !dest || ws_stats_new(&ob->st, ro->db_path, dest, &err) ||
+      observe_dests(ob, ro, &err)) {
     cli_log(WS_LOG_WARN, "%s: no metrics or control socket: out of memory", ro->db_path);
+    if (ob) ws_stats_free(ob->st);
+    if (ob) free(ob->dests);
     free(ob);
     free(dest);
     return NULL;
@@ -106,6 +143,8 @@ void cli_obs_db_end(cli_obs_db *ob, ws_replicate_opts *ro) {
   if (metrics) ws_metrics_remove(metrics, ob->st);
   ws_stats_free(ob->st);
   ro->stats = NULL;
+  if (ob->dests) ro->dests = ob->orig;
+  free(ob->dests);
   free(ob);
 }
 

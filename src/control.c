@@ -121,6 +121,27 @@ static char *status_json(ws_stats *st) {
   json_object_object_add(o, "snapshot_age_seconds",
                          v.snapshot_ms ? json_object_new_double((double)(now - v.snapshot_ms) / 1000.0)
                                        : NULL);
+  /* several destinations: what each did (the position above is shared) */
+  if (v.ndests) {
+    json_object *a = json_object_new_array();
+    ws_stats_dest_view d;
+    for (size_t i = 0; ws_stats_get_dest(&d, st, i); i++) {
+      json_object *x = json_object_new_object(), *de = json_object_new_object();
+      json_object_object_add(x, "name", json_object_new_string(d.name));
+      json_object_object_add(x, "uploaded_bytes", json_object_new_int64((int64_t)d.uploaded_bytes));
+      json_object_object_add(x, "objects", json_object_new_int64((int64_t)d.objects));
+      json_object_object_add(x, "upload_seconds", json_object_new_double(d.sync.sum_s));
+      json_object_object_add(x, "errors_total", json_object_new_int64((int64_t)d.errors_total));
+      for (int k = 0; k < WS_STATS_KINDS; k++)
+        if (d.errors[k]) json_object_object_add(de, ws_stats_kind(k),
+                                                json_object_new_int64((int64_t)d.errors[k]));
+      json_object_object_add(x, "errors", de);
+      json_object_object_add(x, "last_error", json_object_new_string(d.last_error));
+      json_object_object_add(x, "last_error_time_ms", json_object_new_int64(d.last_error_ms));
+      json_object_array_add(a, x);
+    }
+    json_object_object_add(o, "dests", a);
+  }
   const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
   char *r = NULL;
   if (txt && asprintf(&r, "ok %s\n", txt) < 0) r = NULL;

@@ -7,6 +7,13 @@
 ** (ws_stats_get) and renders them; nothing is cached, so a scrape is always
 ** as fresh as the sidecar's last update.  The endpoint is opt-in and bound
 ** to loopback unless the caller allows otherwise: it has no authentication.
+**
+** A database with several destinations (ws_stats_set_dests) has one series
+** per destination, dest="NAME", for the work each destination does (bytes,
+** objects, upload durations, errors); its shared position (durable TXID,
+** lag, WAL, snapshot) and its failed syncs keep the joined label
+** dest="NAME1 + NAME2".  One destination: only the joined form, which is
+** then just its URL.
 */
 #include "walship/stats.h"
 #include "common.h"
@@ -44,13 +51,21 @@ static void put_label(FILE *f, const char *s) {
   }
 }
 
-static void labels(FILE *f, const ws_stats_view *v) {
+static void labels2(FILE *f, const char *db, const char *dest) {
   fputs("db=\"", f);
-  put_label(f, v->db);
+  put_label(f, db);
   fputs("\",dest=\"", f);
-  put_label(f, v->dest);
+  put_label(f, dest);
   fputc('"', f);
 }
+
+
+/* The databases' counters, and the per-destination ones of each. */
+typedef struct snap {
+  ws_stats_view v;
+  ws_stats_dest_view *d;   /* v.ndests of them (fewer if they changed meanwhile) */
+  size_t nd;
+} snap;
 
 /* Integers exactly (TXIDs, byte counts), fractions to a microsecond. */
 static void num(FILE *f, double x) {
@@ -68,40 +83,73 @@ typedef struct fam {
   const char *name, *type, *help;
 } fam;
 
-/* One gauge or counter per database. */
-static void simple(FILE *f, const fam *m, const ws_stats_view *vv, size_t n,
-                   double (*get)(const ws_stats_view *, int64_t), int64_t now) {
+static void sample(FILE *f, const char *name, const char *db, const char *dest, double x) {
+  fprintf(f, "%s{", name);
+  labels2(f, db, dest);
+  fputs("} ", f);
+  num(f, x);
+}
+
+/* One gauge or counter per database; with dget, per destination where the
+** database has several. */
+static void simple(FILE *f, const fam *m, const snap *vv, size_t n,
+                   double (*get)(const ws_stats_view *, int64_t),
+                   double (*dget)(const ws_stats_dest_view *), int64_t now) {
   head(f, m->name, m->type, m->help);
   for (size_t i = 0; i < n; i++) {
-    double x = get(&vv[i], now);
+    if (dget && vv[i].nd) {
+      for (size_t j = 0; j < vv[i].nd; j++)
+        sample(f, m->name, vv[i].v.db, vv[i].d[j].name, dget(&vv[i].d[j]));
+      continue;
+    }
+    double x = get(&vv[i].v, now);
     if (x != x) continue; /* NaN: not known, no sample */
-    fprintf(f, "%s{", m->name);
-    labels(f, &vv[i]);
-    fputs("} ", f);
-    num(f, x);
+    sample(f, m->name, vv[i].v.db, vv[i].v.dest, x);
   }
 }
 
-static void hist(FILE *f, const char *name, const char *help, const ws_stats_view *vv,
+static void hist1(FILE *f, const char *name, const char *db, const char *dest,
+                  const ws_hist *h) {
+  uint64_t cum = 0;
+  for (int b = 0; b <= WS_HIST_NB; b++) {
+    cum += h->bucket[b];
+    fprintf(f, "%s_bucket{", name);
+    labels2(f, db, dest);
+    if (b < WS_HIST_NB) fprintf(f, ",le=\"%g\"} %llu\n", ws_hist_bounds[b], (unsigned long long)cum);
+    else fprintf(f, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+  }
+  fprintf(f, "%s_sum{", name);
+  labels2(f, db, dest);
+  fputs("} ", f);
+  num(f, h->sum_s);
+  fprintf(f, "%s_count{", name);
+  labels2(f, db, dest);
+  fprintf(f, "} %llu\n", (unsigned long long)h->count);
+}
+
+/* checkpoint: per database; else upload durations, per destination where
+** the database has several. */
+static void hist(FILE *f, const char *name, const char *help, const snap *vv,
                  size_t n, int checkpoint) {
   head(f, name, "histogram", help);
   for (size_t i = 0; i < n; i++) {
-    const ws_hist *h = checkpoint ? &vv[i].checkpoint : &vv[i].sync;
-    uint64_t cum = 0;
-    for (int b = 0; b <= WS_HIST_NB; b++) {
-      cum += h->bucket[b];
-      fprintf(f, "%s_bucket{", name);
-      labels(f, &vv[i]);
-      if (b < WS_HIST_NB) fprintf(f, ",le=\"%g\"} %llu\n", ws_hist_bounds[b], (unsigned long long)cum);
-      else fprintf(f, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    if (!checkpoint && vv[i].nd) {
+      for (size_t j = 0; j < vv[i].nd; j++)
+        hist1(f, name, vv[i].v.db, vv[i].d[j].name, &vv[i].d[j].sync);
+      continue;
     }
-    fprintf(f, "%s_sum{", name);
-    labels(f, &vv[i]);
-    fputs("} ", f);
-    num(f, h->sum_s);
-    fprintf(f, "%s_count{", name);
-    labels(f, &vv[i]);
-    fprintf(f, "} %llu\n", (unsigned long long)h->count);
+    hist1(f, name, vv[i].v.db, vv[i].v.dest,
+          checkpoint ? &vv[i].v.checkpoint : &vv[i].v.sync);
+  }
+}
+
+static void errors(FILE *f, const char *db, const char *dest, const uint64_t *e) {
+  for (int k = 1; k < WS_STATS_KINDS; k++) {
+    /* "store" always, so that rate() has a series before the first error */
+    if (!e[k] && k != WS_ESTORE) continue;
+    fputs("walship_errors_total{", f);
+    labels2(f, db, dest);
+    fprintf(f, ",kind=\"%s\"} %llu\n", ws_stats_kind(k), (unsigned long long)e[k]);
   }
 }
 
@@ -122,57 +170,76 @@ static double g_snap_age(const ws_stats_view *v, int64_t now) {
   return v->snapshot_ms ? (double)(now - v->snapshot_ms) / 1000.0 : 0.0 / 0.0;
 }
 
+static double d_bytes(const ws_stats_dest_view *d) { return (double)d->uploaded_bytes; }
+static double d_objects(const ws_stats_dest_view *d) { return (double)d->objects; }
+
 static const struct {
   fam f;
   double (*get)(const ws_stats_view *, int64_t);
+  double (*dget)(const ws_stats_dest_view *); /* per destination, or NULL */
 } families[] = {
-  {{"walship_up", "gauge", "1 while the sidecar for this database runs"}, g_up},
-  {{"walship_seen_txid", "gauge", "Last committed TXID the sidecar found in the WAL"}, g_seen},
-  {{"walship_durable_txid", "gauge", "Last TXID durable in every destination"}, g_durable},
+  {{"walship_up", "gauge", "1 while the sidecar for this database runs"}, g_up, NULL},
+  {{"walship_seen_txid", "gauge", "Last committed TXID the sidecar found in the WAL"}, g_seen, NULL},
+  {{"walship_durable_txid", "gauge", "Last TXID durable in every destination"}, g_durable, NULL},
   {{"walship_durable_timestamp_seconds", "gauge",
-    "Unix time at which durable_txid became durable"}, g_durable_ts},
+    "Unix time at which durable_txid became durable"}, g_durable_ts, NULL},
   {{"walship_lag_transactions", "gauge",
-    "Committed transactions seen in the WAL and not yet durable"}, g_lag_tx},
+    "Committed transactions seen in the WAL and not yet durable"}, g_lag_tx, NULL},
   {{"walship_lag_seconds", "gauge",
-    "Age of the oldest commit seen and not yet durable (0 when caught up)"}, g_lag_s},
-  {{"walship_wal_bytes", "gauge", "Bytes of WAL in use (frames since the last reset)"}, g_wal},
-  {{"walship_uploaded_bytes_total", "counter", "Object bytes committed to the store"}, g_bytes},
-  {{"walship_objects_total", "counter", "Objects (segments and snapshots) committed"}, g_objects},
+    "Age of the oldest commit seen and not yet durable (0 when caught up)"}, g_lag_s, NULL},
+  {{"walship_wal_bytes", "gauge", "Bytes of WAL in use (frames since the last reset)"}, g_wal, NULL},
+  {{"walship_uploaded_bytes_total", "counter", "Object bytes committed to the store"}, g_bytes,
+   d_bytes},
+  {{"walship_objects_total", "counter", "Objects (segments and snapshots) committed"}, g_objects,
+   d_objects},
   {{"walship_barriers_total", "counter", "Write barriers taken to let the WAL restart"},
-   g_barriers},
-  {{"walship_snapshot_txid", "gauge", "TXID of the newest snapshot"}, g_snap_txid},
+   g_barriers, NULL},
+  {{"walship_snapshot_txid", "gauge", "TXID of the newest snapshot"}, g_snap_txid, NULL},
   {{"walship_snapshot_age_seconds", "gauge", "Seconds since the newest snapshot was taken"},
-   g_snap_age},
+   g_snap_age, NULL},
 };
+
+static void snaps_free(snap *vv, size_t n) {
+  for (size_t i = 0; vv && i < n; i++) free(vv[i].d);
+  free(vv);
+}
 
 int ws_metrics_render(char **out, ws_stats *const *st, size_t n, ws_err *err) {
   char *buf = NULL;
   size_t len = 0;
-  ws_stats_view *vv = ws_calloc(n ? n : 1, sizeof(*vv), err);
+  snap *vv = ws_calloc(n ? n : 1, sizeof(*vv), err);
   if (!vv) return WS_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    ws_stats_get(&vv[i].v, st[i]);
+    if (!vv[i].v.ndests) continue;
+    if (!(vv[i].d = ws_calloc(vv[i].v.ndests, sizeof(*vv[i].d), err))) {
+      snaps_free(vv, n);
+      return WS_ENOMEM;
+    }
+    while (vv[i].nd < vv[i].v.ndests && ws_stats_get_dest(&vv[i].d[vv[i].nd], st[i], vv[i].nd))
+      vv[i].nd++;
+  }
   FILE *f = open_memstream(&buf, &len);
   if (!f) {
-    free(vv);
+    snaps_free(vv, n);
     return ws_fail(err, WS_ENOMEM, "metrics: open_memstream: %s", strerror(errno));
   }
-  for (size_t i = 0; i < n; i++) ws_stats_get(&vv[i], st[i]);
   int64_t now = ws_now_ms();
   for (size_t k = 0; k < sizeof(families) / sizeof(families[0]); k++)
-    simple(f, &families[k].f, vv, n, families[k].get, now);
-  head(f, "walship_errors_total", "counter", "Failed syncs, by kind of error");
-  for (size_t i = 0; i < n; i++)
-    for (int k = 1; k < WS_STATS_KINDS; k++) {
-      /* "store" always, so that rate() has a series before the first error */
-      if (!vv[i].errors[k] && k != WS_ESTORE) continue;
-      fputs("walship_errors_total{", f);
-      labels(f, &vv[i]);
-      fprintf(f, ",kind=\"%s\"} %llu\n", ws_stats_kind(k), (unsigned long long)vv[i].errors[k]);
-    }
+    simple(f, &families[k].f, vv, n, families[k].get, families[k].dget, now);
+  head(f, "walship_errors_total", "counter",
+       "Failed syncs by kind of error; with several destinations, also each "
+       "destination's failed puts (dest=NAME)");
+  for (size_t i = 0; i < n; i++) {
+    errors(f, vv[i].v.db, vv[i].v.dest, vv[i].v.errors);
+    for (size_t j = 0; j < vv[i].nd; j++) errors(f, vv[i].v.db, vv[i].d[j].name, vv[i].d[j].errors);
+  }
   hist(f, "walship_sync_duration_seconds",
-       "Time to encode and commit one object to the store", vv, n, 0);
+       "Time to encode and commit one object to the store (per destination: "
+       "time spent in its put calls)", vv, n, 0);
   hist(f, "walship_checkpoint_duration_seconds",
        "Time of the sidecar's checkpoints (PASSIVE, and under a write barrier)", vv, n, 1);
-  free(vv);
+  snaps_free(vv, n);
   if (fclose(f) != 0 || !buf) {
     free(buf);
     return ws_fail(err, WS_ENOMEM, "metrics: rendering failed");

@@ -53,6 +53,8 @@ struct ws_stats {
   uint64_t served_txid;    /* ... which found commits up to here */
   uint64_t snap_req, snap_taking, snap_done;
   int stopped;
+  ws_stats_dest_view *dests; /* v.ndests of them, names owned (dest_names) */
+  char **dest_names;
 };
 
 static const char *const kind_names[] = {
@@ -93,6 +95,9 @@ void ws_stats_free(ws_stats *st) {
   if (!st) return;
   pthread_cond_destroy(&st->cv);
   pthread_mutex_destroy(&st->mu);
+  for (size_t i = 0; i < st->v.ndests; i++) free(st->dest_names[i]);
+  free(st->dest_names);
+  free(st->dests);
   free(st->db);
   free(st->dest);
   free(st);
@@ -311,4 +316,73 @@ void ws_stats_error(ws_stats *st, const ws_err *e) {
   st->v.last_error_ms = ws_now_ms();
   snprintf(st->v.last_error, sizeof(st->v.last_error), "%s", e->msg);
   pthread_mutex_unlock(&st->mu);
+}
+
+/* ---------------------------------------------------- per destination */
+
+int ws_stats_set_dests(ws_stats *st, const char *const *names, size_t n, ws_err *err) {
+  ws_stats_dest_view *d = n ? ws_calloc(n, sizeof(*d), err) : NULL;
+  char **nm = n ? ws_calloc(n, sizeof(*nm), err) : NULL;
+  int rc = WS_OK;
+  if (n && (!d || !nm)) {
+    rc = WS_ENOMEM;
+    goto fail;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!(nm[i] = ws_strdup(names[i] ? names[i] : "", err))) {
+      rc = WS_ENOMEM;
+      goto fail;
+    }
+    d[i].name = nm[i];
+  }
+  pthread_mutex_lock(&st->mu);
+  ws_stats_dest_view *od = st->dests;
+  char **on = st->dest_names;
+  size_t on_n = st->v.ndests;
+  st->dests = d;
+  st->dest_names = nm;
+  st->v.ndests = n;
+  pthread_mutex_unlock(&st->mu);
+  d = od;
+  nm = on;
+  n = on_n;
+fail:
+  for (size_t i = 0; nm && i < n; i++) free(nm[i]);
+  free(nm);
+  free(d);
+  return rc;
+}
+
+void ws_stats_dest_uploaded(ws_stats *st, size_t i, uint64_t bytes, int64_t ms) {
+  pthread_mutex_lock(&st->mu);
+  if (i < st->v.ndests) {
+    st->dests[i].uploaded_bytes += bytes;
+    st->dests[i].objects++;
+    hist_add(&st->dests[i].sync, ms);
+  }
+  pthread_mutex_unlock(&st->mu);
+}
+
+void ws_stats_dest_error(ws_stats *st, size_t i, const ws_err *e) {
+  pthread_mutex_lock(&st->mu);
+  if (i < st->v.ndests) {
+    ws_stats_dest_view *d = &st->dests[i];
+    d->errors[e->code >= 0 && e->code < WS_STATS_KINDS ? e->code : WS_ERROR]++;
+    d->errors_total++;
+    d->last_error_code = e->code;
+    d->last_error_ms = ws_now_ms();
+    snprintf(d->last_error, sizeof(d->last_error), "%s", e->msg);
+  }
+  pthread_mutex_unlock(&st->mu);
+}
+
+int ws_stats_get_dest(ws_stats_dest_view *out, ws_stats *st, size_t i) {
+  int ok = 0;
+  pthread_mutex_lock(&st->mu);
+  if (i < st->v.ndests) {
+    *out = st->dests[i];
+    ok = 1;
+  }
+  pthread_mutex_unlock(&st->mu);
+  return ok;
 }

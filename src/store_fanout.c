@@ -11,25 +11,54 @@
 **   - list is the intersection of the members' listings, so a position is
 **     only resumed from when every destination holds it;
 **   - get falls over to the next member only while no byte reached the
-**     sink (a partial stream cannot be restarted from another copy).
+**     sink (a partial stream cannot be restarted from another copy);
+**   - each member's part of a put (bytes, time in its calls, failure) goes
+**     to that destination's observe hook once: on its commit, or on the
+**     first call of it that failed.  Members not reached are not reported.
 */
 #include "walship/dest.h"
 #include "common.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+typedef struct member_obs {
+  ws_dest_observe_fn fn;   /* NULL: not observed */
+  void *ud;
+} member_obs;
 
 typedef struct fanout {
   ws_store base;
   ws_store **m;            /* members, in dests order */
+  member_obs *obs;         /* one per member */
   size_t n;
 } fanout;
+
+typedef struct member_put {
+  uint64_t bytes;          /* written to this member */
+  int64_t us;              /* time spent in its put calls */
+} member_put;
 
 typedef struct fan_upload {
   ws_upload base;
   ws_upload **up;          /* one per member; NULL once committed/aborted */
+  member_put *mp;          /* one per member */
   size_t n;
 } fan_upload;
+
+/* Microseconds: one member's share of a put is many short calls. */
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void observe(fanout *f, fan_upload *fu, size_t i, const ws_err *e) {
+  if (!f->obs[i].fn) return;
+  ws_dest_put p = {i, fu->mp[i].bytes, fu->mp[i].us / 1000, e};
+  f->obs[i].fn(f->obs[i].ud, &p);
+}
 
 static const ws_store_methods fanout_methods;
 
@@ -38,6 +67,7 @@ static void fan_abort(ws_upload *u) {
   for (size_t i = 0; i < fu->n; i++)
     if (fu->up[i]) fu->up[i]->store->m->put_abort(fu->up[i]);
   free(fu->up);
+  free(fu->mp);
   free(fu->base.name);
   free(fu);
 }
@@ -48,15 +78,19 @@ static int fan_put_begin(ws_upload **out, ws_store *st, const char *name, ws_err
   if (!fu) return WS_ENOMEM;
   fu->base.store = st;
   if (!(fu->up = ws_calloc(f->n, sizeof(*fu->up), err)) ||
+      !(fu->mp = ws_calloc(f->n, sizeof(*fu->mp), err)) ||
       !(fu->base.name = ws_strdup(name, err))) {
     fan_abort(&fu->base);
     return WS_ENOMEM;
   }
   fu->n = f->n;
   for (size_t i = 0; i < f->n; i++) {
+    int64_t t0 = mono_us();
     int rc = f->m[i]->m->put_begin(&fu->up[i], f->m[i], name, err);
+    fu->mp[i].us += mono_us() - t0;
     if (rc) {
       fu->up[i] = NULL;
+      observe(f, fu, i, err);
       fan_abort(&fu->base);
       return rc;
     }
@@ -68,8 +102,14 @@ static int fan_put_begin(ws_upload **out, ws_store *st, const char *name, ws_err
 static int fan_put_write(ws_upload *u, const void *buf, size_t len, ws_err *err) {
   fan_upload *fu = (fan_upload *)u;
   for (size_t i = 0; i < fu->n; i++) {
+    int64_t t0 = mono_us();
     int rc = fu->up[i]->store->m->put_write(fu->up[i], buf, len, err);
-    if (rc) return rc;
+    fu->mp[i].us += mono_us() - t0;
+    if (rc) {
+      observe((fanout *)u->store, fu, i, err);
+      return rc;
+    }
+    fu->mp[i].bytes += len;
   }
   return WS_OK;
 }
@@ -83,7 +123,10 @@ static int fan_put_commit(ws_upload *u, ws_err *err) {
     ws_err e = WS_ERR_INIT;
     ws_upload *mu = fu->up[i];
     fu->up[i] = NULL;  /* put_commit frees it, always */
+    int64_t t0 = mono_us();
     int rc = mu->store->m->put_commit(mu, &e);
+    fu->mp[i].us += mono_us() - t0;
+    observe((fanout *)u->store, fu, i, rc ? &e : NULL);
     if (rc && first == WS_OK) {
       first = rc;
       *err = e;
@@ -175,6 +218,7 @@ static void fan_close(ws_store *st) {
   fanout *f = (fanout *)st;
   for (size_t i = 0; i < f->n; i++) ws_store_close(f->m[i]);
   free(f->m);
+  free(f->obs);
   free(f->base.url);
   free(f);
 }
@@ -252,8 +296,10 @@ int ws_store_fanout_open(ws_store **out, const ws_dest *d, size_t n, ws_err *err
   for (size_t i = 0; i < n; i++) ulen += strlen(d[i].url ? d[i].url : "") + 3;
   int rc = WS_ENOMEM;
   if (!(f->m = ws_calloc(n, sizeof(*f->m), err)) ||
+      !(f->obs = ws_calloc(n, sizeof(*f->obs), err)) ||
       !(f->base.url = ws_malloc(ulen, err)))
     goto fail;
+  for (size_t i = 0; i < n; i++) f->obs[i] = (member_obs){d[i].observe, d[i].observe_ud};
   f->base.url[0] = 0;
   for (size_t i = 0; i < n; i++) {
     if ((rc = ws_store_open_ex(&f->m[i], d[i].url, d[i].store, err))) goto fail;

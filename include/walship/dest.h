@@ -12,7 +12,8 @@
 **   - get reads from the first member that answers;
 **   - del deletes from every member.
 ** Per-destination work (retention, metrics) reaches the member stores
-** through ws_store_fanout_members(), in the order of the dests array.
+** through ws_store_fanout_members(), in the order of the dests array, and
+** each destination's puts are reported to its observe hook.
 **
 ** One capture loop feeds every destination, so they share the database's
 ** sync interval: a destination cannot be synced more or less often than
@@ -28,6 +29,16 @@
 extern "C" {
 #endif
 
+/* What the fan-out reports about one destination's part of a put
+** (ws_dest.observe): for metrics, per destination. */
+typedef struct ws_dest_put {
+  size_t index;                      /* into the dests array */
+  uint64_t bytes;                    /* written to this destination */
+  int64_t ms;                        /* time spent in its put calls */
+  const ws_err *err;                 /* NULL: committed; else why it failed */
+} ws_dest_put;
+typedef void (*ws_dest_observe_fn)(void *ud, const ws_dest_put *p);
+
 typedef struct ws_dest {
   unsigned version;                  /* WS_DEST_VERSION */
   const char *name;                  /* label for logs and metrics; NULL = url */
@@ -36,10 +47,15 @@ typedef struct ws_dest {
   int64_t retention_ms;              /* this destination's retention window;
                                         -1 = ws_replicate_opts.retention_ms,
                                         0 = never delete */
+  ws_dest_observe_fn observe;        /* NULL = none; called by the fan-out
+                                        (n > 1) after each put to this
+                                        destination committed or failed, on
+                                        the sidecar's thread: keep it quick */
+  void *observe_ud;
 } ws_dest;
 
 #define WS_DEST_VERSION 1
-#define WS_DEST_INIT {WS_DEST_VERSION, NULL, NULL, NULL, -1}
+#define WS_DEST_INIT {WS_DEST_VERSION, NULL, NULL, NULL, -1, NULL, NULL}
 
 /* Open every destination and combine them (see above).  n == 1 opens the
 ** plain store.  The fan-out's url is the members' urls joined by " + ". */

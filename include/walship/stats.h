@@ -69,7 +69,28 @@ typedef struct ws_stats_view {
   int64_t last_error_ms;
   char last_error[512];
   int running;                     /* the sidecar has not stopped yet */
+  size_t ndests;                   /* per-destination counters kept
+                                      (ws_stats_set_dests; 0 = one destination,
+                                      the counters above are its own) */
 } ws_stats_view;
+
+/*
+** One destination of a database with several (a fan-out store,
+** walship/dest.h).  The fan-out commits an object everywhere or reports the
+** sync failed, so the durable TXID and lag are the database's and shared;
+** what differs per destination is the work it did and how it failed.
+*/
+typedef struct ws_stats_dest_view {
+  const char *name;                /* label (borrowed, lives as long as the stats) */
+  uint64_t uploaded_bytes;         /* object bytes this destination committed */
+  uint64_t objects;                /* objects it committed */
+  uint64_t errors_total;
+  uint64_t errors[WS_STATS_KINDS]; /* its failed puts by ws_code */
+  ws_hist sync;                    /* time spent in its put calls, per object */
+  int last_error_code;             /* WS_OK = none */
+  int64_t last_error_ms;
+  char last_error[512];
+} ws_stats_dest_view;
 
 /* db and dest are labels (copied): the database path and the store URL(s). */
 WS_MUST_CHECK int ws_stats_new(ws_stats **out, const char *db, const char *dest,
@@ -128,6 +149,18 @@ void ws_stats_checkpoint(ws_stats *st, int64_t ms);
 void ws_stats_barrier(ws_stats *st);
 void ws_stats_wal_size(ws_stats *st, int64_t bytes);
 void ws_stats_error(ws_stats *st, const ws_err *e);
+
+/* ---------------------------------------------------- per destination */
+/* Keep counters for n destinations named names[i] (copied), replacing any
+** before; call before the sidecar starts. */
+WS_MUST_CHECK int ws_stats_set_dests(ws_stats *st, const char *const *names, size_t n,
+                                     ws_err *err);
+/* Destination i committed an object of bytes, its puts took ms. */
+void ws_stats_dest_uploaded(ws_stats *st, size_t i, uint64_t bytes, int64_t ms);
+/* A put to destination i failed with e. */
+void ws_stats_dest_error(ws_stats *st, size_t i, const ws_err *e);
+/* A copy of destination i's counters; 0 when there is no such destination. */
+int ws_stats_get_dest(ws_stats_dest_view *out, ws_stats *st, size_t i);
 
 /* ------------------------------------------------------ control socket */
 /*
