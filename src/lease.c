@@ -5,8 +5,25 @@
 ** db, epoch, renewed_ms, expires_ms) written through the store like any
 ** object, so it is encrypted when the store is.
 **
-** Protocol (every store; none of the backends offers a conditional put
-** through the ws_store vtable yet):
+** Protocol with conditional writes (ws_store_can_put_if: the file store,
+** and the encrypting / fan-out stores over it):
+**   acquire  take the record's version token, then read the record; a live
+**            record of another owner refuses (unless its process is gone,
+**            below); otherwise put_if ours with epoch + 1: "must not exist"
+**            when there was no record, else "if-match" the token taken
+**            before the read.  Of two sidecars racing, exactly one put_if
+**            succeeds; the other's fails (WS_EEXIST), it reads again and
+**            refuses naming the winner.  A takeover after expiry is thus a
+**            compare-and-swap on the expired record: it cannot overwrite a
+**            successor that took over in between.
+**   tick     once a third of the TTL has passed, put_if a new expiry
+**            if-match the token of our last write; a failed condition means
+**            someone else wrote the record: read it, stop (WS_ELOCKED).
+**            (Only if the record still names us with our epoch — a partial
+**            fan-out write, a token changed by the file system — is its
+**            current token adopted and the renewal retried once: nobody
+**            else writes our owner string.)
+** Protocol without them (s3, http, and any store wrapping one):
 **   acquire  read the record; a live record (expires_ms in the future) of
 **            another owner refuses, unless it names a process of this host
 **            that no longer exists (a crashed sidecar restarted at once);
@@ -18,15 +35,19 @@
 **            (still ours? else stop: WS_ELOCKED) and write a new expiry.  A
 **            sidecar that was paused past its expiry therefore checks
 **            before its next upload.
-**   release  on a clean stop: delete the record (if still ours), so a
-**            successor takes over at once and a stopped store holds only
+**   release  (both) on a clean stop: delete the record (if still ours), so
+**            a successor takes over at once and a stopped store holds only
 **            snap/ and seg/ objects.  Epochs therefore count takeovers
-**            since the last clean stop.
-** What remains is a read-check-write window: two writers that both read
-** "free" and both write within the settle time can each see its own
-** record on read-back only if the store reorders or caches reads; and a
-** writer paused in the middle of an upload can land that one object after
-** it lost the lease.  docs/SECURITY.md says so per store type.
+**            since the last clean stop.  The delete is not conditional: a
+**            successor can only have written in between if our lease had
+**            expired, and then its own next renewal fails and it stops.
+** What remains without conditional writes is a read-check-write window:
+** two writers that both read "free" and both write within the settle time
+** can each see its own record on read-back only if the store reorders or
+** caches reads.  With or without them, a writer paused in the middle of an
+** upload can land that one object after it lost the lease (a lease fences
+** the writer's decisions, not each object).  docs/SECURITY.md says so per
+** store type.
 */
 #include "lease.h"
 #include "common.h"
@@ -52,6 +73,8 @@ struct ws_lease {
   uint64_t epoch;
   int64_t ttl_ms;
   int64_t renewed_mono;      /* when we last wrote our record */
+  int cond;                  /* the store offers conditional writes */
+  char etag[WS_STORE_ETAG_MAX]; /* cond: token of our last write */
 };
 
 static char self_[128], host_[64];
@@ -164,7 +187,10 @@ int ws_lease_read(int *found, ws_lease_rec *r, ws_store *st, ws_err *err) {
   return WS_OK;
 }
 
-static int write_rec(ws_lease *l, int64_t now, int64_t expires, ws_err *err) {
+/* Write our record; with conditional writes, only if the record's token
+** is if_match (NULL: only if there is no record), WS_EEXIST otherwise. */
+static int write_rec(ws_lease *l, int64_t now, int64_t expires, const char *if_match,
+                     ws_err *err) {
   json_object *o = json_object_new_object();
   if (!o) return ws_fail(err, WS_ENOMEM, "lease record: out of memory");
   json_object_object_add(o, "owner", json_object_new_string(self()));
@@ -175,7 +201,16 @@ static int write_rec(ws_lease *l, int64_t now, int64_t expires, ws_err *err) {
   json_object_object_add(o, "renewed_ms", json_object_new_int64(now));
   json_object_object_add(o, "expires_ms", json_object_new_int64(expires));
   const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-  int rc = ws_store_put_buf(l->st, WS_LEASE_NAME, s, strlen(s), err);
+  int rc;
+  if (l->cond) {
+    /* if_match may alias l->etag: the store fills etag_out as it goes */
+    char cond[WS_STORE_ETAG_MAX];
+    snprintf(cond, sizeof(cond), "%s", if_match ? if_match : "");
+    rc = l->st->m->put_if(l->st, WS_LEASE_NAME, s, strlen(s), if_match ? cond : NULL,
+                          l->etag, err);
+  } else {
+    rc = ws_store_put_buf(l->st, WS_LEASE_NAME, s, strlen(s), err);
+  }
   json_object_put(o);
   return rc;
 }
@@ -204,7 +239,52 @@ static int owner_dead(const ws_lease_rec *r) {
          kill((pid_t)r->pid, 0) != 0 && errno == ESRCH;
 }
 
-int ws_lease_acquire(ws_lease **out, ws_store *st, const char *db_path, ws_err *err) {
+/* The record's token: *have = 0 when there is none. */
+static int get_tag(int *have, char *tag, ws_store *st, ws_err *err) {
+  ws_err e = WS_ERR_INIT;
+  int rc = st->m->etag(st, WS_LEASE_NAME, tag, &e);
+  *have = rc == WS_OK;
+  if (rc == WS_ENOTFOUND) return WS_OK;
+  if (rc) *err = e;
+  return rc;
+}
+
+/* Acquire by compare-and-swap; a lost race is reported as a refusal. */
+static int acquire_cond(ws_lease *l, ws_err *err) {
+  ws_store *st = l->st;
+  ws_lease_rec r;
+  char tag[WS_STORE_ETAG_MAX];
+  int lost = 0;
+  /* A retry only follows a failed condition, i.e. someone else wrote or
+  ** deleted the record meanwhile; three in a row is a storm, not a race. */
+  for (int attempt = 0; attempt < 3; attempt++) {
+    int have = 0, found = 0;
+    int rc = get_tag(&have, tag, st, err);
+    if (!rc) rc = ws_lease_read(&found, &r, st, err);
+    if (rc) return rc;
+    int64_t now = ws_now_ms();
+    if (found && strcmp(r.owner, self()) != 0 && r.expires_ms > now && !owner_dead(&r))
+      return refuse(st, &r, now, lost ? "taken (it won the race to start)" : "written",
+                    err);
+    l->epoch = (found ? r.epoch : 0) + 1;
+    ws_err e = WS_ERR_INIT;
+    rc = write_rec(l, now, now + l->ttl_ms, have ? tag : NULL, &e);
+    if (rc == WS_OK) return WS_OK;
+    if (rc != WS_EEXIST) {
+      *err = e;
+      return rc;
+    }
+    ws_log(WS_LOG_DEBUG, "lease", "store=%s conditional write refused (%s); reading again",
+           st->url, e.msg);
+    lost = 1;
+  }
+  return ws_fail(err, WS_ELOCKED, "store %s: the lease record changed under each of three "
+                 "conditional writes (other sidecars racing for the store?)", st->url);
+}
+
+/* Acquire by write, settle, read back (stores without conditional writes). */
+static int acquire_settle(ws_lease *l, ws_err *err) {
+  ws_store *st = l->st;
   ws_lease_rec r;
   int found = 0;
   int rc = ws_lease_read(&found, &r, st, err);
@@ -212,57 +292,92 @@ int ws_lease_acquire(ws_lease **out, ws_store *st, const char *db_path, ws_err *
   int64_t now = ws_now_ms();
   if (found && strcmp(r.owner, self()) != 0 && r.expires_ms > now && !owner_dead(&r))
     return refuse(st, &r, now, "written", err);
-  ws_lease *l = ws_calloc(1, sizeof(*l), err);
-  if (!l) return WS_ENOMEM;
-  l->st = st;
-  snprintf(l->db, sizeof(l->db), "%s", db_path ? db_path : "");
   l->epoch = (found ? r.epoch : 0) + 1;
-  l->ttl_ms = ttl_ms();
   int64_t t0 = ws_mono_ms();
-  if ((rc = write_rec(l, now, now + l->ttl_ms, err))) goto fail;
+  if ((rc = write_rec(l, now, now + l->ttl_ms, NULL, err))) return rc;
   int64_t settle = 2 * (ws_mono_ms() - t0);
   if (settle < SETTLE_MIN_MS) settle = SETTLE_MIN_MS;
   struct timespec ts = {(time_t)(settle / 1000), (long)(settle % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
-  if ((rc = ws_lease_read(&found, &r, st, err))) goto fail;
-  if (!found || strcmp(r.owner, self()) != 0) {
-    if (!found)
-      rc = ws_fail(err, WS_ELOCKED, "store %s: our lease record vanished right after we "
+  if ((rc = ws_lease_read(&found, &r, st, err))) return rc;
+  if (!found)
+    return ws_fail(err, WS_ELOCKED, "store %s: our lease record vanished right after we "
                    "wrote it (another sidecar racing for the store?)", st->url);
-    else
-      rc = refuse(st, &r, ws_now_ms(), "taken (it won the race to start)", err);
-    goto fail;
+  if (strcmp(r.owner, self()) != 0)
+    return refuse(st, &r, ws_now_ms(), "taken (it won the race to start)", err);
+  return WS_OK;
+}
+
+int ws_lease_acquire(ws_lease **out, ws_store *st, const char *db_path, ws_err *err) {
+  ws_lease *l = ws_calloc(1, sizeof(*l), err);
+  if (!l) return WS_ENOMEM;
+  l->st = st;
+  snprintf(l->db, sizeof(l->db), "%s", db_path ? db_path : "");
+  l->ttl_ms = ttl_ms();
+  l->cond = ws_store_can_put_if(st);
+  int rc = l->cond ? acquire_cond(l, err) : acquire_settle(l, err);
+  if (rc) {
+    free(l);
+    return rc;
   }
   l->renewed_mono = ws_mono_ms();
-  if (found && l->epoch > 1)
-    ws_log(WS_LOG_INFO, "lease", "store=%s epoch=%" PRIu64 " owner=%s ttl_ms=%" PRId64,
-           st->url, l->epoch, self(), l->ttl_ms);
+  if (l->epoch > 1)
+    ws_log(WS_LOG_INFO, "lease", "store=%s epoch=%" PRIu64 " owner=%s ttl_ms=%" PRId64
+           " conditional=%d", st->url, l->epoch, self(), l->ttl_ms, l->cond);
   *out = l;
   return WS_OK;
-fail:
-  free(l);
-  return rc;
+}
+
+static int lost_lease(ws_lease *l, int found, const ws_lease_rec *r, ws_err *err) {
+  if (!found)
+    return ws_fail(err, WS_ELOCKED, "store %s: our lease record is gone (deleted by "
+                   "someone); stopping rather than risk two writers", l->st->url);
+  char when[40];
+  fmt_time(when, sizeof(when), r->renewed_ms);
+  return ws_fail(err, WS_ELOCKED, "store %s: lost the writer lease to %s (db %s, epoch "
+                 "%" PRIu64 ", since %s); stopping so the two histories do not "
+                 "interleave", l->st->url, r->owner, r->db[0] ? r->db : "?", r->epoch, when);
+}
+
+static int ours(const ws_lease *l, int found, const ws_lease_rec *r) {
+  return found && strcmp(r->owner, self()) == 0 && r->epoch == l->epoch;
 }
 
 int ws_lease_tick(ws_lease *l, ws_err *err) {
   if (!l) return WS_OK;
   if (ws_mono_ms() - l->renewed_mono < l->ttl_ms / 3) return WS_OK;
   ws_lease_rec r;
-  int found = 0;
-  int rc = ws_lease_read(&found, &r, l->st, err);
-  if (rc) return rc;
-  int64_t now = ws_now_ms();
-  if (!found || strcmp(r.owner, self()) != 0 || r.epoch != l->epoch) {
-    if (!found)
-      return ws_fail(err, WS_ELOCKED, "store %s: our lease record is gone (deleted by "
-                     "someone); stopping rather than risk two writers", l->st->url);
-    char when[40];
-    fmt_time(when, sizeof(when), r.renewed_ms);
-    return ws_fail(err, WS_ELOCKED, "store %s: lost the writer lease to %s (db %s, epoch "
-                   "%" PRIu64 ", since %s); stopping so the two histories do not "
-                   "interleave", l->st->url, r.owner, r.db[0] ? r.db : "?", r.epoch, when);
+  int found = 0, rc;
+  if (l->cond) {
+    ws_err e = WS_ERR_INIT;
+    int64_t now = ws_now_ms();
+    rc = write_rec(l, now, now + l->ttl_ms, l->etag, &e);
+    if (rc == WS_EEXIST) {
+      /* Someone wrote the record since our last write; unless it still
+      ** names us (see the top of this file), we lost it. */
+      char tag[WS_STORE_ETAG_MAX];
+      int have = 0;
+      if ((rc = get_tag(&have, tag, l->st, err)) ||
+          (rc = ws_lease_read(&found, &r, l->st, err)))
+        return rc;
+      if (!have || !ours(l, found, &r)) return lost_lease(l, found, &r, err);
+      now = ws_now_ms();
+      rc = write_rec(l, now, now + l->ttl_ms, tag, &e);
+      if (rc == WS_EEXIST) {
+        if ((rc = ws_lease_read(&found, &r, l->st, err))) return rc;
+        return lost_lease(l, found, &r, err);
+      }
+    }
+    if (rc) {
+      *err = e;
+      return rc;
+    }
+  } else {
+    if ((rc = ws_lease_read(&found, &r, l->st, err))) return rc;
+    if (!ours(l, found, &r)) return lost_lease(l, found, &r, err);
+    int64_t now = ws_now_ms();
+    if ((rc = write_rec(l, now, now + l->ttl_ms, NULL, err))) return rc;
   }
-  if ((rc = write_rec(l, now, now + l->ttl_ms, err))) return rc;
   l->renewed_mono = ws_mono_ms();
   return WS_OK;
 }
