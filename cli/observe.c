@@ -73,13 +73,6 @@ static char *dest_label(const ws_replicate_opts *ro) {
   return s;
 }
 
-/* The fan-out's report of one destination's put (ws_dest.observe). */
-static void dest_put(void *ud, const ws_dest_put *p) {
-  cli_obs_db *ob = ud;
-  if (p->err) ws_stats_dest_error(ob->st, p->index, p->err);
-  else ws_stats_dest_uploaded(ob->st, p->index, p->bytes, p->ms);
-}
-
 /* Several destinations: per-destination counters, fed by the fan-out's
 ** observe hooks on a copy of ro->dests.  0, or -1 (out of memory). */
 static int observe_dests(cli_obs_db *ob, ws_replicate_opts *ro, ws_err *err) {
@@ -93,8 +86,8 @@ static int observe_dests(cli_obs_db *ob, ws_replicate_opts *ro, ws_err *err) {
   }
   for (size_t i = 0; i < n; i++) {
     ob->dests[i] = ro->dests[i];
-    ob->dests[i].observe = dest_put;
-    ob->dests[i].observe_ud = ob;
+    ob->dests[i].observe = ws_stats_dest_observe;
+    ob->dests[i].observe_ud = ob->st;
     names[i] = ro->dests[i].name ? ro->dests[i].name : ro->dests[i].url;
   }
   int rc = ws_stats_set_dests(ob->st, names, n, err);

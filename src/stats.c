@@ -22,7 +22,9 @@
 ** with snap_req / snap_taking / snap_done.
 */
 #include "walship/stats.h"
+#include "walship/dest.h"
 #include "common.h"
+#include "names.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -385,4 +387,10 @@ int ws_stats_get_dest(ws_stats_dest_view *out, ws_stats *st, size_t i) {
   }
   pthread_mutex_unlock(&st->mu);
   return ok;
+}
+
+void ws_stats_dest_observe(void *stats, const ws_dest_put *p) {
+  uint64_t a, b;
+  if (p->err) ws_stats_dest_error(stats, p->index, p->err);
+  else if (ws_name_parse(p->name, &a, &b)) ws_stats_dest_uploaded(stats, p->index, p->bytes, p->ms);
 }

@@ -56,7 +56,7 @@ static int64_t mono_us(void) {
 
 static void observe(fanout *f, fan_upload *fu, size_t i, const ws_err *e) {
   if (!f->obs[i].fn) return;
-  ws_dest_put p = {i, fu->mp[i].bytes, fu->mp[i].us / 1000, e};
+  ws_dest_put p = {i, fu->base.name, fu->mp[i].bytes, fu->mp[i].us / 1000, e};
   f->obs[i].fn(f->obs[i].ud, &p);
 }
 

@@ -33,6 +33,7 @@ extern "C" {
 ** (ws_dest.observe): for metrics, per destination. */
 typedef struct ws_dest_put {
   size_t index;                      /* into the dests array */
+  const char *name;                  /* the object's name */
   uint64_t bytes;                    /* written to this destination */
   int64_t ms;                        /* time spent in its put calls */
   const ws_err *err;                 /* NULL: committed; else why it failed */

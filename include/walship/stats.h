@@ -159,6 +159,11 @@ WS_MUST_CHECK int ws_stats_set_dests(ws_stats *st, const char *const *names, siz
 void ws_stats_dest_uploaded(ws_stats *st, size_t i, uint64_t bytes, int64_t ms);
 /* A put to destination i failed with e. */
 void ws_stats_dest_error(ws_stats *st, size_t i, const ws_err *e);
+/* A ws_dest_observe_fn (walship/dest.h) for ws_dest.observe, with the
+** ws_stats as its ud: counts snapshots and segments (not the lease record
+** or other bookkeeping the fan-out also carries) and every failed put. */
+struct ws_dest_put;
+void ws_stats_dest_observe(void *stats, const struct ws_dest_put *p);
 /* A copy of destination i's counters; 0 when there is no such destination. */
 int ws_stats_get_dest(ws_stats_dest_view *out, ws_stats *st, size_t i);
 
