@@ -8,7 +8,10 @@
 #     kind and the last error is shown; the sidecar catches up after repair;
 #   - a second sidecar on the database is refused without taking over the
 #     first one's control socket;
-#   - status and snapshot without a running sidecar exit 1 naming it.
+#   - status and snapshot without a running sidecar exit 1 naming it;
+#   - with two destinations, status shows a line and counters for each: the
+#     failing one's errors are its own (the other has none), and after
+#     repair what it received equals what its store holds.
 . "$(dirname "$0")/lib.sh"
 
 db=$WORK/app.db store=$WORK/store
@@ -85,4 +88,52 @@ grep -q "no walship sidecar is running for $db" "$LAST_OUT" && pass status_no_si
 check_rc snapshot_no_sidecar_exit1 1 "$WALSHIP" snapshot "$db"
 check_rc status_usage_no_db 2 "$WALSHIP" status
 check_restore final "$store" "$db"
+
+# ---- two destinations: one line and one set of counters each; a failing
+# destination's errors are its own, and what it received is what it holds
+db2=$WORK/two.db
+make_db "$db2" || finish
+cat >"$WORK/two.yml" <<YML
+databases:
+  - path: $db2
+    destinations:
+      - {url: $WORK/near, name: near}
+      - {url: $WORK/far, name: far}
+YML
+_SEQ=$((_SEQ + 1)); SIDECAR_LOG=$WORK/sidecar.$_SEQ.log
+"$WALSHIP" replicate -c "$WORK/two.yml" --sync-interval 200ms >"$SIDECAR_LOG" 2>&1 &
+SIDECAR_PID=$!
+wait_for_log "snapshot durable" "$SIDECAR_LOG" 30 || fail two_attached "$(tail -n 3 "$SIDECAR_LOG")"
+# djget FILE INDEX KEY: a field of one destination of the JSON status
+djget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dests"][int(sys.argv[2])][sys.argv[3]])' "$@" 2>&1; }
+run_writer w3a --db "$db2" --workload insert --txns 10 --seed 6
+check_rc two_wait_first 0 "$WALSHIP" wait --timeout 30s "$db2"   # far/seg exists now
+mv "$WORK/far/seg" "$WORK/far/seg.away" && : >"$WORK/far/seg"
+run_writer w3 --db "$db2" --workload insert --txns 30 --seed 5
+for i in $(seq 1 100); do
+  "$WALSHIP" status --json "$db2" >"$WORK/s4.json" 2>&1
+  [ "$(djget "$WORK/s4.json" 1 errors_total)" -gt 0 ] 2>/dev/null && break
+  sleep 0.1
+done
+check_eq two_dest_names "near far" "$(djget "$WORK/s4.json" 0 name) $(djget "$WORK/s4.json" 1 name)"
+if [ "$(djget "$WORK/s4.json" 1 errors_total)" -gt 0 ] 2>/dev/null; then pass far_errors_counted
+else fail far_errors_counted "$(head -c 600 "$WORK/s4.json")"; fi
+check_eq near_no_errors 0 "$(djget "$WORK/s4.json" 0 errors_total)"
+case $(djget "$WORK/s4.json" 1 last_error) in *far/seg*) pass far_last_error_names_its_path ;;
+  *) fail far_last_error_names_its_path "$(djget "$WORK/s4.json" 1 last_error)" ;; esac
+run_cmd "$WALSHIP" status "$db2"
+if grep -qE "^  dest far: uploaded [0-9]+ objects, .*; errors [1-9][0-9]*, last at .*far/seg" "$LAST_OUT" &&
+  grep -qE "^  dest near: uploaded [0-9]+ objects, .*; errors none$" "$LAST_OUT"; then pass status_dest_lines
+else fail status_dest_lines "$(last_out 14)"; fi
+rm -f "$WORK/far/seg" && mv "$WORK/far/seg.away" "$WORK/far/seg"
+check_rc two_wait_after_repair 0 "$WALSHIP" wait --timeout 60s "$db2"
+run_cmd "$WALSHIP" status --json "$db2"
+cp "$LAST_OUT" "$WORK/s5.json"
+far_bytes=$(find "$WORK/far/snap" "$WORK/far/seg" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+check_eq far_bytes_are_its_store "$far_bytes" "$(djget "$WORK/s5.json" 1 uploaded_bytes)"
+check_eq far_objects_are_its_store "$(find "$WORK/far/snap" "$WORK/far/seg" -type f | wc -l)" \
+  "$(djget "$WORK/s5.json" 1 objects)"
+check_eq two_durable_is_far_max "$(store_max_txid "$WORK/far")" "$(jget "$WORK/s5.json" durable_txid)"
+stop_sidecar two_sigterm_exit0
+check_restore two_far "$WORK/far" "$db2"
 finish
