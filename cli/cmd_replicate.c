@@ -693,6 +693,7 @@ int cmd_replicate(int argc, char **argv) {
     return CLI_USAGE;
   }
   warn_readable(&c);
+  cli_obs_defaults(c.metrics, c.metrics_remote, c.control); /* flags win */
   state s = {&o, {0}, NULL, 0};
   adopt(&s, &c);
   int rc = cli_obs_start(); /* --metrics */

@@ -190,8 +190,10 @@ int cmd_status(int argc, char **argv) {
       fprintf(stderr, "walship: status: %s\n", msg);
       return CLI_USAGE;
     }
+    /* the file's control socket path (it then names one database) */
+    const char *fctl = c.control && strcmp(c.control, "off") ? c.control : NULL;
     for (size_t i = 0; i < c.ndb; i++) {
-      int r = one(c.db[i].path, NULL, json);
+      int r = one(c.db[i].path, fctl, json);
       if (r && rc == CLI_OK) rc = r;
     }
     cfg_free(&c);

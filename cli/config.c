@@ -365,11 +365,21 @@ static int load_aws(ld *l, cfg *c, const yaml_node_t *m) {
   return 0;
 }
 
+/* 0 if s is HOST:PORT with a numeric port (the address itself is resolved
+** when the endpoint starts). */
+static int check_hostport(const char *s) {
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s || !colon[1] || strlen(colon + 1) > 5) return -1;
+  for (const char *p = colon + 1; *p; p++)
+    if (*p < '0' || *p > '9') return -1;
+  return atoi(colon + 1) > 65535 ? -1 : 0;
+}
+
 static int load_top(ld *l, cfg *c, const yaml_node_t *root) {
   yaml_node_t *kn, *vn;
   const char *k;
   ws_replicate_opts defaults = WS_REPLICATE_OPTS_INIT;
-  const yaml_node_t *dbs = NULL;
+  const yaml_node_t *dbs = NULL, *ctl = NULL;
   if (!root) return bad(l, NULL, NULL, "empty configuration");
   if (is_map(l, root, NULL)) return -1;
   /* Settings first, whatever their order in the file: databases inherit the
@@ -392,17 +402,32 @@ static int load_top(ld *l, cfg *c, const yaml_node_t *root) {
       if (get_str(l, vn, k, &c->log_file)) return -1;
     } else if (!strcmp(k, "aws")) {
       if (load_aws(l, c, vn)) return -1;
+    } else if (!strcmp(k, "metrics")) {
+      if (get_str(l, vn, k, &c->metrics)) return -1;
+      if (check_hostport(c->metrics))
+        return bad(l, vn, k, "want HOST:PORT (e.g. 127.0.0.1:9090, port 0..65535), got '%s'",
+                   c->metrics);
+    } else if (!strcmp(k, "metrics-allow-remote")) {
+      if (get_bool(l, vn, k, &c->metrics_remote)) return -1;
+    } else if (!strcmp(k, "control")) {
+      if (get_str(l, vn, k, &c->control)) return -1;
+      ctl = vn;
     } else if ((r = db_key(l, &defaults, k, vn)) != 0) {
       if (r < 0) return -1;
     } else {
       return bad(l, kn, k, "unknown key (known: databases, log-level, log-format, "
-                 "log-file, aws, and database settings as defaults)");
+                 "log-file, aws, metrics, metrics-allow-remote, control, and database "
+                 "settings as defaults)");
     }
   }
   if (!dbs) return bad(l, root, "databases", "missing: list the databases to replicate");
   if (dbs->type != YAML_SEQUENCE_NODE || dbs->data.sequence.items.top == dbs->data.sequence.items.start)
     return bad(l, dbs, "databases", "expected a list of one or more databases");
   size_t n = (size_t)(dbs->data.sequence.items.top - dbs->data.sequence.items.start);
+  /* one socket answers for one sidecar database (its waits and snapshots) */
+  if (ctl && strcmp(c->control, "off") && n > 1)
+    return bad(l, ctl, "control", "a socket path serves one database, this file has %zu "
+               "(leave it out for each database's default socket, or 'off')", n);
   c->db = xcalloc(n, sizeof(*c->db));
   for (size_t i = 0; i < n; i++) {
     c->ndb = i + 1;
@@ -606,6 +631,17 @@ void cfg_print(FILE *f, const cfg *c, int mask) {
     q(f, c->log_file);
     fprintf(f, "\n");
   }
+  if (c->metrics) {
+    fprintf(f, "metrics: ");
+    q(f, c->metrics);
+    fprintf(f, "\n");
+  }
+  if (c->metrics_remote) fprintf(f, "metrics-allow-remote: true\n");
+  if (c->control) {
+    fprintf(f, "control: ");
+    q(f, c->control);
+    fprintf(f, "\n");
+  }
   if (c->aws_key_id || c->aws_token) {
     fprintf(f, "aws:\n");
     if (c->aws_key_id) {
@@ -670,6 +706,8 @@ void cfg_free(cfg *c) {
   free(c->log_level);
   free(c->log_format);
   free(c->log_file);
+  free(c->metrics);
+  free(c->control);
   if (c->aws_secret) explicit_bzero(c->aws_secret, strlen(c->aws_secret));
   if (c->aws_token) explicit_bzero(c->aws_token, strlen(c->aws_token));
   free(c->aws_key_id);

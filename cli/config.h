@@ -39,6 +39,10 @@ typedef struct cfg {
   char *log_level, *log_format, *log_file; /* NULL: not set */
   char *aws_key_id, *aws_secret, *aws_token; /* NULL: from the environment */
   int literal_secret;        /* a secret is written in the file itself */
+  char *metrics;             /* metrics: HOST:PORT (a --metrics flag wins); NULL: off */
+  int metrics_remote;        /* metrics-allow-remote: true */
+  char *control;             /* control: PATH or "off" (a --control flag wins);
+                                NULL: each database's default socket */
   cfg_db *db;
   size_t ndb;
 } cfg;

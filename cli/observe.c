@@ -18,6 +18,8 @@ static int metrics_remote;
 static const char *control_path;   /* NULL: derived from each database */
 static int control_off;
 static ws_metrics *metrics;
+static int metrics_flag, control_flag; /* set by a flag: the file does not override */
+static char *file_metrics, *file_control; /* cli_obs_defaults' copies */
 
 struct cli_obs_db {
   ws_stats *st;
@@ -34,14 +36,30 @@ int cli_obs_option(int ch, const char *arg) {
       return -1;
     }
     metrics_addr = arg;
+    metrics_flag = 1;
     return 0;
   case CLI_O_METRICS_REMOTE: metrics_remote = 1; return 0;
   case CLI_O_CONTROL:
     control_off = !strcmp(arg, "off");
     control_path = control_off ? NULL : arg;
+    control_flag = 1;
     return 0;
   }
   return -1;
+}
+
+void cli_obs_defaults(const char *m, int remote, const char *ctl) {
+  if (m && !metrics_flag) {
+    free(file_metrics);
+    metrics_addr = file_metrics = strdup(m);
+  }
+  if (remote) metrics_remote = 1;
+  if (ctl && !control_flag) {
+    free(file_control);
+    file_control = strdup(ctl);
+    control_off = file_control && !strcmp(file_control, "off");
+    control_path = control_off ? NULL : file_control;
+  }
 }
 
 int cli_obs_start(void) {
@@ -55,6 +73,11 @@ int cli_obs_start(void) {
 void cli_obs_stop(void) {
   ws_metrics_stop(metrics);
   metrics = NULL;
+  if (metrics_addr == file_metrics) metrics_addr = NULL;
+  if (control_path == file_control) control_path = NULL;
+  free(file_metrics);
+  free(file_control);
+  file_metrics = file_control = NULL;
 }
 
 /* "url" or "name1 + name2": the destination label of the metrics. */

@@ -34,6 +34,10 @@ enum { CLI_O_METRICS = 768, CLI_O_METRICS_REMOTE, CLI_O_CONTROL };
 
 /* Handles CLI_O_* codes: 0 ok, -1 bad value (usage error printed). */
 int cli_obs_option(int ch, const char *arg);
+/* The configuration file's metrics, metrics-allow-remote and control
+** (NULL/0: not set), for what no flag set.  Copied; call before
+** cli_obs_start.  A reload does not change them (they need a restart). */
+void cli_obs_defaults(const char *metrics, int metrics_remote, const char *control);
 /* Start the metrics endpoint if asked; 0, or the exit code of the failure
 ** (error printed). */
 int cli_obs_start(void);

@@ -4,8 +4,10 @@
 # FILE:LINE and the key; ${VAR} and ${VAR:-default} are expanded; `config
 # check` prints the effective configuration with secrets masked; a file
 # holding a literal secret draws a warning only when world-readable; flags
-# override the file (--log-format json over log-format: text); a
-# one-database file replicates and restores.
+# override the file (--log-format json over log-format: text, --metrics and
+# --control off over metrics: and control:); metrics: and control: start the
+# endpoint and the socket where they say; a one-database file replicates and
+# restores.
 . "$(dirname "$0")/lib.sh"
 
 db=$WORK/app.db
@@ -20,6 +22,8 @@ cat >"$WORK/good.yml" <<YML
 # a comment
 log-format: text
 sync-interval: 250ms          # default for every database
+metrics: 127.0.0.1:9464
+control: $WORK/ctl.sock
 aws:
   access-key-id: AKIDEXAMPLE
   secret-access-key: \${WS_T_SECRET}
@@ -44,6 +48,8 @@ grep -q 'snapshot-interval: 2h' <<<"$out" && pass env_default_used \
 grep -q 'sync-interval: 250ms' <<<"$out" && pass top_level_default_inherited \
   || fail top_level_default_inherited "$(grep sync <<<"$out")"
 grep -q 'wal-max: 32MiB' <<<"$out" && pass size_printed || fail size_printed "$(grep wal-max <<<"$out")"
+grep -q '^metrics: "127.0.0.1:9464"' <<<"$out" && grep -q "^control: \"$WORK/ctl.sock\"" <<<"$out" &&
+  pass metrics_control_printed || fail metrics_control_printed "$(grep -E '^(metrics|control)' <<<"$out")"
 if grep -q 'env-secret-value-123\|pa55word' <<<"$out"; then
   fail secrets_masked "a secret is printed: $(grep -n 'secret\|pa55' <<<"$out")"
 elif grep -q 'secret-access-key: "\*\*\*\*\*\*\*\*"' <<<"$out" &&
@@ -108,6 +114,17 @@ printf '%s\n' "log-level: info" >"$WORK/no_dbs.yml"
 bad no_dbs 1 databases
 printf '%s\n' "$hdr" "    destinations: [{url: $WORK/s}" >"$WORK/syntax.yml"
 bad syntax 4 'flow'
+printf '%s\n' "metrics: 9090" "$hdr" "    destinations: [{url: $WORK/s}]" >"$WORK/bad_metrics.yml"
+bad bad_metrics 1 'metrics: want HOST:PORT'
+printf '%s\n' "$hdr" "    destinations: [{url: $WORK/s}]" "metrics: 127.0.0.1:99999" >"$WORK/bad_port.yml"
+bad bad_port 4 'metrics: want HOST:PORT'
+printf '%s\n' "metrics-allow-remote: perhaps" "$hdr" "    destinations: [{url: $WORK/s}]" >"$WORK/bad_remote.yml"
+bad bad_remote 1 metrics-allow-remote
+printf '%s\n' "control: $WORK/one.sock" "$hdr" "    destinations: [{url: $WORK/s}]" \
+  "  - path: $WORK/other.db" "    destinations: [{url: $WORK/s2}]" >"$WORK/ctl_two_dbs.yml"
+bad ctl_two_dbs 1 'control: a socket path serves one database'
+printf '%s\n' "control: [a, b]" "$hdr" "    destinations: [{url: $WORK/s}]" >"$WORK/ctl_list.yml"
+bad ctl_list 1 'control: expected a single value'
 printf '%s\n' "$hdr" "    destinations: [{url: $WORK/s}]" "  - path: $db" \
   "    destinations: [{url: $WORK/s2}]" >"$WORK/dup_db.yml"
 run_cmd "$WALSHIP" replicate --once -c "$WORK/dup_db.yml"
@@ -150,5 +167,36 @@ else fail flag_overrides_file_log_format_json "$(head -c 300 "$WORK/json.err") $
 grep -q '"txid":[0-9]' "$LAST_OUT" && pass json_fields_typed \
   || fail json_fields_typed "no numeric txid field: $(last_out 2)"
 check_restore from_file_again "$WORK/one" "$db"
+
+# ---------------------------------------------------------- metrics and control from the file
+cat >"$WORK/obs.yml" <<YML
+metrics: 127.0.0.2:0
+control: $WORK/obs.sock
+databases:
+  - path: $db
+    destinations: [{url: $WORK/obs}]
+YML
+_SEQ=$((_SEQ + 1)); SIDECAR_LOG=$WORK/sidecar.$_SEQ.log
+"$WALSHIP" replicate -c "$WORK/obs.yml" >"$SIDECAR_LOG" 2>&1 &
+SIDECAR_PID=$!
+wait_for_log 'control: listening' "$SIDECAR_LOG" 10 || fail obs_started "$(tail -n 3 "$SIDECAR_LOG")"
+grep -q 'metrics: listening url=http://127.0.0.2:[1-9]' "$SIDECAR_LOG" && pass file_metrics_address \
+  || fail file_metrics_address "$(grep metrics "$SIDECAR_LOG")"
+grep -q "control: listening path=$WORK/obs.sock " "$SIDECAR_LOG" && pass file_control_path \
+  || fail file_control_path "$(grep control: "$SIDECAR_LOG")"
+check_rc status_uses_file_control 0 "$WALSHIP" status -c "$WORK/obs.yml"
+stop_sidecar obs_sigterm_exit0
+# flags win: --metrics another address, --control off
+_SEQ=$((_SEQ + 1)); SIDECAR_LOG=$WORK/sidecar.$_SEQ.log
+"$WALSHIP" replicate -c "$WORK/obs.yml" --metrics 127.0.0.1:0 --control off >"$SIDECAR_LOG" 2>&1 &
+SIDECAR_PID=$!
+wait_for_log 'metrics: listening' "$SIDECAR_LOG" 10 || fail obs_flags_started "$(tail -n 3 "$SIDECAR_LOG")"
+wait_for_log 'ship: snapshot durable|ship: resum|ship: durable' "$SIDECAR_LOG" 10 >/dev/null
+grep -q 'metrics: listening url=http://127.0.0.1:[1-9]' "$SIDECAR_LOG" && pass flag_overrides_file_metrics \
+  || fail flag_overrides_file_metrics "$(grep metrics "$SIDECAR_LOG")"
+if grep -q 'control: listening' "$SIDECAR_LOG" || [ -e "$WORK/obs.sock" ]; then
+  fail flag_control_off_overrides_file "$(grep control: "$SIDECAR_LOG")"
+else pass flag_control_off_overrides_file; fi
+stop_sidecar obs_flags_sigterm_exit0
 
 finish
