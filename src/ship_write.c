@@ -87,15 +87,50 @@ static int upload_finish(ship *s, upload_ctx *u, uint64_t sum, ws_err *err) {
 
 /* ----------------------------------------------------- state scanning */
 
+/* A snapshot of a large database takes a while: every PROGRESS_MS (or
+** $WALSHIP_PROGRESS_INTERVAL ms, a knob for tests) it logs how far it is. */
+#define PROGRESS_MS 5000
+#define PROGRESS_EVERY 64  /* pages between clock reads */
+
+typedef struct progress {
+  uint64_t done, total;    /* pages */
+  int64_t t0, last, every; /* monotonic ms; every 0 = no progress lines */
+} progress;
+
+static void progress_init(progress *p, uint64_t total) {
+  const char *e = getenv("WALSHIP_PROGRESS_INTERVAL");
+  p->done = 0;
+  p->total = total;
+  p->t0 = p->last = ws_mono_ms();
+  p->every = e && atoll(e) > 0 ? atoll(e) : PROGRESS_MS;
+}
+
+static void progress_page(progress *p, uint32_t page_size) {
+  if (++p->done % PROGRESS_EVERY) return;
+  int64_t now = ws_mono_ms();
+  if (now - p->last < p->every) return;
+  p->last = now;
+  double secs = (double)(now - p->t0) / 1000.0;
+  double done = (double)p->done * page_size, total = (double)p->total * page_size;
+  double rate = secs > 0 ? done / secs : 0;
+  double left = p->total > p->done ? total - done : 0;
+  ws_log(WS_LOG_INFO, "ship", "snapshot progress done_bytes=%.0f total_bytes=%.0f "
+         "percent=%.1f rate_mib_s=%.1f eta_s=%.1f", done, total,
+         total > 0 ? 100.0 * done / total : 100.0, rate / 1048576.0,
+         rate > 0 ? left / rate : 0.0);
+}
+
 typedef struct scan_ctx {
   ship *s;
   upload_ctx *u;           /* NULL: hash only */
+  progress *pr;            /* with u: a snapshot's progress */
 } scan_ctx;
 
 static int scan_page(void *ud, uint32_t pgno, const uint8_t *page, ws_err *err) {
   scan_ctx *c = ud;
   int rc = ws_dbstate_set(&c->s->ds, pgno, page_hash(pgno, page, c->s->page_size), err);
   if (rc == WS_OK && c->u) rc = ws_enc_page(c->u->enc, pgno, page, err);
+  if (c->pr) progress_page(c->pr, c->s->page_size);
   return rc;
 }
 
@@ -108,7 +143,9 @@ static int scan_into(ship *s, const ws_walhdr *h, uint32_t end_frame,
   s->have_ds = 0;
   if ((rc = ws_dbstate_init(&s->ds, s->page_size, err))) return rc;
   ws_dbscan_src src = {s->dbfd, s->o->db_path, s->wal, h, end_frame, s->page_size};
-  scan_ctx c = {s, u};
+  progress pr;
+  if (u) progress_init(&pr, npages);
+  scan_ctx c = {s, u, u ? &pr : NULL};
   if ((rc = ws_dbscan(&src, npages, scan_page, &c, err))) return rc;
   if ((rc = ws_dbstate_resize(&s->ds, npages, err))) return rc;
   s->have_ds = 1;

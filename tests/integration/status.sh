@@ -11,7 +11,8 @@
 #   - status and snapshot without a running sidecar exit 1 naming it;
 #   - with two destinations, status shows a line and counters for each: the
 #     failing one's errors are its own (the other has none), and after
-#     repair what it received equals what its store holds.
+#     repair what it received equals what its store holds;
+#   - a snapshot of a 50 MB database logs progress lines (bytes, rate, ETA).
 . "$(dirname "$0")/lib.sh"
 
 db=$WORK/app.db store=$WORK/store
@@ -136,4 +137,25 @@ check_eq far_objects_are_its_store "$(find "$WORK/far/snap" "$WORK/far/seg" -typ
 check_eq two_durable_is_far_max "$(store_max_txid "$WORK/far")" "$(jget "$WORK/s5.json" durable_txid)"
 stop_sidecar two_sigterm_exit0
 check_restore two_far "$WORK/far" "$db2"
+
+# ---- a long snapshot logs its progress (a 50 MB database, no compression,
+# a progress line every millisecond instead of every 5 s)
+big=$WORK/big.db
+sqlite3 "$big" "PRAGMA journal_mode=WAL; CREATE TABLE t(b);
+  WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 12800)
+  INSERT INTO t SELECT randomblob(4000) FROM c;" >/dev/null
+total=$(( $(sqlite3 "$big" 'PRAGMA page_count') * $(sqlite3 "$big" 'PRAGMA page_size') ))
+run_cmd env WALSHIP_PROGRESS_INTERVAL=1 "$WALSHIP" replicate --once --compress-level 0 "$big" "$WORK/bigstore"
+check_eq big_once_exit0 0 "$LAST_RC" "($(last_out))"
+grep 'snapshot progress' "$LAST_OUT" >"$WORK/progress.txt"
+if [ "$(wc -l <"$WORK/progress.txt")" -ge 2 ]; then pass snapshot_progress_lines
+else fail snapshot_progress_lines "$(wc -l <"$WORK/progress.txt") lines: $(last_out 5)"; fi
+check_eq progress_total_is_db_size "$total" \
+  "$(sed -n 's/.* total_bytes=\([0-9]*\) .*/\1/p' "$WORK/progress.txt" | sort -u | tr '\n' ' ' | sed 's/ $//')"
+# done_bytes grows, stays within the total; every line has a rate and an ETA
+if awk -v t="$total" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    if (v["done_bytes"] + 0 <= prev || v["done_bytes"] + 0 > t || v["rate_mib_s"] == "" || v["eta_s"] == "") exit 1
+    prev = v["done_bytes"] + 0 }' "$WORK/progress.txt"; then pass progress_grows_with_rate_eta
+else fail progress_grows_with_rate_eta "$(head -n 3 "$WORK/progress.txt")"; fi
+check_restore big "$WORK/bigstore" "$big"
 finish
