@@ -9,6 +9,12 @@
 # non-zero; the store's history is contiguous and restores to the new
 # writer's database.  A sidecar killed with -9 is replaced at once on the
 # same host (its process is gone).  A clean stop removes the lease record.
+# Two sidecars released at the same instant (both blocked on one flock,
+# then let go) on a fresh store, 20 times: exactly one wins each time (its
+# pid is in the lease record and it stops cleanly), the other exits 1
+# naming the winner — on the file store by conditional write (put_if).
+# The same race on http:// (no conditional writes: settle and read back)
+# when nginx is there.
 . "$(dirname "$0")/lib.sh"
 
 export WALSHIP_LEASE_TTL_MS=1500
@@ -70,5 +76,44 @@ WALSHIP_LEASE_TTL_MS=60000 start_sidecar "$b" "$store" --sync-interval 0 &&
 run_writer b4 --db "$b" --txns 20 --seed 47
 stop_sidecar restart_sigterm_exit0
 check_restore restarted "$store" "$b"
+
+# ---- two sidecars started at the same instant: exactly one wins, 20 times
+race() { # KIND STORE-URL-PREFIX: 20 trials, one pass/fail line each kind
+  local kind=$1 prefix=$2 t bad=0 why="" p1 p2 r1 r2 w l wl st
+  cp "$b" "$WORK/r1.db"; cp "$b" "$WORK/r2.db"
+  for ((t = 1; t <= 20; t++)); do
+    st=$prefix/race$t
+    exec 9>"$WORK/gate"; flock -x 9
+    (flock -s "$WORK/gate" true; exec "$WALSHIP" replicate --sync-interval 0 "$WORK/r1.db" "$st") \
+      >"$WORK/race1.log" 2>&1 9>&- &
+    p1=$!
+    (flock -s "$WORK/gate" true; exec "$WALSHIP" replicate --sync-interval 0 "$WORK/r2.db" "$st") \
+      >"$WORK/race2.log" 2>&1 9>&- &
+    p2=$!
+    sleep 0.2                  # both are waiting on the gate (if not: a looser race)
+    flock -u 9; exec 9>&-
+    r1="" r2=""
+    for ((i = 0; i < 200; i++)); do
+      kill -0 "$p1" 2>/dev/null || { wait "$p1"; r1=$?; break; }
+      kill -0 "$p2" 2>/dev/null || { wait "$p2"; r2=$?; break; }
+      sleep 0.05
+    done
+    if [ -n "$r1" ]; then w=$p2 l=1 wl=$WORK/race2.log; rl=$r1
+    elif [ -n "$r2" ]; then w=$p1 l=2 wl=$WORK/race1.log; rl=$r2
+    else kill -9 "$p1" "$p2"; wait "$p1" "$p2" 2>/dev/null
+      bad=$((bad + 1)); why="$why trial $t: both still running after 10 s;"; continue; fi
+    if [ "$rl" != 1 ] || ! grep -qE "by another sidecar \(owner [^ ]+:$w:" "$WORK/race$l.log"; then
+      bad=$((bad + 1)); why="$why trial $t: loser exit $rl: $(tail -n 1 "$WORK/race$l.log");"
+    fi
+    if [ "$kind" = file ] && ! grep -q "\"pid\":$w," "$st/lease/writer" 2>/dev/null; then
+      bad=$((bad + 1)); why="$why trial $t: lease record not the winner's;"
+    fi
+    kill -TERM "$w"; wait "$w"; r1=$?
+    [ "$r1" = 0 ] || { bad=$((bad + 1)); why="$why trial $t: winner exit $r1: $(tail -n 1 "$wl");"; }
+  done
+  check_eq "${kind}_race_exactly_one_wins_20_of_20" 0 "$bad" "$why"
+}
+race file "$WORK/stores"
+if [ -n "${WS_HTTP_URL:-}" ]; then race http "$WS_HTTP_URL/fence"; fi
 
 finish
