@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char root_[256];
@@ -247,6 +248,101 @@ static void test_catalog_ignores_foreign_names(void) {
   cleanup(st);
 }
 
+static int get_str(ws_store *st, const char *name, char *out, size_t cap) {
+  void *b = NULL;
+  size_t n = 0;
+  ws_err e = WS_ERR_INIT;
+  int rc = ws_store_get_buf(&b, &n, st, name, 0, 0, cap - 1, &e);
+  if (rc) return rc;
+  memcpy(out, b, n);
+  out[n] = 0;
+  free(b);
+  return WS_OK;
+}
+
+/* put_if: create only when absent, replace only on the current token;
+** a failed condition leaves the object as it was and no temp behind. */
+static void test_put_if_conditions(void) {
+  ws_store *st = open_tmp();
+  CHECK(st);
+  ws_err e = WS_ERR_INIT;
+  char t1[WS_STORE_ETAG_MAX], t2[WS_STORE_ETAG_MAX], cur[WS_STORE_ETAG_MAX], buf[64];
+  CHECK(ws_store_can_put_if(st));
+  CHECK_EQ(st->m->etag(st, "lease/writer", cur, &e), WS_ENOTFOUND);
+  CHECK_EQ(st->m->put_if(st, "lease/writer", "one", 3, NULL, t1, &e), WS_OK);
+  CHECK_EQ(st->m->etag(st, "lease/writer", cur, &e), WS_OK);
+  CHECK(strcmp(cur, t1) == 0);
+  CHECK_EQ(st->m->put_if(st, "lease/writer", "two", 3, NULL, t2, &e), WS_EEXIST);
+  CHECK(strstr(e.msg, "already exists"));
+  CHECK_EQ(get_str(st, "lease/writer", buf, sizeof(buf)), WS_OK);
+  CHECK(strcmp(buf, "one") == 0);
+  CHECK_EQ(st->m->put_if(st, "lease/writer", "three", 5, t1, t2, &e), WS_OK);
+  CHECK(strcmp(t1, t2) != 0);
+  CHECK_EQ(st->m->put_if(st, "lease/writer", "four", 4, t1, cur, &e), WS_EEXIST);
+  CHECK(strstr(e.msg, "changed"));
+  CHECK_EQ(get_str(st, "lease/writer", buf, sizeof(buf)), WS_OK);
+  CHECK(strcmp(buf, "three") == 0);
+  CHECK_EQ(st->m->del(st, "lease/writer", &e), WS_OK);
+  CHECK_EQ(st->m->put_if(st, "lease/writer", "five", 4, t2, cur, &e), WS_EEXIST);
+  CHECK(strstr(e.msg, "gone"));
+  CHECK_EQ(get_str(st, "lease/writer", buf, sizeof(buf)), WS_ENOTFOUND);
+  /* no temps left in the object's directory; the lock file is not listed */
+  char dir[300];
+  snprintf(dir, sizeof(dir), "%s/lease", root_);
+  CHECK_EQ(count_entries(dir), 0);
+  CHECK_EQ(st->m->put_if(st, "x", "x", 1, NULL, NULL, &e), WS_OK);
+  ws_store_list l = {NULL, 0, 0};
+  CHECK_EQ(st->m->list(&l, st, "", &e), WS_OK);
+  CHECK_EQ(l.n, 1);
+  ws_store_list_free(&l);
+  cleanup(st);
+}
+
+/* Processes racing: of 8 creates exactly one succeeds, and 8 x 40
+** compare-and-swap increments of one counter lose no update (each
+** process opens its own store, as two sidecars would). */
+static void test_put_if_races(void) {
+  ws_store *st = open_tmp();
+  CHECK(st);
+  ws_err e = WS_ERR_INIT;
+  enum { P = 8, N = 40 };
+  pid_t pid[P];
+  for (int i = 0; i < P; i++) {
+    if ((pid[i] = fork()) == 0) {
+      ws_store *s = NULL;
+      ws_err e2 = WS_ERR_INIT;
+      char tag[WS_STORE_ETAG_MAX], b[32];
+      if (ws_store_open(&s, root_, &e2)) _exit(3);
+      int won = s->m->put_if(s, "lease/c", "0", 1, NULL, NULL, &e2) == WS_OK;
+      if (!won && e2.code != WS_EEXIST) _exit(3);
+      for (int k = 0; k < N;) {
+        if (s->m->etag(s, "lease/c", tag, &e2) || get_str(s, "lease/c", b, sizeof(b)))
+          _exit(3);
+        snprintf(b, sizeof(b), "%ld", strtol(b, NULL, 10) + 1);
+        int rc = s->m->put_if(s, "lease/c", b, strlen(b), tag, NULL, &e2);
+        if (rc == WS_OK) k++;
+        else if (rc != WS_EEXIST) _exit(3);
+      }
+      ws_store_close(s);
+      _exit(won ? 0 : 1);
+    }
+  }
+  int winners = 0, errors = 0;
+  for (int i = 0; i < P; i++) {
+    int status = 0;
+    CHECK(waitpid(pid[i], &status, 0) == pid[i]);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) winners++;
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 1) errors++;
+  }
+  CHECK_EQ(errors, 0);
+  CHECK_EQ(winners, 1);
+  char b[32];
+  CHECK_EQ(get_str(st, "lease/c", b, sizeof(b)), WS_OK);
+  CHECK_EQ(strtol(b, NULL, 10), P * N);
+  (void)e;
+  cleanup(st);
+}
+
 int main(void) {
   RUN(test_put_get_list_del_roundtrip);
   RUN(test_aborted_put_leaves_nothing);
@@ -255,5 +351,7 @@ int main(void) {
   RUN(test_open_dispatch);
   RUN(test_unusable_root_reported_at_put);
   RUN(test_catalog_ignores_foreign_names);
+  RUN(test_put_if_conditions);
+  RUN(test_put_if_races);
   T_EXIT();
 }
