@@ -1,14 +1,18 @@
 /*
 ** Unit tests of the live statistics (src/stats.c): lag bookkeeping, the
 ** "wait --now" rule that only a WAL read begun after the request answers it,
-** snapshot requests, the Prometheus rendering (src/metrics.c) and the
-** control socket path (src/control.c).
+** snapshot requests, the Prometheus rendering (src/metrics.c), the
+** per-destination counters fed by the fan-out store's observe hook
+** (src/store_fanout.c) and the control socket path (src/control.c).
 */
 #include "t.h"
 #include "walship/stats.h"
+#include "walship/dest.h"
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -227,6 +231,87 @@ static void test_render_prometheus_text(void) {
   ws_stats_free(st);
 }
 
+static void test_render_per_destination_series(void) {
+  ws_stats *st = NULL;
+  ws_err err = WS_ERR_INIT, e2 = WS_ERR_INIT;
+  char *txt = NULL, want[256];
+  CHECK(ws_stats_new(&st, "a.db", "near + far", &err) == WS_OK);
+  const char *names[] = {"near", "far"};
+  CHECK(ws_stats_set_dests(st, names, 2, &err) == WS_OK);
+  ws_stats_durable(st, 7);
+  ws_stats_uploaded(st, 100, 3);
+  ws_stats_dest_uploaded(st, 0, 100, 2);
+  ws_stats_dest_uploaded(st, 1, 100, 2000);
+  ws_stats_dest_uploaded(st, 9, 100, 1);       /* no such destination: ignored */
+  e2.code = WS_ESTORE;
+  snprintf(e2.msg, sizeof(e2.msg), "PUT far/x: 503");
+  ws_stats_dest_error(st, 1, &e2);
+  ws_stats_error(st, &e2);
+  ws_stats_dest_view d;
+  CHECK(ws_stats_get_dest(&d, st, 1));
+  CHECK(strcmp(d.name, "far") == 0 && d.objects == 1 && d.errors_total == 1);
+  CHECK(strcmp(d.last_error, "PUT far/x: 503") == 0);
+  CHECK(!ws_stats_get_dest(&d, st, 2));
+  ws_stats *const v[] = {st};
+  CHECK(ws_metrics_render(&txt, v, 1, &err) == WS_OK);
+  /* position: the joined label; work: one series per destination */
+  CHECK(strstr(txt, "walship_durable_txid{db=\"a.db\",dest=\"near + far\"} 7\n"));
+  CHECK(strstr(txt, "walship_uploaded_bytes_total{db=\"a.db\",dest=\"near\"} 100\n"));
+  CHECK(strstr(txt, "walship_uploaded_bytes_total{db=\"a.db\",dest=\"far\"} 100\n"));
+  CHECK(!strstr(txt, "walship_uploaded_bytes_total{db=\"a.db\",dest=\"near + far\"}"));
+  CHECK(strstr(txt, "walship_objects_total{db=\"a.db\",dest=\"far\"} 1\n"));
+  snprintf(want, sizeof(want), "walship_sync_duration_seconds_bucket{db=\"a.db\",dest=\"far\","
+           "le=\"1\"} 0\n");
+  CHECK(strstr(txt, want));
+  CHECK(strstr(txt, "walship_sync_duration_seconds_count{db=\"a.db\",dest=\"near\"} 1\n"));
+  CHECK(strstr(txt, "walship_errors_total{db=\"a.db\",dest=\"near + far\",kind=\"store\"} 1\n"));
+  CHECK(strstr(txt, "walship_errors_total{db=\"a.db\",dest=\"far\",kind=\"store\"} 1\n"));
+  CHECK(strstr(txt, "walship_errors_total{db=\"a.db\",dest=\"near\",kind=\"store\"} 0\n"));
+  free(txt);
+  ws_stats_free(st);
+}
+
+/* Two directory stores behind a fan-out with the stats' observe hook: each
+** destination's bytes and objects are its own, the lease-like record is not
+** an object, and a destination that cannot commit gets the error. */
+static void test_fanout_observe_feeds_each_destination(void) {
+  char root[] = "/tmp/ws-statsfan-XXXXXX", a[64], b[64], cmd[128], p[96];
+  ws_stats *st = NULL;
+  ws_store *fs = NULL;
+  ws_err err = WS_ERR_INIT;
+  CHECK(mkdtemp(root) != NULL);
+  snprintf(a, sizeof(a), "%s/a", root);
+  snprintf(b, sizeof(b), "%s/b", root);
+  CHECK(ws_stats_new(&st, "a.db", "a + b", &err) == WS_OK);
+  const char *names[] = {"a", "b"};
+  CHECK(ws_stats_set_dests(st, names, 2, &err) == WS_OK);
+  ws_dest d[2] = {WS_DEST_INIT, WS_DEST_INIT};
+  d[0].url = a;
+  d[1].url = b;
+  for (int i = 0; i < 2; i++) d[i].observe = ws_stats_dest_observe, d[i].observe_ud = st;
+  CHECK(ws_store_fanout_open(&fs, d, 2, &err) == WS_OK);
+  CHECK(ws_store_put_buf(fs, "snap/0000000000000001.snap", "0123456789", 10, &err) == WS_OK);
+  CHECK(ws_store_put_buf(fs, "lease/writer", "{}", 2, &err) == WS_OK);
+  /* b cannot hold seg/ objects: its seg is a file */
+  snprintf(p, sizeof(p), "%s/seg", b);
+  FILE *f = fopen(p, "w");
+  CHECK(f != NULL);
+  if (f) fclose(f);
+  CHECK(ws_store_put_buf(fs, "seg/0000000000000002-0000000000000003.seg", "abc", 3, &err) != WS_OK);
+  ws_stats_dest_view va, vb;
+  CHECK(ws_stats_get_dest(&va, st, 0) && ws_stats_get_dest(&vb, st, 1));
+  CHECK_EQ(vb.uploaded_bytes, 10);  /* the snapshot; not the lease record */
+  CHECK_EQ(vb.objects, 1);
+  CHECK_EQ(vb.errors_total, 1);
+  CHECK(strstr(vb.last_error, "seg") != NULL);
+  CHECK_EQ(va.errors_total, 0);
+  CHECK_EQ(va.objects, va.uploaded_bytes == 13 ? 2 : 1);  /* a may have committed seg */
+  ws_store_close(fs);
+  ws_stats_free(st);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+  CHECK(system(cmd) == 0);
+}
+
 static void test_metrics_loopback_only_unless_allowed(void) {
   ws_metrics *m = NULL;
   ws_err err = WS_ERR_INIT;
@@ -277,6 +362,8 @@ int main(void) {
   RUN(test_wait_txid_timeout_and_stop);
   RUN(test_snapshot_request_answered_by_a_later_snapshot);
   RUN(test_render_prometheus_text);
+  RUN(test_render_per_destination_series);
+  RUN(test_fanout_observe_feeds_each_destination);
   RUN(test_metrics_loopback_only_unless_allowed);
   RUN(test_control_path_fits_sun_path);
   T_EXIT();
