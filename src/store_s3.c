@@ -107,9 +107,10 @@ typedef struct s3_req {
   void *ud;
   size_t max_body;
   char *md5_hex;               /* if set (33 bytes): receives the body's MD5 */
+  const char *cond_hdr;        /* "If-None-Match: *" / "If-Match: ETAG" or NULL */
 } s3_req;
 
-static const ws_store_methods s3_methods;
+static const ws_store_methods s3_methods, s3_methods_if;
 
 /* ------------------------------------------------------------ helpers */
 
@@ -139,6 +140,7 @@ static int s3_do_on(s3_store *s, ws_http *h, const s3_req *r, ws_http_resp *resp
   }
   if (s->token_hdr) hdrs[nh++] = s->token_hdr;
   if (r->storage_class && s->class_hdr) hdrs[nh++] = s->class_hdr;
+  if (r->cond_hdr) hdrs[nh++] = r->cond_hdr;
   hdrs[nh] = NULL;
   char *url = ws_s3_url(&s->a, r->key, r->query, err);
   if (!url) return WS_ENOMEM;
@@ -216,7 +218,11 @@ int ws_store_s3_open(ws_store **out, const char *url, const char *rest,
                      const ws_store_opts *opts, ws_err *err) {
   s3_store *s = ws_calloc(1, sizeof(*s), err);
   if (!s) return WS_ENOMEM;
-  s->base.m = &s3_methods;
+  /* Conditional writes only when asked: a server that ignores If-None-Match
+  ** and If-Match on PUT (s3rver, older S3-compatibles) would silently make
+  ** them plain writes, weaker than the lease's settle-and-read-back. */
+  const char *cw = getenv("WALSHIP_S3_CONDITIONAL_WRITES");
+  s->base.m = cw && strcmp(cw, "1") == 0 ? &s3_methods_if : &s3_methods;
   pthread_mutex_init(&s->mu, NULL);
   int rc = WS_ENOMEM;
   if (!(s->base.url = ws_strdup(url, err))) goto fail;
@@ -747,7 +753,7 @@ out:
 }
 
 int ws_s3_delete_many(ws_store *st, const char *const *names, size_t n, ws_err *err) {
-  if (st->m != &s3_methods)
+  if (st->m != &s3_methods && st->m != &s3_methods_if)
     return ws_fail(err, WS_EINVAL, "store %s is not an s3 store", st->url);
   for (size_t i = 0; i < n; i += S3_DELETE_BATCH) {
     size_t k = n - i < S3_DELETE_BATCH ? n - i : S3_DELETE_BATCH;
@@ -757,8 +763,82 @@ int ws_s3_delete_many(ws_store *st, const char *const *names, size_t n, ws_err *
   return WS_OK;
 }
 
+/* Conditional single PUT (lease records are small): If-None-Match: * to
+** create, If-Match: ETAG to replace.  412 (condition false), 409 (a
+** concurrent conditional write won) and 404 (If-Match on a missing key)
+** are the failed precondition.  A retried request whose first attempt
+** succeeded unseen reports a failed precondition: the safe direction. */
+static int s3_put_if(ws_store *st, const char *name, const void *buf, size_t len,
+                     const char *if_match, char *etag_out, ws_err *err) {
+  s3_store *s = (s3_store *)st;
+  int rc = ws_store_check_name(name, err);
+  if (rc) return rc;
+  if (len > S3_PART)
+    return ws_fail(err, WS_EINVAL, "object %s: %zu bytes is too large for a conditional "
+                   "put", name, len);
+  char hdr[WS_STORE_ETAG_MAX + 16];
+  if (if_match && (strlen(if_match) > 200 || strpbrk(if_match, "\r\n")))
+    return ws_fail(err, WS_EINVAL, "object %s: bad version token", name);
+  snprintf(hdr, sizeof(hdr), if_match ? "If-Match: %s" : "If-None-Match: *", if_match);
+  char *key = ws_s3_key(&s->a, name, err);
+  if (!key) return WS_ENOMEM;
+  ws_http_resp resp;
+  memset(&resp, 0, sizeof(resp));
+  s3_req r = {.method = "PUT", .key = key, .body = buf, .body_len = len, .md5 = 1,
+              .storage_class = 1, .cond_hdr = hdr};
+  rc = s3_do(s, &r, &resp, err);
+  if (rc == WS_ESTORE && (resp.status == 412 || resp.status == 409 ||
+                          (resp.status == 404 && if_match))) {
+    ws_s3_error e;
+    ws_s3xml_parse_error(&e, resp.body, resp.body_len);
+    rc = strcmp(e.code, "NoSuchBucket") == 0
+             ? s3_fail(s, rc, "PUT", key, &resp, err)
+             : ws_fail(err, WS_EEXIST, "conditional PUT s3://%s/%s refused (HTTP %ld%s%s): "
+                       "%s", s->a.bucket, key, resp.status, e.code[0] ? " " : "", e.code,
+                       if_match ? "it changed or is gone" : "it already exists");
+  } else if (rc) {
+    rc = s3_fail(s, rc, "PUT", key, &resp, err);
+  } else if (etag_out) {
+    snprintf(etag_out, WS_STORE_ETAG_MAX, "%s", resp.etag);
+    if (!resp.etag[0])
+      rc = ws_fail(err, WS_ESTORE, "conditional PUT s3://%s/%s: no ETag in the answer",
+                   s->a.bucket, key);
+  }
+  ws_http_resp_free(&resp);
+  free(key);
+  return rc;
+}
+
+static int s3_etag(ws_store *st, const char *name, char *out, ws_err *err) {
+  s3_store *s = (s3_store *)st;
+  int rc = ws_store_check_name(name, err);
+  if (rc) return rc;
+  char *key = ws_s3_key(&s->a, name, err);
+  if (!key) return WS_ENOMEM;
+  ws_http_resp resp;
+  memset(&resp, 0, sizeof(resp));
+  s3_req r = {.method = "HEAD", .key = key};
+  rc = s3_do(s, &r, &resp, err);
+  if (rc == WS_ESTORE && resp.status == 404)
+    rc = ws_fail(err, WS_ENOTFOUND, "object %s not found in store %s", name, st->url);
+  else if (rc)
+    rc = s3_fail(s, rc, "HEAD", key, &resp, err);
+  else if (!resp.etag[0])
+    rc = ws_fail(err, WS_ESTORE, "HEAD s3://%s/%s: no ETag in the answer", s->a.bucket, key);
+  else
+    snprintf(out, WS_STORE_ETAG_MAX, "%s", resp.etag);
+  ws_http_resp_free(&resp);
+  free(key);
+  return rc;
+}
+
 static const ws_store_methods s3_methods = {
   WS_STORE_METHODS_VERSION, "s3",
   s3_put_begin, s3_put_write, s3_put_commit, s3_put_abort,
   s3_get, s3_list, s3_del, s3_close, NULL, NULL,
+};
+static const ws_store_methods s3_methods_if = {
+  WS_STORE_METHODS_VERSION, "s3",
+  s3_put_begin, s3_put_write, s3_put_commit, s3_put_abort,
+  s3_get, s3_list, s3_del, s3_close, s3_put_if, s3_etag,
 };
