@@ -1,6 +1,8 @@
 /*
 ** walship snapshot DB: ask the running sidecar of DB for a full snapshot
-** now, wait until it is durable, print its object name.
+** now, wait until it is durable, print its object name.  On a terminal (or
+** with --progress) it asks the sidecar for progress lines while the
+** snapshot reads the database and shows them (src/control.c).
 */
 #include "cli.h"
 #include "observe.h"
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void help(void) {
   printf(
@@ -22,6 +25,10 @@ static void help(void) {
     "\n"
     "options:\n"
     "  --timeout DUR      give up after DUR and exit 5 (default: no limit)\n"
+    "  --progress         show the snapshot's progress (bytes, rate, ETA) while\n"
+    "                     it reads the database: a bar on a terminal (the\n"
+    "                     default there), else a line per update on stderr\n"
+    "  --no-progress      do not\n"
     "  --control PATH     the sidecar's control socket, when it was started\n"
     "                     with --control PATH (DB may then be omitted)\n"
     "  -h, --help         show this help\n"
@@ -33,16 +40,59 @@ static void help(void) {
     "  walship snapshot /data/app.db\n");
 }
 
+typedef struct prog {
+  int tty;                 /* draw a bar on stderr, else a line per update */
+  int drawn;               /* a bar is on screen: end it with a newline */
+  int64_t t0;              /* first progress line, cli_now_ms() */
+  unsigned long long done0;
+} prog;
+
+static void human(char *out, size_t n, double b) {
+  static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  while (b >= 1024 && i < 4) { b /= 1024; i++; }
+  snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+}
+
+/* "progress done=N total=M" from the sidecar */
+static void on_line(void *ud, const char *line) {
+  prog *g = ud;
+  unsigned long long done, total;
+  if (sscanf(line, "progress done=%llu total=%llu", &done, &total) != 2 || !total) return;
+  int64_t now = cli_now_ms();
+  if (!g->t0) g->t0 = now, g->done0 = done;
+  double secs = (double)(now - g->t0) / 1000.0;
+  double rate = secs > 0.05 && done > g->done0 ? (double)(done - g->done0) / secs : 0;
+  double pct = 100.0 * (double)done / (double)total;
+  double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
+  char d[32], t[32], r[32];
+  human(d, sizeof(d), (double)done);
+  human(t, sizeof(t), (double)total);
+  human(r, sizeof(r), rate);
+  if (g->tty) {
+    fprintf(stderr, "\r\033[Ksnapshot: %s / %s %3.0f%%  %s/s  ETA %.0fs", d, t, pct, r, eta);
+    g->drawn = 1;
+  } else {
+    fprintf(stderr, "walship: snapshot: progress done_bytes=%llu total_bytes=%llu "
+            "percent=%.1f rate_bytes_s=%.0f eta_s=%.1f\n", done, total, pct, rate, eta);
+  }
+  fflush(stderr);
+}
+
 int cmd_snapshot(int argc, char **argv) {
-  enum { O_TIMEOUT = 256, O_CONTROL };
+  enum { O_TIMEOUT = 256, O_CONTROL, O_PROGRESS, O_NOPROGRESS };
   static const struct option longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"timeout", required_argument, NULL, O_TIMEOUT},
     {"control", required_argument, NULL, O_CONTROL},
+    {"progress", no_argument, NULL, O_PROGRESS},
+    {"no-progress", no_argument, NULL, O_NOPROGRESS},
     {NULL, 0, NULL, 0},
   };
   int64_t timeout = -1;
   const char *ctl = NULL;
+  prog g = {isatty(2), 0, 0, 0};
+  int progress = g.tty;
   int ch;
   optind = 0;
   opterr = 0;
@@ -55,6 +105,8 @@ int cmd_snapshot(int argc, char **argv) {
                          optarg);
       break;
     case O_CONTROL: ctl = optarg; break;
+    case O_PROGRESS: progress = 1; break;
+    case O_NOPROGRESS: progress = 0; break;
     default: return cli_bad_option("snapshot", optopt, argv, optind);
     }
   }
@@ -63,8 +115,11 @@ int cmd_snapshot(int argc, char **argv) {
     return cli_usage("snapshot", "expected DB, got %d arguments", npos);
   const char *db = npos ? argv[optind] : NULL;
   char req[64], *reply = NULL;
-  snprintf(req, sizeof(req), "snapshot %lld", (long long)timeout);
-  int rc = cli_obs_call(&reply, "snapshot", db, ctl, req, timeout < 0 ? -1 : timeout + 10000);
+  snprintf(req, sizeof(req), "snapshot %lld%s", (long long)timeout,
+           progress ? " progress" : "");
+  int rc = cli_obs_call_ex(&reply, "snapshot", db, ctl, req, timeout < 0 ? -1 : timeout + 10000,
+                           progress ? on_line : NULL, &g);
+  if (g.drawn) fputc('\n', stderr);
   if (rc) return rc;
   char name[128];
   unsigned long long txid;

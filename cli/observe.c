@@ -168,13 +168,19 @@ void cli_obs_db_end(cli_obs_db *ob, ws_replicate_opts *ro) {
 
 int cli_obs_call(char **reply, const char *cmd, const char *db, const char *ctl,
                  const char *request, int64_t timeout_ms) {
+  return cli_obs_call_ex(reply, cmd, db, ctl, request, timeout_ms, NULL, NULL);
+}
+
+int cli_obs_call_ex(char **reply, const char *cmd, const char *db, const char *ctl,
+                    const char *request, int64_t timeout_ms,
+                    void (*on_line)(void *ud, const char *line), void *ud) {
   char path[4200];
   ws_err err = WS_ERR_INIT;
   if (!ctl) {
     if (ws_control_path(path, sizeof(path), db, &err)) return cli_fail(cmd, &err);
     ctl = path;
   }
-  if (ws_control_call(reply, ctl, request, timeout_ms, &err)) {
+  if (ws_control_call_ex(reply, ctl, request, timeout_ms, on_line, ud, &err)) {
     if (err.code == WS_ENOTFOUND && db) {
       fprintf(stderr, "walship: %s: no walship sidecar is running for %s (nothing listens "
               "on %s)\n", cmd, db, ctl);

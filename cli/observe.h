@@ -60,5 +60,9 @@ enum { CLI_TIMEOUT = 5 };
 ** On failure the error is printed (naming cmd) and the exit code returned. */
 int cli_obs_call(char **reply, const char *cmd, const char *db, const char *ctl,
                  const char *request, int64_t timeout_ms);
+/* The same; lines sent before the answer go to on_line (ws_control_call_ex). */
+int cli_obs_call_ex(char **reply, const char *cmd, const char *db, const char *ctl,
+                    const char *request, int64_t timeout_ms,
+                    void (*on_line)(void *ud, const char *line), void *ud);
 
 #endif

@@ -4,11 +4,15 @@
 ** durable, or requests a snapshot (API in include/walship/stats.h).
 **
 ** Protocol: the client sends one request line, the sidecar answers one line
-** and closes.  Requests (numbers decimal, timeouts in ms, -1 = none):
+** (after progress lines, for a snapshot that asks for them) and closes.  Requests (numbers decimal, timeouts in ms, -1 = none):
 **   status                   -> ok {JSON object, fields as ws_stats_view}
 **   wait now TIMEOUT         -> ok txid=N | timeout txid=N durable=M | stopped txid=N
 **   wait TXID TIMEOUT        -> (the same)
 **   snapshot TIMEOUT         -> ok txid=N name=snap/... | timeout | stopped
+**   snapshot TIMEOUT progress -> the same, preceded by lines
+**                               "progress done=BYTES total=BYTES" (at most
+**                               one every PROGRESS_MS, while the snapshot
+**                               reads the database and the numbers move)
 **   anything else            -> err MESSAGE
 ** "wait now" waits for the last transaction committed when the request
 ** arrived (ws_stats_wait): the sidecar reads the WAL at its next sync.
@@ -39,6 +43,7 @@
 #define MAX_CONN 64
 #define REQ_MAX 256
 #define REPLY_MAX (64u << 10)
+#define PROGRESS_MS 500
 
 struct ws_control {
   ws_stats *st;
@@ -157,6 +162,8 @@ static int conn_cancel(void *ud) {
   return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
 }
 
+static void write_all(int fd, const char *s);
+
 static char *answer(conn *k, char *req) {
   ws_stats *st = k->c->st;
   char *r = NULL, word[16];
@@ -183,10 +190,34 @@ static char *answer(conn *k, char *req) {
                       (unsigned long long)target, (unsigned long long)v.durable_txid);
     return n < 0 ? NULL : r;
   }
-  if (sscanf(req, "snapshot %lld%n", &a, &n) == 1 && req[n] == 0) {
+  if (sscanf(req, "snapshot %lld%n", &a, &n) == 1 &&
+      (req[n] == 0 || !strcmp(req + n, " progress"))) {
     uint64_t t;
     char name[96];
-    int w = ws_stats_snapshot_now(st, a, conn_cancel, k, &t, name, sizeof(name));
+    int w;
+    if (req[n] == 0) {
+      w = ws_stats_snapshot_now(st, a, conn_cancel, k, &t, name, sizeof(name));
+    } else {
+      /* wait in slices; between them, tell the client how far it is */
+      uint64_t gen = ws_stats_snapshot_request(st), last = 0;
+      int64_t until = a < 0 ? -1 : ws_mono_ms() + a;
+      for (;;) {
+        int64_t slice = PROGRESS_MS, left = until < 0 ? slice : until - ws_mono_ms();
+        if (left < slice) slice = left < 0 ? 0 : left;
+        w = ws_stats_snapshot_wait(st, gen, slice, conn_cancel, k, &t, name, sizeof(name));
+        if (w != WS_WAIT_TIMEOUT || (until >= 0 && ws_mono_ms() >= until)) break;
+        ws_stats_view v;
+        ws_stats_get(&v, st);
+        if (v.snap_total_bytes && v.snap_done_bytes != last) {
+          char line[96];
+          last = v.snap_done_bytes;
+          snprintf(line, sizeof(line), "progress done=%llu total=%llu\n",
+                   (unsigned long long)v.snap_done_bytes,
+                   (unsigned long long)v.snap_total_bytes);
+          write_all(k->fd, line);
+        }
+      }
+    }
     if (w == WS_WAIT_DURABLE)
       n = asprintf(&r, "ok txid=%llu name=%s\n", (unsigned long long)t, name);
     else n = asprintf(&r, "%s\n", w == WS_WAIT_TIMEOUT ? "timeout" : "stopped");
@@ -400,6 +431,12 @@ void ws_control_stop(ws_control *c) {
 
 int ws_control_call(char **reply, const char *path, const char *request, int64_t timeout_ms,
                     ws_err *err) {
+  return ws_control_call_ex(reply, path, request, timeout_ms, NULL, NULL, err);
+}
+
+int ws_control_call_ex(char **reply, const char *path, const char *request,
+                       int64_t timeout_ms, void (*on_line)(void *ud, const char *line),
+                       void *ud, ws_err *err) {
   struct sockaddr_un sa;
   int rc = set_addr(&sa, path, err);
   if (rc) return rc;
@@ -437,7 +474,14 @@ int ws_control_call(char **reply, const char *path, const char *request, int64_t
     if (r < 0) { rc = ws_fail(err, WS_EIO, "read %s: %s", path, strerror(errno)); goto out; }
     len += (size_t)r;
     buf[len] = 0;
-    char *nl = memchr(buf, '\n', len);
+    char *nl;
+    /* progress lines come before the answer */
+    while ((nl = memchr(buf, '\n', len)) && !strncmp(buf, "progress ", 9)) {
+      *nl = 0;
+      if (on_line) on_line(ud, buf);
+      len -= (size_t)(nl + 1 - buf);
+      memmove(buf, nl + 1, len + 1);
+    }
     if (nl) { *nl = 0; break; }
     if (r == 0 || len == REPLY_MAX) {
       rc = ws_fail(err, WS_ERROR, "%s: the sidecar closed the connection without an answer "

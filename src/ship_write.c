@@ -88,17 +88,21 @@ static int upload_finish(ship *s, upload_ctx *u, uint64_t sum, ws_err *err) {
 /* ----------------------------------------------------- state scanning */
 
 /* A snapshot of a large database takes a while: every PROGRESS_MS (or
-** $WALSHIP_PROGRESS_INTERVAL ms, a knob for tests) it logs how far it is. */
+** $WALSHIP_PROGRESS_INTERVAL ms, a knob for tests) it logs how far it is,
+** and every PROGRESS_EVERY pages tells the stats (for `walship snapshot`). */
 #define PROGRESS_MS 5000
 #define PROGRESS_EVERY 64  /* pages between clock reads */
 
 typedef struct progress {
+  ws_stats *st;            /* NULL: none */
   uint64_t done, total;    /* pages */
   int64_t t0, last, every; /* monotonic ms; every 0 = no progress lines */
 } progress;
 
-static void progress_init(progress *p, uint64_t total) {
+static void progress_init(progress *p, ws_stats *st, uint64_t total, uint32_t page_size) {
   const char *e = getenv("WALSHIP_PROGRESS_INTERVAL");
+  p->st = st;
+  if (st) ws_stats_snapshot_progress(st, 0, total * page_size);
   p->done = 0;
   p->total = total;
   p->t0 = p->last = ws_mono_ms();
@@ -107,6 +111,7 @@ static void progress_init(progress *p, uint64_t total) {
 
 static void progress_page(progress *p, uint32_t page_size) {
   if (++p->done % PROGRESS_EVERY) return;
+  if (p->st) ws_stats_snapshot_progress(p->st, p->done * page_size, p->total * page_size);
   int64_t now = ws_mono_ms();
   if (now - p->last < p->every) return;
   p->last = now;
@@ -144,9 +149,11 @@ static int scan_into(ship *s, const ws_walhdr *h, uint32_t end_frame,
   if ((rc = ws_dbstate_init(&s->ds, s->page_size, err))) return rc;
   ws_dbscan_src src = {s->dbfd, s->o->db_path, s->wal, h, end_frame, s->page_size};
   progress pr;
-  if (u) progress_init(&pr, npages);
+  if (u) progress_init(&pr, s->o->stats, npages, s->page_size);
   scan_ctx c = {s, u, u ? &pr : NULL};
-  if ((rc = ws_dbscan(&src, npages, scan_page, &c, err))) return rc;
+  rc = ws_dbscan(&src, npages, scan_page, &c, err);
+  if (u && s->o->stats) ws_stats_snapshot_progress(s->o->stats, 0, 0);
+  if (rc) return rc;
   if ((rc = ws_dbstate_resize(&s->ds, npages, err))) return rc;
   s->have_ds = 1;
   return WS_OK;

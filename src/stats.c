@@ -160,12 +160,25 @@ int ws_stats_wait(ws_stats *st, uint64_t txid, int now, int64_t timeout_ms,
   return r;
 }
 
+uint64_t ws_stats_snapshot_request(ws_stats *st) {
+  pthread_mutex_lock(&st->mu);
+  uint64_t gen = ++st->snap_req;
+  pthread_mutex_unlock(&st->mu);
+  return gen;
+}
+
 int ws_stats_snapshot_now(ws_stats *st, int64_t timeout_ms, ws_cancel_fn cancel,
                           void *ud, uint64_t *txid, char *name, size_t cap) {
+  uint64_t gen = ws_stats_snapshot_request(st);
+  return ws_stats_snapshot_wait(st, gen, timeout_ms, cancel, ud, txid, name, cap);
+}
+
+int ws_stats_snapshot_wait(ws_stats *st, uint64_t gen, int64_t timeout_ms,
+                           ws_cancel_fn cancel, void *ud, uint64_t *txid, char *name,
+                           size_t cap) {
   int64_t until = timeout_ms < 0 ? -1 : ws_mono_ms() + timeout_ms;
   int r = -1;
   pthread_mutex_lock(&st->mu);
-  uint64_t gen = ++st->snap_req;
   while (st->snap_done < gen && (r = wait_over(st, until, cancel, ud)) < 0)
     timed_wait(st, until);
   if (st->snap_done >= gen) r = WS_WAIT_DURABLE;
@@ -279,6 +292,13 @@ void ws_stats_snapshot(ws_stats *st, uint64_t txid, int64_t time_ms, const char 
     st->snap_done = st->snap_taking;
     pthread_cond_broadcast(&st->cv);
   }
+  pthread_mutex_unlock(&st->mu);
+}
+
+void ws_stats_snapshot_progress(ws_stats *st, uint64_t done, uint64_t total) {
+  pthread_mutex_lock(&st->mu);
+  st->v.snap_done_bytes = done;
+  st->v.snap_total_bytes = total;
   pthread_mutex_unlock(&st->mu);
 }
 

@@ -69,6 +69,8 @@ typedef struct ws_stats_view {
   int64_t last_error_ms;
   char last_error[512];
   int running;                     /* the sidecar has not stopped yet */
+  uint64_t snap_done_bytes;        /* a snapshot being taken: database bytes */
+  uint64_t snap_total_bytes;       /* read so far, of this many; 0 = none running */
   size_t ndests;                   /* per-destination counters kept
                                       (ws_stats_set_dests; 0 = one destination,
                                       the counters above are its own) */
@@ -125,6 +127,12 @@ int ws_stats_wait(ws_stats *st, uint64_t txid, int now, int64_t timeout_ms,
 */
 int ws_stats_snapshot_now(ws_stats *st, int64_t timeout_ms, ws_cancel_fn cancel,
                           void *cancel_ud, uint64_t *txid, char *name, size_t cap);
+/* The same in two steps, so a caller can report progress between waits:
+** the request (its generation), then waits of any length for it. */
+uint64_t ws_stats_snapshot_request(ws_stats *st);
+int ws_stats_snapshot_wait(ws_stats *st, uint64_t gen, int64_t timeout_ms,
+                           ws_cancel_fn cancel, void *cancel_ud, uint64_t *txid,
+                           char *name, size_t cap);
 
 /* The sidecar stopped: waiters get WS_WAIT_STOPPED (after a last check). */
 void ws_stats_stopped(ws_stats *st);
@@ -143,6 +151,8 @@ void ws_stats_durable(ws_stats *st, uint64_t txid);
 void ws_stats_uploaded(ws_stats *st, uint64_t bytes, int64_t ms);
 /* A snapshot is durable (name may be NULL when learned from the store). */
 void ws_stats_snapshot(ws_stats *st, uint64_t txid, int64_t time_ms, const char *name);
+/* A snapshot has read done of total database bytes (total 0: it ended). */
+void ws_stats_snapshot_progress(ws_stats *st, uint64_t done, uint64_t total);
 /* 1 while a requested snapshot is waiting to be taken. */
 int ws_stats_snapshot_wanted(ws_stats *st);
 void ws_stats_checkpoint(ws_stats *st, int64_t ms);
@@ -190,6 +200,12 @@ void ws_control_stop(ws_control *c);
 ** newline).  timeout_ms < 0: no limit.  No sidecar: WS_ENOTFOUND. */
 WS_MUST_CHECK int ws_control_call(char **reply, const char *path, const char *request,
                                   int64_t timeout_ms, ws_err *err);
+/* The same; lines the sidecar sends before its answer ("progress ...", for
+** "snapshot TIMEOUT progress") go to on_line (without the newline). */
+WS_MUST_CHECK int ws_control_call_ex(char **reply, const char *path, const char *request,
+                                     int64_t timeout_ms,
+                                     void (*on_line)(void *ud, const char *line), void *ud,
+                                     ws_err *err);
 
 /* ------------------------------------------------------ metrics endpoint */
 typedef struct ws_metrics ws_metrics;

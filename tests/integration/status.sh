@@ -49,6 +49,11 @@ if [ -n "$name" ] && [ -f "$store/$name" ]; then pass snapshot_object_in_store
 else fail snapshot_object_in_store "printed '$(last_out)', store snap/: $(ls "$store/snap" | tr '\n' ' ')"; fi
 check_eq snapshot_one_more $((nsnap + 1)) "$(ls "$store/snap" | wc -l)"
 check_eq snapshot_at_durable "$(printf 'snap/%016x.snap' "$max")" "$name"
+# --progress asks for progress lines (how many depends on the snapshot's
+# length; the protocol itself is unit-tested): the answer is the same
+run_cmd "$WALSHIP" snapshot --progress --timeout 60s "$db"
+check_eq snapshot_progress_exit0 0 "$LAST_RC" "($(last_out))"
+check_eq snapshot_progress_same_answer "$name txid=$max" "$(grep -v '^walship: snapshot: progress ' "$LAST_OUT")"
 run_cmd "$WALSHIP" status "$db"
 if grep -qE "^  snapshot +txid $max, .*$name" "$LAST_OUT"; then pass status_shows_snapshot
 else fail status_shows_snapshot "$(last_out 10)"; fi

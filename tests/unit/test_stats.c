@@ -3,7 +3,8 @@
 ** "wait --now" rule that only a WAL read begun after the request answers it,
 ** snapshot requests, the Prometheus rendering (src/metrics.c), the
 ** per-destination counters fed by the fan-out store's observe hook
-** (src/store_fanout.c) and the control socket path (src/control.c).
+** (src/store_fanout.c), the control socket path and the snapshot progress
+** lines of the control protocol (src/control.c).
 */
 #include "t.h"
 #include "walship/stats.h"
@@ -312,6 +313,65 @@ static void test_fanout_observe_feeds_each_destination(void) {
   CHECK(system(cmd) == 0);
 }
 
+typedef struct snapcall {
+  const char *path;
+  char *reply;
+  atomic_int lines;
+  char line[128];
+  int rc;
+} snapcall;
+
+static void on_progress_line(void *ud, const char *line) {
+  snapcall *c = ud;
+  snprintf(c->line, sizeof(c->line), "%s", line);
+  atomic_fetch_add(&c->lines, 1);
+}
+
+static void *snapcall_main(void *ud) {
+  snapcall *c = ud;
+  ws_err err = WS_ERR_INIT;
+  c->rc = ws_control_call_ex(&c->reply, c->path, "snapshot -1 progress", 30000,
+                             on_progress_line, c, &err);
+  return NULL;
+}
+
+/* "snapshot TIMEOUT progress": the sidecar's progress reaches the client as
+** lines before the answer; the answer is as without them. */
+static void test_control_snapshot_progress_lines(void) {
+  char dir[] = "/tmp/ws-ctlprog-XXXXXX", db[64], sock[80], cmd[96];
+  ws_stats *st = NULL;
+  ws_control *ctl = NULL;
+  ws_err err = WS_ERR_INIT;
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(db, sizeof(db), "%s/a.db", dir);
+  snprintf(sock, sizeof(sock), "%s/a.sock", dir);
+  FILE *f = fopen(db, "w");
+  CHECK(f != NULL);
+  if (f) fclose(f);
+  CHECK(ws_stats_new(&st, db, "store", &err) == WS_OK);
+  CHECK(ws_control_start(&ctl, sock, db, st, &err) == WS_OK);
+  snapcall c = {sock, NULL, 0, "", -1};
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, snapcall_main, &c) == 0);
+  int i;
+  for (i = 0; i < 1000 && !ws_stats_snapshot_wanted(st); i++) usleep(10000);
+  CHECK(i < 1000);                    /* the request arrived */
+  ws_stats_snapshot_progress(st, 4096, 8192);
+  for (i = 0; i < 1000 && atomic_load(&c.lines) == 0; i++) usleep(10000);
+  CHECK(strcmp(c.line, "progress done=4096 total=8192") == 0);
+  ws_stats_snapshot_progress(st, 0, 0);
+  ws_stats_snapshot(st, 5, 1000, "snap/0000000000000005.snap");
+  pthread_join(t, NULL);
+  CHECK_EQ(c.rc, WS_OK);
+  CHECK(c.reply && strcmp(c.reply, "ok txid=5 name=snap/0000000000000005.snap") == 0);
+  CHECK_EQ(atomic_load(&c.lines), 1);  /* the numbers moved once */
+  free(c.reply);
+  ws_control_stop(ctl);
+  ws_stats_free(st);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
 static void test_metrics_loopback_only_unless_allowed(void) {
   ws_metrics *m = NULL;
   ws_err err = WS_ERR_INIT;
@@ -364,6 +424,7 @@ int main(void) {
   RUN(test_render_prometheus_text);
   RUN(test_render_per_destination_series);
   RUN(test_fanout_observe_feeds_each_destination);
+  RUN(test_control_snapshot_progress_lines);
   RUN(test_metrics_loopback_only_unless_allowed);
   RUN(test_control_path_fits_sun_path);
   T_EXIT();
