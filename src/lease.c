@@ -203,11 +203,11 @@ static int write_rec(ws_lease *l, int64_t now, int64_t expires, const char *if_m
   const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
   int rc;
   if (l->cond) {
-    /* if_match may alias l->etag: the store fills etag_out as it goes */
-    char cond[WS_STORE_ETAG_MAX];
-    snprintf(cond, sizeof(cond), "%s", if_match ? if_match : "");
-    rc = l->st->m->put_if(l->st, WS_LEASE_NAME, s, strlen(s), if_match ? cond : NULL,
-                          l->etag, err);
+    /* l->etag changes only on success (a fan-out fills its token member by
+    ** member); if_match may be l->etag itself */
+    char out[WS_STORE_ETAG_MAX];
+    rc = l->st->m->put_if(l->st, WS_LEASE_NAME, s, strlen(s), if_match, out, err);
+    if (rc == WS_OK) memcpy(l->etag, out, sizeof(out));
   } else {
     rc = ws_store_put_buf(l->st, WS_LEASE_NAME, s, strlen(s), err);
   }

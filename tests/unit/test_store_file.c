@@ -4,6 +4,7 @@
 ** refusal of every name that could escape the root.
 */
 #include "walship/store.h"
+#include "walship/dest.h"
 #include "names.h"
 #include "common.h"
 /* t.h's RUN puts fflush after an else on one line; -Wall flags that. */
@@ -343,6 +344,48 @@ static void test_put_if_races(void) {
   cleanup(st);
 }
 
+/* Fan-out over two file stores: put_if on each member in order; the token
+** carries both members' tokens; a member without the object is "create". */
+static void test_put_if_fanout(void) {
+  ws_store *st = open_tmp();
+  CHECK(st);
+  ws_store_close(st);
+  char a[300], b[300];
+  snprintf(a, sizeof(a), "%s/a", root_);
+  snprintf(b, sizeof(b), "%s/b", root_);
+  ws_dest d[2] = {WS_DEST_INIT, WS_DEST_INIT};
+  d[0].url = a;
+  d[1].url = b;
+  ws_store *f = NULL, *sb = NULL;
+  ws_err e = WS_ERR_INIT;
+  CHECK_EQ(ws_store_fanout_open(&f, d, 2, &e), WS_OK);
+  CHECK_EQ(ws_store_open(&sb, b, &e), WS_OK);
+  char t1[WS_STORE_ETAG_MAX], t2[WS_STORE_ETAG_MAX], cur[WS_STORE_ETAG_MAX];
+  int ok = ws_store_can_put_if(f) &&
+           f->m->etag(f, "lease/w", cur, &e) == WS_ENOTFOUND &&
+           f->m->put_if(f, "lease/w", "one", 3, NULL, t1, &e) == WS_OK &&
+           strchr(t1, '\n') && f->m->etag(f, "lease/w", cur, &e) == WS_OK &&
+           strcmp(cur, t1) == 0 &&
+           f->m->put_if(f, "lease/w", "two", 3, NULL, t2, &e) == WS_EEXIST &&
+           /* b loses its copy: the token now says "create" there */
+           sb->m->del(sb, "lease/w", &e) == WS_OK &&
+           f->m->etag(f, "lease/w", cur, &e) == WS_OK && cur[strlen(cur) - 1] == '\n' &&
+           /* the old token: a (first) takes the write, b refuses; a keeps it */
+           f->m->put_if(f, "lease/w", "three", 5, t1, t2, &e) == WS_EEXIST &&
+           f->m->put_if(f, "lease/w", "four", 4, cur, t2, &e) == WS_EEXIST &&
+           f->m->etag(f, "lease/w", cur, &e) == WS_OK &&
+           f->m->put_if(f, "lease/w", "five", 4, cur, t2, &e) == WS_OK &&
+           sb->m->etag(sb, "lease/w", t1, &e) == WS_OK &&
+           strcmp(t1, strchr(t2, '\n') + 1) == 0;
+  if (!ok) printf("  last error: %s\n", e.msg);
+  ws_store_close(sb);
+  ws_store_close(f);
+  char *slash = strrchr(root_, '/');
+  *slash = '\0';
+  rm_rf(root_);
+  CHECK(ok);
+}
+
 int main(void) {
   RUN(test_put_get_list_del_roundtrip);
   RUN(test_aborted_put_leaves_nothing);
@@ -353,5 +396,6 @@ int main(void) {
   RUN(test_catalog_ignores_foreign_names);
   RUN(test_put_if_conditions);
   RUN(test_put_if_races);
+  RUN(test_put_if_fanout);
   T_EXIT();
 }
