@@ -13,8 +13,10 @@
 # then let go) on a fresh store, 20 times: exactly one wins each time (its
 # pid is in the lease record and it stops cleanly), the other exits 1
 # naming the winner — on the file store by conditional write (put_if).
-# The same race on http:// (no conditional writes: settle and read back)
-# when nginx is there.
+# Not raced on s3/http: neither test server honours conditional PUTs, and
+# the settle-and-read-back they fall back to is not guaranteed against a
+# stall of one starter (docs/SECURITY.md), so a timing test there could
+# only be flaky.
 . "$(dirname "$0")/lib.sh"
 
 export WALSHIP_LEASE_TTL_MS=1500
@@ -78,8 +80,8 @@ stop_sidecar restart_sigterm_exit0
 check_restore restarted "$store" "$b"
 
 # ---- two sidecars started at the same instant: exactly one wins, 20 times
-race() { # KIND STORE-URL-PREFIX: 20 trials, one pass/fail line each kind
-  local kind=$1 prefix=$2 t bad=0 why="" p1 p2 r1 r2 w l wl st
+race() { # KIND STORE-URL-PREFIX: 20 trials, one pass/fail line
+  local kind=$1 prefix=$2 t i bad=0 why="" p1 p2 r1 r2 rl w l wl st
   cp "$b" "$WORK/r1.db"; cp "$b" "$WORK/r2.db"
   for ((t = 1; t <= 20; t++)); do
     st=$prefix/race$t
@@ -114,6 +116,5 @@ race() { # KIND STORE-URL-PREFIX: 20 trials, one pass/fail line each kind
   check_eq "${kind}_race_exactly_one_wins_20_of_20" 0 "$bad" "$why"
 }
 race file "$WORK/stores"
-if [ -n "${WS_HTTP_URL:-}" ]; then race http "$WS_HTTP_URL/fence"; fi
 
 finish
