@@ -16,13 +16,16 @@
 **     device and inode): a root removed or replaced while in use took the
 **     history's snapshot with it, and silently recreating it would let the
 **     sidecar report as durable segments that no restore can use;
-**   - put_if (conditional write) takes an exclusive flock on ROOT/.lock for
-**     its check and its link/rename, so between walship processes (on one
-**     host, or on a file system whose flock is coherent across hosts) the
-**     check and the write are one step.  "Must not exist" is link(2) of the
-**     complete temp, which fails with EEXIST even against a plain put;
-**     "if-match" compares the version token (inode, size, mtime and ctime
-**     in ns: every put makes a new inode by rename) under the lock;
+**   - put_if (conditional write) takes an exclusive flock on the object's
+**     directory for its check and its link/rename, so between walship
+**     processes the check and the write are one step.  "Must not exist" is
+**     link(2) of the complete temp, which fails with EEXIST even against a
+**     plain put; "if-match" compares the version token (inode, size, mtime
+**     and ctime in ns: every put makes a new inode by rename) under the
+**     lock.  No lock file: the store holds only objects and temps.  On a
+**     network file system (NFS, SMB, FUSE, Ceph...: statfs at open) flock
+**     is not coherent across hosts, or not possible on a directory, so
+**     put_if is not offered there and the lease falls back to read-back;
 **   - get reads through one 256 KiB buffer per store, reused across calls
 **     (taken with an atomic swap, so concurrent gets stay correct: the
 **     loser of the race allocates its own).
@@ -39,6 +42,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define FS_READ_BUF (256u << 10)
@@ -61,7 +65,35 @@ typedef struct file_upload {
   char *path;                  /* final path */
 } file_upload;
 
-static const ws_store_methods file_methods;
+static const ws_store_methods file_methods, file_methods_plain;
+
+/* Is path (or its nearest existing ancestor: the root may not exist yet)
+** on a network or user-space file system, where flock does not serialise
+** writers on other hosts?  Unknown counts as local. */
+static int network_fs(const char *path) {
+  static const unsigned long magic[] = {
+    0x6969,      /* NFS */      0x517B,      /* SMB */
+    0xFF534D42,  /* CIFS */     0xFE534D42,  /* SMB2 */
+    0x65735546,  /* FUSE */     0x00C36400,  /* Ceph */
+    0x01021997,  /* 9P */       0x47504653,  /* GPFS */
+    0x0BD00BD0,  /* Lustre */   0x6B414653,  /* AFS */
+  };
+  char *p = strdup(path);
+  struct statfs sf;
+  int rc = -1;
+  while (p && (rc = statfs(p, &sf)) != 0 && errno == ENOENT) {
+    char *slash = strrchr(p, '/');
+    if (!slash) { strcpy(p, "."); }
+    else if (slash == p) { p[1] = '\0'; }
+    else { *slash = '\0'; }
+    if (strcmp(p, ".") == 0 || strcmp(p, "/") == 0) { rc = statfs(p, &sf); break; }
+  }
+  free(p);
+  if (rc != 0) return 0;
+  for (size_t i = 0; i < sizeof(magic) / sizeof(magic[0]); i++)
+    if ((unsigned long)sf.f_type == magic[i]) return 1;
+  return 0;
+}
 
 /* ROOT/name; the name was validated so it cannot escape the root. */
 static char *obj_path(const file_store *fs, const char *name, ws_err *err) {
@@ -145,6 +177,7 @@ int ws_store_file_open(ws_store **out, const char *url, const char *path,
   }
   for (size_t n = strlen(fs->root); n > 1 && fs->root[n - 1] == '/'; n--)
     fs->root[n - 1] = '\0';
+  if (network_fs(fs->root)) fs->base.m = &file_methods_plain;
   /* The root is created by the first put (root_check), never by a read: a
   ** mistyped path given to restore or ls must not leave a directory behind.
   ** A missing root lists as empty. */
@@ -286,11 +319,12 @@ static int file_etag(ws_store *st, const char *name, char *out, ws_err *err) {
 /* The temp is complete and durable; install it under the lock. */
 static int install_if(file_store *fs, file_upload *up, const char *if_match,
                       char *etag_out, ws_err *err) {
-  char *lock = obj_path(fs, ".lock", err);
+  char *lock = ws_strdup(up->path, err);
   if (!lock) return WS_ENOMEM;
-  int rc = WS_OK, lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  *strrchr(lock, '/') = '\0';   /* the object's directory (put_begin made it) */
+  int rc = WS_OK, lfd = open(lock, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (lfd < 0) {
-    rc = ws_fail(err, WS_EIO, "open lock file %s: %s", lock, strerror(errno));
+    rc = ws_fail(err, WS_EIO, "open directory %s to lock it: %s", lock, strerror(errno));
     goto out;
   }
   while (flock(lfd, LOCK_EX) != 0) {
@@ -507,4 +541,9 @@ static const ws_store_methods file_methods = {
   WS_STORE_METHODS_VERSION, "file",
   file_put_begin, file_put_write, file_put_commit, file_put_abort,
   file_get, file_list, file_del, file_close, file_put_if, file_etag,
+};
+static const ws_store_methods file_methods_plain = {
+  WS_STORE_METHODS_VERSION, "file",
+  file_put_begin, file_put_write, file_put_commit, file_put_abort,
+  file_get, file_list, file_del, file_close, NULL, NULL,
 };
