@@ -817,6 +817,9 @@ static void test_http_store_rejects_bad_urls(void) {
   if (orc) printf("  open %s: %s\n", tls, e.msg);
   CHECK_EQ(orc, WS_OK);
   CHECK_EQ(store_warns - warns0, 1);                /* "TLS verification disabled" */
+  /* nginx WebDAV ignores If-None-Match / If-Match on PUT (docs/SECURITY.md):
+  ** the http store must not claim conditional writes */
+  CHECK(!ws_store_can_put_if(st));
   ws_store_close(st);
 }
 
