@@ -5,8 +5,9 @@
 ** db, epoch, renewed_ms, expires_ms) written through the store like any
 ** object, so it is encrypted when the store is.
 **
-** Protocol with conditional writes (ws_store_can_put_if: the file store,
-** and the encrypting / fan-out stores over it):
+** Protocol with conditional writes (ws_store_can_put_if: the file store on
+** a local file system, s3 with WALSHIP_S3_CONDITIONAL_WRITES=1, and the
+** encrypting / fan-out stores over them):
 **   acquire  take the record's version token, then read the record; a live
 **            record of another owner refuses (unless its process is gone,
 **            below); otherwise put_if ours with epoch + 1: "must not exist"
@@ -23,7 +24,8 @@
 **            fan-out write, a token changed by the file system — is its
 **            current token adopted and the renewal retried once: nobody
 **            else writes our owner string.)
-** Protocol without them (s3, http, and any store wrapping one):
+** Protocol without them (http, s3 by default, file on a network file
+** system, and any store wrapping one):
 **   acquire  read the record; a live record (expires_ms in the future) of
 **            another owner refuses, unless it names a process of this host
 **            that no longer exists (a crashed sidecar restarted at once);

@@ -33,7 +33,10 @@
 **   - listings are capped (WS_STORE_LIST_MAX entries, S3_PAGE_MAX bytes a page)
 **     and keys that are not valid object names are skipped with a warning;
 **   - secrets stay in the ws_awscred and the token header, are never in a
-**     URL, message or log line, and are wiped at close.
+**     URL, message or log line, and are wiped at close;
+**   - conditional writes (put_if/etag) are offered only with
+**     WALSHIP_S3_CONDITIONAL_WRITES=1: a server that ignores the headers
+**     cannot be told from one that honours them without writing.
 ** One store handle serialises its own requests (one curl handle, one
 ** mutex); parallel transfers use their workers' handles.
 */
