@@ -534,7 +534,7 @@ static void test_s3_query_sorted_and_escaped(void) {
 /* ------------------------------------------------- conditional writes */
 
 static const char MOCK_PY[] =
-  "import hashlib, http.server\n"
+  "import hashlib, http.server, os\n"
   "objs = {}\n"
   "class H(http.server.BaseHTTPRequestHandler):\n"
   "    protocol_version = 'HTTP/1.1'\n"
@@ -568,7 +568,8 @@ static const char MOCK_PY[] =
   "        objs.pop(self.path, None)\n"
   "        self.reply(204)\n"
   "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
-  "print(s.server_address[1], flush=True)\n"
+  "os.write(1, b'%d\\n' % s.server_address[1])  # one write: the parent reads it whole\n"
+  "os.close(1)\n"
   "s.serve_forever()\n";
 
 static pid_t mock_start(int *port) {
