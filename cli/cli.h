@@ -120,5 +120,7 @@ int cli_common_option(ws_store_opts *so, const char *cmd, int ch, char **argv);
 int cli_bad_option(const char *cmd, int optopt_, char **argv, int optind_);
 /* Commands taking exactly one STORE argument: CLI_OK, or the usage error. */
 int cli_one_store(const char *cmd, int nargs);
+/* 1536 -> "1.5 KiB" (progress bars). */
+void cli_human_bytes(char *out, size_t n, double bytes);
 
 #endif

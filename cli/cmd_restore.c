@@ -95,13 +95,6 @@ typedef struct prog {
   int64_t t0, last;           /* cli_now_ms() at start, at the last output */
 } prog;
 
-static void human(char *out, size_t n, double b) {
-  static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int i = 0;
-  while (b >= 1024 && i < 4) { b /= 1024; i++; }
-  snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
-}
-
 static void on_progress(void *ud, const ws_restore_progress *p) {
   prog *g = ud;
   int64_t now = cli_now_ms();
@@ -115,9 +108,9 @@ static void on_progress(void *ud, const ws_restore_progress *p) {
   double eta = rate > 0 && p->bytes_total > p->bytes_done
       ? (double)(p->bytes_total - p->bytes_done) / rate : 0;
   char done[32], total[32], r[32];
-  human(done, sizeof(done), (double)p->bytes_done);
-  human(total, sizeof(total), (double)p->bytes_total);
-  human(r, sizeof(r), rate);
+  cli_human_bytes(done, sizeof(done), (double)p->bytes_done);
+  cli_human_bytes(total, sizeof(total), (double)p->bytes_total);
+  cli_human_bytes(r, sizeof(r), rate);
   if (g->tty) {
     fprintf(stderr, "\r\033[K%s / %s %3.0f%%  %s/s  ETA %.0fs  objects %" PRIu64 "/%" PRIu64,
             done, total, pct, r, eta, p->objects_done, p->objects_total);

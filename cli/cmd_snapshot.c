@@ -47,13 +47,6 @@ typedef struct prog {
   unsigned long long done0;
 } prog;
 
-static void human(char *out, size_t n, double b) {
-  static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int i = 0;
-  while (b >= 1024 && i < 4) { b /= 1024; i++; }
-  snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
-}
-
 /* "progress done=N total=M" from the sidecar */
 static void on_line(void *ud, const char *line) {
   prog *g = ud;
@@ -66,9 +59,9 @@ static void on_line(void *ud, const char *line) {
   double pct = 100.0 * (double)done / (double)total;
   double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
   char d[32], t[32], r[32];
-  human(d, sizeof(d), (double)done);
-  human(t, sizeof(t), (double)total);
-  human(r, sizeof(r), rate);
+  cli_human_bytes(d, sizeof(d), (double)done);
+  cli_human_bytes(t, sizeof(t), (double)total);
+  cli_human_bytes(r, sizeof(r), rate);
   if (g->tty) {
     fprintf(stderr, "\r\033[Ksnapshot: %s / %s %3.0f%%  %s/s  ETA %.0fs", d, t, pct, r, eta);
     g->drawn = 1;

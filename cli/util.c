@@ -302,6 +302,13 @@ int cli_usage(const char *cmd, const char *fmt, ...) {
   return CLI_USAGE;
 }
 
+void cli_human_bytes(char *out, size_t n, double b) {
+  static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  while (b >= 1024 && i < 4) { b /= 1024; i++; }
+  snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+}
+
 int cli_one_store(const char *cmd, int nargs) {
   if (nargs == 1) return CLI_OK;
   return nargs ? cli_usage(cmd, "expected one STORE, got %d arguments", nargs)
