@@ -8,7 +8,8 @@ set -euo pipefail
 # libyaml: the replicate configuration file (cli/config.c); libdeflate: the
 # codec's block compression and CRC-32 (zlib-compatible streams, less CPU).
 pkgs=(build-essential libsqlite3-dev zlib1g-dev libdeflate-dev sqlite3 libcurl4-openssl-dev
-      libexpat1-dev libjson-c-dev libssl-dev libmicrohttpd-dev libyaml-dev python3)
+      libexpat1-dev libjson-c-dev libssl-dev libmicrohttpd-dev libyaml-dev python3
+      openssl)  # openssl: security.sh makes its test keys with `openssl rand`
 # The store tests' servers (tests/servers/): nginx (its dav and autoindex
 # modules) for the HTTP store; node + npm to run s3rver for the S3 store.
 # Keep a node that is already on PATH (it may not come from Debian).
