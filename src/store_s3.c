@@ -34,28 +34,22 @@
 **     and keys that are not valid object names are skipped with a warning;
 **   - secrets stay in the ws_awscred and the token header, are never in a
 **     URL, message or log line, and are wiped at close;
-**   - conditional writes (put_if/etag) are offered only with
+**   - conditional writes (put_if/etag, s3cond.c) are offered only with
 **     WALSHIP_S3_CONDITIONAL_WRITES=1: a server that ignores the headers
 **     cannot be told from one that honours them without writing.
 ** One store handle serialises its own requests (one curl handle, one
 ** mutex); parallel transfers use their workers' handles.
 */
-#include "store_int.h"
+#include "s3int.h"
 #include "common.h"
-#include "http.h"
-#include "s3xml.h"
-#include "awscred.h"
 #include "s3par.h"
 #include "s3addr.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define S3_PART (8u << 20)        /* multipart part size and single-PUT limit */
 #define S3_PARTS_MAX 10000u       /* S3's limit: objects up to ~78 GiB */
 #define S3_INFLIGHT 4u            /* parts or ranges in flight at once */
 #ifndef S3_RANGE
@@ -69,20 +63,6 @@
 #define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-typedef struct s3_store {
-  ws_store base;               /* must be first */
-  ws_s3_addr a;                /* bucket, prefix, region, base URL */
-  ws_awscred cred;             /* wiped at close */
-  char *sigv4;                 /* "aws:amz:REGION:s3" */
-  char *token_hdr;             /* "x-amz-security-token: ..." or NULL; wiped */
-  char *class_hdr;             /* "x-amz-storage-class: ..." or NULL */
-  ws_http *http;
-  ws_http_cfg cfg;             /* for the workers' own handles */
-  char *ca_bundle;             /* cfg.ca_bundle's copy */
-  pthread_mutex_t mu;          /* one request at a time on the curl handle */
-  atomic_int warned_names;     /* a listing skipped a non-name key (warn once) */
-} s3_store;
-
 typedef struct s3_upload {
   ws_upload base;              /* must be first */
   char *key;                   /* full object key */
@@ -94,24 +74,6 @@ typedef struct s3_upload {
   size_t nsent;                /* parts handed to the workers */
   ws_s3par *par;               /* the workers, once a part is sent */
 } s3_upload;
-
-/* One request as store_s3 sees it; s3_do turns it into a ws_http_req. */
-typedef struct s3_req {
-  const char *method;
-  const char *key;             /* full key; NULL: the bucket itself */
-  const char *query;           /* from ws_s3_query, or NULL */
-  const void *body;
-  size_t body_len;
-  int md5;                     /* send Content-MD5 */
-  int storage_class;           /* send x-amz-storage-class if configured */
-  const char *content_type;
-  uint64_t off, len;           /* GET range */
-  ws_sink_fn sink;
-  void *ud;
-  size_t max_body;
-  char *md5_hex;               /* if set (33 bytes): receives the body's MD5 */
-  const char *cond_hdr;        /* "If-None-Match: *" / "If-Match: ETAG" or NULL */
-} s3_req;
 
 static const ws_store_methods s3_methods, s3_methods_if;
 
@@ -170,7 +132,7 @@ static int s3_do_on(s3_store *s, ws_http *h, const s3_req *r, ws_http_resp *resp
   return rc;
 }
 
-static int s3_do(s3_store *s, const s3_req *r, ws_http_resp *resp, ws_err *err) {
+int ws_s3_do(s3_store *s, const s3_req *r, ws_http_resp *resp, ws_err *err) {
   return s3_do_on(s, NULL, r, resp, err);
 }
 
@@ -180,8 +142,8 @@ static int s3_do(s3_store *s, const s3_req *r, ws_http_resp *resp, ws_err *err) 
 ** HTTP layer or the sink set.  what names the object ("seg/x") or the
 ** listing; method the S3 operation or HTTP method.
 */
-static int s3_fail(s3_store *s, int rc, const char *method, const char *what,
-                   const ws_http_resp *r, ws_err *err) {
+int ws_s3_fail(s3_store *s, int rc, const char *method, const char *what,
+               const ws_http_resp *r, ws_err *err) {
   if (rc != WS_ESTORE || r->status < 300) return rc;
   ws_s3_error e;
   ws_s3xml_parse_error(&e, r->body, r->body_len);
@@ -310,9 +272,9 @@ static int put_object(s3_store *s, s3_upload *up, ws_err *err) {
   char md5hex[33];
   s3_req r = {.method = "PUT", .key = up->key, .body = up->buf, .body_len = up->len,
               .md5 = 1, .storage_class = 1, .md5_hex = md5hex};
-  int rc = s3_do(s, &r, &resp, err);
+  int rc = ws_s3_do(s, &r, &resp, err);
   if (rc)
-    rc = s3_fail(s, rc, "PUT", up->key, &resp, err);
+    rc = ws_s3_fail(s, rc, "PUT", up->key, &resp, err);
   else if (!etag_matches(resp.etag, md5hex))
     /* Not an error: with SSE-KMS/SSE-C the ETag is an opaque 32-hex value.
     ** Integrity rests on Content-MD5 (S3 refuses a body that does not match
@@ -330,8 +292,8 @@ static int create_mpu(s3_store *s, s3_upload *up, ws_err *err) {
   char *q = ws_s3_query(kv, 1, err);
   if (!q) return WS_ENOMEM;
   s3_req r = {.method = "POST", .key = up->key, .query = q, .storage_class = 1};
-  int rc = s3_do(s, &r, &resp, err);
-  if (rc) rc = s3_fail(s, rc, "CreateMultipartUpload", up->key, &resp, err);
+  int rc = ws_s3_do(s, &r, &resp, err);
+  if (rc) rc = ws_s3_fail(s, rc, "CreateMultipartUpload", up->key, &resp, err);
   else rc = ws_s3xml_parse_initiate(&up->upload_id, resp.body, resp.body_len, err);
   ws_http_resp_free(&resp);
   free(q);
@@ -352,7 +314,7 @@ static int part_job(void *ud, ws_http *h, ws_s3par_slot *sl, ws_err *err) {
   s3_req r = {.method = "PUT", .key = up->key, .query = q, .body = sl->buf,
               .body_len = sl->len, .md5 = 1};
   int rc = s3_do_on(s, h, &r, &resp, err);
-  if (rc) rc = s3_fail(s, rc, "UploadPart", up->key, &resp, err);
+  if (rc) rc = ws_s3_fail(s, rc, "UploadPart", up->key, &resp, err);
   else if (!resp.etag[0])
     rc = ws_fail(err, WS_ESTORE, "UploadPart s3://%s/%s part %s: no ETag in the answer",
                  s->a.bucket, up->key, num);
@@ -444,9 +406,9 @@ static void abort_mpu(s3_store *s, s3_upload *up) {
   int rc = WS_ENOMEM;
   if (q) {
     s3_req r = {.method = "DELETE", .key = up->key, .query = q};
-    rc = s3_do(s, &r, &resp, &e);
+    rc = ws_s3_do(s, &r, &resp, &e);
     if (rc && resp.status == 404) rc = WS_OK;  /* already gone */
-    else if (rc) rc = s3_fail(s, rc, "AbortMultipartUpload", up->key, &resp, &e);
+    else if (rc) rc = ws_s3_fail(s, rc, "AbortMultipartUpload", up->key, &resp, &e);
   }
   if (rc)
     ws_log(WS_LOG_WARN, "store", "incomplete multipart upload left behind (a bucket "
@@ -493,10 +455,10 @@ static int complete_mpu(s3_store *s, s3_upload *up, ws_err *err) {
   memset(&resp, 0, sizeof(resp));
   s3_req r = {.method = "POST", .key = up->key, .query = q, .body = body, .body_len = n,
               .md5 = 1, .content_type = "application/xml"};
-  rc = s3_do(s, &r, &resp, err);
+  rc = ws_s3_do(s, &r, &resp, err);
   ws_s3_error e;
   if (rc) {
-    rc = s3_fail(s, rc, "CompleteMultipartUpload", up->key, &resp, err);
+    rc = ws_s3_fail(s, rc, "CompleteMultipartUpload", up->key, &resp, err);
   } else if ((rc = ws_s3xml_parse_complete(resp.body, resp.body_len, &e, err)) == WS_ESTORE) {
     rc = ws_fail(err, WS_ESTORE, "CompleteMultipartUpload s3://%s/%s: HTTP %ld with "
                  "error %s: %s", s->a.bucket, up->key, resp.status, e.code, e.message);
@@ -537,11 +499,11 @@ static int get_result(s3_store *s, int rc, const char *name, const char *key,
     ws_s3_error e;
     ws_s3xml_parse_error(&e, resp->body, resp->body_len);
     if (strcmp(e.code, "NoSuchBucket") == 0)
-      rc = s3_fail(s, rc, "GET", key, resp, err);
+      rc = ws_s3_fail(s, rc, "GET", key, resp, err);
     else
       rc = ws_fail(err, WS_ENOTFOUND, "object %s not found in %s", name, s->a.disp);
   } else if (rc) {
-    rc = s3_fail(s, rc, "GET", key, resp, err);
+    rc = ws_s3_fail(s, rc, "GET", key, resp, err);
   }
   return rc;
 }
@@ -658,10 +620,10 @@ static int s3_list(ws_store_list *out, ws_store *st, const char *prefix, ws_err 
     ws_http_resp resp;
     memset(&resp, 0, sizeof(resp));
     s3_req r = {.method = "GET", .query = q, .max_body = S3_PAGE_MAX};
-    rc = s3_do(s, &r, &resp, err);
+    rc = ws_s3_do(s, &r, &resp, err);
     int truncated = 0;
     char *next = NULL;
-    if (rc) rc = s3_fail(s, rc, "ListObjectsV2", full, &resp, err);
+    if (rc) rc = ws_s3_fail(s, rc, "ListObjectsV2", full, &resp, err);
     else rc = ws_s3xml_parse_list(resp.body, resp.body_len, list_obj, &c, &truncated,
                                   &next, err);
     ws_http_resp_free(&resp);
@@ -701,14 +663,14 @@ static int s3_del(ws_store *st, const char *name, ws_err *err) {
   ws_http_resp resp;
   memset(&resp, 0, sizeof(resp));
   s3_req r = {.method = "DELETE", .key = key};
-  rc = s3_do(s, &r, &resp, err);
+  rc = ws_s3_do(s, &r, &resp, err);
   if (rc == WS_ESTORE && resp.status == 404) {
     ws_s3_error e;
     ws_s3xml_parse_error(&e, resp.body, resp.body_len);
-    rc = strcmp(e.code, "NoSuchBucket") == 0 ? s3_fail(s, rc, "DELETE", key, &resp, err)
+    rc = strcmp(e.code, "NoSuchBucket") == 0 ? ws_s3_fail(s, rc, "DELETE", key, &resp, err)
                                              : WS_OK;
   } else if (rc) {
-    rc = s3_fail(s, rc, "DELETE", key, &resp, err);
+    rc = ws_s3_fail(s, rc, "DELETE", key, &resp, err);
   }
   ws_http_resp_free(&resp);
   free(key);
@@ -737,12 +699,12 @@ static int delete_batch(s3_store *s, const char *const *names, size_t n, ws_err 
   memset(&resp, 0, sizeof(resp));
   s3_req r = {.method = "POST", .query = q, .body = body, .body_len = len, .md5 = 1,
               .content_type = "application/xml", .max_body = 4u << 20};
-  rc = s3_do(s, &r, &resp, err);
+  rc = ws_s3_do(s, &r, &resp, err);
   size_t nerr = 0;
   char key[256];
   ws_s3_error e;
   if (rc) {
-    rc = s3_fail(s, rc, "DeleteObjects", names[0], &resp, err);
+    rc = ws_s3_fail(s, rc, "DeleteObjects", names[0], &resp, err);
   } else if (!(rc = ws_s3xml_parse_delete(resp.body, resp.body_len, &nerr, key, &e, err)) &&
              nerr) {
     rc = ws_fail(err, WS_ESTORE, "DeleteObjects s3://%s/%s: %s: %s (%zu of %zu keys failed)",
@@ -766,75 +728,6 @@ int ws_s3_delete_many(ws_store *st, const char *const *names, size_t n, ws_err *
   return WS_OK;
 }
 
-/* Conditional single PUT (lease records are small): If-None-Match: * to
-** create, If-Match: ETAG to replace.  412 (condition false), 409 (a
-** concurrent conditional write won) and 404 (If-Match on a missing key)
-** are the failed precondition.  A retried request whose first attempt
-** succeeded unseen reports a failed precondition: the safe direction. */
-static int s3_put_if(ws_store *st, const char *name, const void *buf, size_t len,
-                     const char *if_match, char *etag_out, ws_err *err) {
-  s3_store *s = (s3_store *)st;
-  int rc = ws_store_check_name(name, err);
-  if (rc) return rc;
-  if (len > S3_PART)
-    return ws_fail(err, WS_EINVAL, "object %s: %zu bytes is too large for a conditional "
-                   "put", name, len);
-  char hdr[WS_STORE_ETAG_MAX + 16];
-  if (if_match && (strlen(if_match) > 200 || strpbrk(if_match, "\r\n")))
-    return ws_fail(err, WS_EINVAL, "object %s: bad version token", name);
-  snprintf(hdr, sizeof(hdr), if_match ? "If-Match: %s" : "If-None-Match: *", if_match);
-  char *key = ws_s3_key(&s->a, name, err);
-  if (!key) return WS_ENOMEM;
-  ws_http_resp resp;
-  memset(&resp, 0, sizeof(resp));
-  s3_req r = {.method = "PUT", .key = key, .body = buf, .body_len = len, .md5 = 1,
-              .storage_class = 1, .cond_hdr = hdr};
-  rc = s3_do(s, &r, &resp, err);
-  if (rc == WS_ESTORE && (resp.status == 412 || resp.status == 409 ||
-                          (resp.status == 404 && if_match))) {
-    ws_s3_error e;
-    ws_s3xml_parse_error(&e, resp.body, resp.body_len);
-    rc = strcmp(e.code, "NoSuchBucket") == 0
-             ? s3_fail(s, rc, "PUT", key, &resp, err)
-             : ws_fail(err, WS_EEXIST, "conditional PUT s3://%s/%s refused (HTTP %ld%s%s): "
-                       "%s", s->a.bucket, key, resp.status, e.code[0] ? " " : "", e.code,
-                       if_match ? "it changed or is gone" : "it already exists");
-  } else if (rc) {
-    rc = s3_fail(s, rc, "PUT", key, &resp, err);
-  } else if (etag_out) {
-    snprintf(etag_out, WS_STORE_ETAG_MAX, "%s", resp.etag);
-    if (!resp.etag[0])
-      rc = ws_fail(err, WS_ESTORE, "conditional PUT s3://%s/%s: no ETag in the answer",
-                   s->a.bucket, key);
-  }
-  ws_http_resp_free(&resp);
-  free(key);
-  return rc;
-}
-
-static int s3_etag(ws_store *st, const char *name, char *out, ws_err *err) {
-  s3_store *s = (s3_store *)st;
-  int rc = ws_store_check_name(name, err);
-  if (rc) return rc;
-  char *key = ws_s3_key(&s->a, name, err);
-  if (!key) return WS_ENOMEM;
-  ws_http_resp resp;
-  memset(&resp, 0, sizeof(resp));
-  s3_req r = {.method = "HEAD", .key = key};
-  rc = s3_do(s, &r, &resp, err);
-  if (rc == WS_ESTORE && resp.status == 404)
-    rc = ws_fail(err, WS_ENOTFOUND, "object %s not found in store %s", name, st->url);
-  else if (rc)
-    rc = s3_fail(s, rc, "HEAD", key, &resp, err);
-  else if (!resp.etag[0])
-    rc = ws_fail(err, WS_ESTORE, "HEAD s3://%s/%s: no ETag in the answer", s->a.bucket, key);
-  else
-    snprintf(out, WS_STORE_ETAG_MAX, "%s", resp.etag);
-  ws_http_resp_free(&resp);
-  free(key);
-  return rc;
-}
-
 static const ws_store_methods s3_methods = {
   WS_STORE_METHODS_VERSION, "s3",
   s3_put_begin, s3_put_write, s3_put_commit, s3_put_abort,
@@ -843,5 +736,5 @@ static const ws_store_methods s3_methods = {
 static const ws_store_methods s3_methods_if = {
   WS_STORE_METHODS_VERSION, "s3",
   s3_put_begin, s3_put_write, s3_put_commit, s3_put_abort,
-  s3_get, s3_list, s3_del, s3_close, s3_put_if, s3_etag,
+  s3_get, s3_list, s3_del, s3_close, ws_s3_put_if, ws_s3_etag,
 };
