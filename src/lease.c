@@ -5,9 +5,23 @@
 ** db, epoch, renewed_ms, expires_ms) written through the store like any
 ** object, so it is encrypted when the store is.
 **
-** Protocol with conditional writes (ws_store_can_put_if: the file store on
-** a local file system, s3 with WALSHIP_S3_CONDITIONAL_WRITES=1, and the
-** encrypting / fan-out stores over them):
+** Conditional writes are used when the store offers them
+** (ws_store_can_put_if: the file store on a local file system, s3 unless
+** WALSHIP_S3_CONDITIONAL_WRITES=0, and the encrypting / fan-out stores over
+** them) and a probe at acquire shows the store honours them: a server
+** behind an s3 store may ignore If-None-Match / If-Match (s3rver does) and
+** turn every conditional write into a plain one, with no read-back.  The
+** probe writes a scratch object lease/probe-RANDOM, asks put_if to create
+** it again ("must not exist": must be refused), then to replace it
+** if-match a token it cannot have (must be refused), and deletes it — per
+** destination of a fan-out, through any encryption, so each destination
+** answers for itself.  On S3 that is four requests once per sidecar start
+** (three when the first condition is already ignored); ls and restore
+** never take a lease and pay nothing.  A store error during the probe is
+** the acquire's error, not a verdict.  WALSHIP_S3_CONDITIONAL_WRITES=1
+** trusts the store's offer without probing.
+**
+** Protocol with conditional writes:
 **   acquire  take the record's version token, then read the record; a live
 **            record of another owner refuses (unless its process is gone,
 **            below); otherwise put_if ours with epoch + 1: "must not exist"
@@ -24,8 +38,8 @@
 **            fan-out write, a token changed by the file system — is its
 **            current token adopted and the renewal retried once: nobody
 **            else writes our owner string.)
-** Protocol without them (http, s3 by default, file on a network file
-** system, and any store wrapping one):
+** Protocol without them (http, s3 on a server that ignores them, file on
+** a network file system, and any store wrapping one):
 **   acquire  read the record; a live record (expires_ms in the future) of
 **            another owner refuses, unless it names a process of this host
 **            that no longer exists (a crashed sidecar restarted at once);
@@ -251,6 +265,80 @@ static int get_tag(int *have, char *tag, ws_store *st, ws_err *err) {
   return rc;
 }
 
+/* A token no object can have: the probe's If-Match must fail on it. */
+#define PROBE_TOKEN "\"walship-probe-no-such-version\""
+#define PROBE_BODY "walship conditional-write probe\n"
+
+/* The probe (top of this file) on one store: *honours = 1 when both
+** conditions were refused, else 0 and *ignored names the header whose
+** condition was not. */
+static int probe_one(int *honours, const char **ignored, ws_store *st, ws_err *err) {
+  uint8_t r[8];
+  if (RAND_bytes(r, sizeof(r)) != 1) {
+    uint64_t t = (uint64_t)ws_mono_ms() ^ ((uint64_t)getpid() << 24);
+    memcpy(r, &t, sizeof(r));
+  }
+  char name[48];
+  snprintf(name, sizeof(name), "lease/probe-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1],
+           r[2], r[3], r[4], r[5], r[6], r[7]);
+  size_t n = strlen(PROBE_BODY);
+  int rc = ws_store_put_buf(st, name, PROBE_BODY, n, err);
+  if (rc) return rc;           /* put is atomic: nothing to clean up */
+  ws_err e = WS_ERR_INIT;
+  *ignored = NULL;
+  rc = st->m->put_if(st, name, PROBE_BODY, n, NULL, NULL, &e);
+  if (rc == WS_OK) {
+    *ignored = "If-None-Match";
+  } else if (rc == WS_EEXIST) {
+    rc = st->m->put_if(st, name, PROBE_BODY, n, PROBE_TOKEN, NULL, &e);
+    if (rc == WS_OK) *ignored = "If-Match";
+    else if (rc == WS_EEXIST) rc = WS_OK;
+  }
+  if (rc) *err = e;
+  ws_err de = WS_ERR_INIT;
+  int drc = st->m->del(st, name, &de);
+  if (!rc && drc) {
+    rc = drc;
+    *err = de;
+  } else if (drc) {
+    ws_log(WS_LOG_WARN, "lease", "store=%s could not delete the probe object %s: %s",
+           st->url, name, de.msg);
+  }
+  *honours = !*ignored;
+  return rc;
+}
+
+/* Sets *cond to 0 unless every destination of st honours conditional
+** writes (the store offers them: ws_store_can_put_if). */
+static int probe_cond(int *cond, ws_store *st, ws_err *err) {
+  const char *trust = getenv("WALSHIP_S3_CONDITIONAL_WRITES");
+  if (trust && strcmp(trust, "1") == 0) return WS_OK;
+  ws_store *const *m = NULL;
+  size_t n = 0;
+  ws_store_fanout_members(st, &m, &n);
+  ws_store *const self_only[1] = {st};
+  if (n == 0) {
+    m = self_only;
+    n = 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    int honours = 0;
+    const char *ignored = NULL;
+    int rc = probe_one(&honours, &ignored, m[i], err);
+    if (rc) return rc;
+    if (!honours) {
+      const char *sep = strstr(m[i]->url, "://");
+      ws_log(WS_LOG_INFO, "lease", "%.*s store ignores conditional writes (%s); lease uses "
+             "read-back fencing store=%s", sep ? (int)(sep - m[i]->url) : 4,
+             sep ? m[i]->url : "file", ignored, m[i]->url);
+      *cond = 0;
+      return WS_OK;
+    }
+  }
+  ws_log(WS_LOG_DEBUG, "lease", "store=%s honours conditional writes (probed)", st->url);
+  return WS_OK;
+}
+
 /* Acquire by compare-and-swap; a lost race is reported as a refusal. */
 static int acquire_cond(ws_lease *l, ws_err *err) {
   ws_store *st = l->st;
@@ -317,7 +405,8 @@ int ws_lease_acquire(ws_lease **out, ws_store *st, const char *db_path, ws_err *
   snprintf(l->db, sizeof(l->db), "%s", db_path ? db_path : "");
   l->ttl_ms = ttl_ms();
   l->cond = ws_store_can_put_if(st);
-  int rc = l->cond ? acquire_cond(l, err) : acquire_settle(l, err);
+  int rc = l->cond ? probe_cond(&l->cond, st, err) : WS_OK;
+  if (!rc) rc = l->cond ? acquire_cond(l, err) : acquire_settle(l, err);
   if (rc) {
     free(l);
     return rc;

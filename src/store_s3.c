@@ -34,9 +34,11 @@
 **     and keys that are not valid object names are skipped with a warning;
 **   - secrets stay in the ws_awscred and the token header, are never in a
 **     URL, message or log line, and are wiped at close;
-**   - conditional writes (put_if/etag, s3cond.c) are offered only with
-**     WALSHIP_S3_CONDITIONAL_WRITES=1: a server that ignores the headers
-**     cannot be told from one that honours them without writing.
+**   - conditional writes (put_if/etag, s3cond.c) are offered unless
+**     WALSHIP_S3_CONDITIONAL_WRITES=0.  A server that ignores the headers
+**     (s3rver) cannot be told from one that honours them without writing,
+**     so the lease, their one user, probes the store before trusting them
+**     (lease.c); opening the store costs no request.
 ** One store handle serialises its own requests (one curl handle, one
 ** mutex); parallel transfers use their workers' handles.
 */
@@ -143,7 +145,7 @@ int ws_s3_do(s3_store *s, const s3_req *r, ws_http_resp *resp, ws_err *err) {
 ** listing; method the S3 operation or HTTP method.
 */
 int ws_s3_fail(s3_store *s, int rc, const char *method, const char *what,
-               const ws_http_resp *r, ws_err *err) {
+                   const ws_http_resp *r, ws_err *err) {
   if (rc != WS_ESTORE || r->status < 300) return rc;
   ws_s3_error e;
   ws_s3xml_parse_error(&e, r->body, r->body_len);
@@ -183,11 +185,11 @@ int ws_store_s3_open(ws_store **out, const char *url, const char *rest,
                      const ws_store_opts *opts, ws_err *err) {
   s3_store *s = ws_calloc(1, sizeof(*s), err);
   if (!s) return WS_ENOMEM;
-  /* Conditional writes only when asked: a server that ignores If-None-Match
-  ** and If-Match on PUT (s3rver, older S3-compatibles) would silently make
-  ** them plain writes, weaker than the lease's settle-and-read-back. */
+  /* Offered unless turned off; whether the server honours them is the
+  ** lease's probe to find out (lease.c), so that ls and restore, which
+  ** never write conditionally, pay no request for it. */
   const char *cw = getenv("WALSHIP_S3_CONDITIONAL_WRITES");
-  s->base.m = cw && strcmp(cw, "1") == 0 ? &s3_methods_if : &s3_methods;
+  s->base.m = cw && strcmp(cw, "0") == 0 ? &s3_methods : &s3_methods_if;
   pthread_mutex_init(&s->mu, NULL);
   int rc = WS_ENOMEM;
   if (!(s->base.url = ws_strdup(url, err))) goto fail;

@@ -7,6 +7,9 @@
 # with SIGTERM and restarted mid-run; restore equal + integrity_check;
 # `walship ls` lists a contiguous history whose objects really are in the
 # server's storage.  --path-style/--region/--storage-class are honoured.
+# On s3rver, which ignores conditional PUTs, the sidecar's lease probe says
+# so and the lease fences by read-back: a second sidecar still refuses;
+# restore and ls send no probe.
 # A >= 20 MiB blob database, whose snapshot exceeds the 8 MiB S3 part size
 # (multipart upload), restores equal, as does the TXID of that snapshot.
 . "$(dirname "$0")/lib.sh"
@@ -60,6 +63,32 @@ roundtrip file "$WORK/filestore"
 check_objects_stored file
 roundtrip s3 "$S3_STORE" "${S3_OPTS[@]}"
 check_objects_stored s3
+
+# ---- the lease on s3rver, which ignores If-None-Match and If-Match on PUT:
+# each of the two sidecar starts probed once (PUT, PUT If-None-Match: *
+# answered 200, DELETE: no If-Match step after that), said so at info and
+# fenced by read-back; the restore and ls that roundtrip ran after them
+# probed nothing; no probe object is left; a second sidecar refuses.
+probe_puts=$(grep -c " PUT /$WS_S3_BUCKET/some/prefix/lease/probe-" "$S3_PROXY_LOG")
+probe_dels=$(grep -c " DELETE /$WS_S3_BUCKET/some/prefix/lease/probe-" "$S3_PROXY_LOG")
+check_eq s3_probe_once_per_sidecar_none_for_restore_ls "4 2" "$probe_puts $probe_dels"
+if grep -q "s3 store ignores conditional writes (If-None-Match); lease uses read-back fencing" \
+  "$SIDECAR_LOG"; then pass s3_probe_found_conditions_ignored
+else fail s3_probe_found_conditions_ignored "$(grep lease "$SIDECAR_LOG" | head -n 3 | tr '\n' '|')"; fi
+check_eq s3_probe_left_no_object "" \
+  "$(find "$SRV_DIR/s3/data/$WS_S3_BUCKET/some/prefix/lease" -name 'probe-*' 2>/dev/null)"
+fdb=$WORK/s3fence.db
+make_db "$fdb" && run_writer s3fence --db "$fdb" --txns 20 --seed 25
+cp "$fdb" "$WORK/s3fence2.db"
+if start_sidecar "$fdb" "s3://$WS_S3_BUCKET/fence" "${S3_OPTS[@]}" --sync-interval 0; then
+  run_cmd "$WALSHIP" replicate "${S3_OPTS[@]}" --sync-interval 0 "$WORK/s3fence2.db" \
+    "s3://$WS_S3_BUCKET/fence"
+  check_eq s3_second_sidecar_refused_exit1 1 "$LAST_RC" "$(last_out)"
+  if grep -q "written by another sidecar (owner [^ ]*:$SIDECAR_PID:" "$LAST_OUT"; then
+    pass s3_second_sidecar_names_owner
+  else fail s3_second_sidecar_names_owner "$(last_out)"; fi
+  stop_sidecar s3_fence_sigterm_exit0
+fi
 roundtrip http "$HTTP_STORE"
 check_objects_stored http
 

@@ -15,6 +15,7 @@
 #include "s3xml.h"
 #include "awscred.h"
 #include "common.h"
+#include "lease.h"
 /* t.h's RUN puts fflush after an else on one line; -Wall flags that. */
 #pragma GCC diagnostic ignored "-Wmisleading-indentation"
 #include "t.h"
@@ -533,26 +534,53 @@ static void test_s3_query_sorted_and_escaped(void) {
 
 /* ------------------------------------------------- conditional writes */
 
+/* The mock: argv log file, arm file, mode.  Every answer is logged as
+** "METHOD PATH inm=IF-NONE-MATCH im=IF-MATCH -> STATUS" ("-": no header).
+** Modes: honour (the conditions, as AWS documents them), ignore (as
+** s3rver: conditional PUTs are plain PUTs), deny-probe (403 on the lease
+** probe's objects).  A rival: when the arm file holds a method, right after
+** answering that method on lease/writer the mock replaces the record with
+** a live one of another owner (logged "RIVAL") and removes the arm file.
+** Threads: a store keeps its connection open, a second store needs its own. */
 static const char MOCK_PY[] =
-  "import hashlib, http.server, os\n"
+  "import hashlib, http.server, json, os, sys, time\n"
+  "log_path, arm_path, mode = sys.argv[1], sys.argv[2], sys.argv[3]\n"
   "objs = {}\n"
+  "def note(line):\n"
+  "    with open(log_path, 'a') as f: f.write(line + '\\n')\n"
   "class H(http.server.BaseHTTPRequestHandler):\n"
   "    protocol_version = 'HTTP/1.1'\n"
   "    def log_message(self, *a): pass\n"
   "    def reply(self, code, body=b'', etag=None):\n"
+  "        note('%s %s inm=%s im=%s -> %d' % (self.command, self.path,\n"
+  "             self.headers.get('If-None-Match', '-'), self.headers.get('If-Match', '-'), code))\n"
+  "        self.rival()  # the answer is decided; the rival writes before it is sent\n"
   "        self.send_response(code)\n"
   "        if etag: self.send_header('ETag', etag)\n"
   "        self.send_header('Content-Length', str(len(body)))\n"
   "        self.end_headers()\n"
   "        if self.command != 'HEAD': self.wfile.write(body)\n"
+  "    def rival(self):\n"
+  "        if not self.path.endswith('/lease/writer') or not os.path.exists(arm_path): return\n"
+  "        with open(arm_path) as f: want = f.read().strip()\n"
+  "        if want != self.command: return\n"
+  "        os.unlink(arm_path)\n"
+  "        now = int(time.time() * 1000)\n"
+  "        rec = json.dumps({'owner': 'rival:1:000000', 'host': 'rival', 'pid': 1, 'db': '/rival.db',\n"
+  "                          'epoch': 9, 'renewed_ms': now, 'expires_ms': now + 60000}).encode()\n"
+  "        objs[self.path] = (rec, '\"%s\"' % hashlib.md5(rec).hexdigest())\n"
+  "        note('RIVAL wrote ' + self.path)\n"
   "    def err(self, code, c): self.reply(code, ('<Error><Code>%s</Code></Error>' % c).encode())\n"
   "    def do_PUT(self):\n"
   "        data = self.rfile.read(int(self.headers.get('Content-Length', 0)))\n"
+  "        if mode == 'deny-probe' and '/lease/probe-' in self.path:\n"
+  "            return self.err(403, 'AccessDenied')\n"
   "        cur = objs.get(self.path)\n"
   "        inm, im = self.headers.get('If-None-Match'), self.headers.get('If-Match')\n"
-  "        if inm == '*' and cur: return self.err(412, 'PreconditionFailed')\n"
-  "        if im is not None and not cur: return self.err(404, 'NoSuchKey')\n"
-  "        if im is not None and cur[1] != im: return self.err(412, 'PreconditionFailed')\n"
+  "        if mode != 'ignore':\n"
+  "            if inm == '*' and cur: return self.err(412, 'PreconditionFailed')\n"
+  "            if im is not None and not cur: return self.err(404, 'NoSuchKey')\n"
+  "            if im is not None and cur[1] != im: return self.err(412, 'PreconditionFailed')\n"
   "        etag = '\"%s\"' % hashlib.md5(data).hexdigest()\n"
   "        objs[self.path] = (data, etag)\n"
   "        self.reply(200, etag=etag)\n"
@@ -567,14 +595,20 @@ static const char MOCK_PY[] =
   "    def do_DELETE(self):\n"
   "        objs.pop(self.path, None)\n"
   "        self.reply(204)\n"
-  "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+  "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)  # stores keep connections open\n"
   "os.write(1, b'%d\\n' % s.server_address[1])  # one write: the parent reads it whole\n"
   "os.close(1)\n"
   "s.serve_forever()\n";
 
-static pid_t mock_start(int *port) {
+static char mock_log_[300], mock_arm_[300];
+
+static pid_t mock_start(int *port, const char *mode) {
   char path[300];
   snprintf(path, sizeof(path), "%s/s3mock.py", tmpdir_);
+  snprintf(mock_log_, sizeof(mock_log_), "%s/s3mock.log", tmpdir_);
+  snprintf(mock_arm_, sizeof(mock_arm_), "%s/s3mock.arm", tmpdir_);
+  unlink(mock_log_);
+  unlink(mock_arm_);
   FILE *f = fopen(path, "w");
   if (!f || fputs(MOCK_PY, f) < 0 || fclose(f) != 0) return -1;
   int pfd[2];
@@ -583,7 +617,7 @@ static pid_t mock_start(int *port) {
   if (pid == 0) {
     dup2(pfd[1], 1);
     close(pfd[0]);
-    execlp("python3", "python3", path, (char *)NULL);
+    execlp("python3", "python3", path, mock_log_, mock_arm_, mode, (char *)NULL);
     _exit(127);
   }
   close(pfd[1]);
@@ -597,6 +631,58 @@ static pid_t mock_start(int *port) {
     return -1;
   }
   return pid;
+}
+
+static void mock_stop(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  waitpid(pid, NULL, 0);
+  unlink(mock_log_);
+  unlink(mock_arm_);
+}
+
+/* The rival writes the lease record right after the next METHOD on it. */
+static int mock_arm(const char *method) {
+  FILE *f = fopen(mock_arm_, "w");
+  return f && fputs(method, f) >= 0 && fclose(f) == 0 ? 0 : -1;
+}
+
+/* Lines of the mock's request log containing a and (if not NULL) b. */
+static int mock_count(const char *a, const char *b) {
+  FILE *f = fopen(mock_log_, "r");
+  char line[1024];
+  int n = 0;
+  while (f && fgets(line, sizeof(line), f))
+    n += strstr(line, a) && (!b || strstr(line, b));
+  if (f) fclose(f);
+  return n;
+}
+
+/* A store on the mock at port (no encryption, one retry). */
+static int mock_store(ws_store **out, int port, ws_err *e) {
+  static char ep[64];
+  snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+  setenv("AWS_ACCESS_KEY_ID", "AKIDMOCK", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "mock/secret", 1);
+  unsetenv("AWS_SESSION_TOKEN");
+  unsetenv("http_proxy");
+  unsetenv("HTTP_PROXY");
+  unsetenv("all_proxy");
+  unsetenv("ALL_PROXY");
+  unsetenv("WALSHIP_ENCRYPTION_KEY");
+  ws_store_opts o = WS_STORE_OPTS_INIT;
+  o.endpoint = ep;
+  o.region = "us-east-1";
+  o.max_retries = 1;
+  return ws_store_open_ex(out, "s3://walship-test/p", &o, e);
+}
+
+/* Info lines of the library, kept for the tests to search. */
+static char logged_[8192];
+static void keep_log(void *ud, int level, const char *component, const char *msg) {
+  size_t n = strlen(logged_);
+  if (level <= WS_LOG_INFO && n + strlen(msg) + 2 < sizeof(logged_))
+    snprintf(logged_ + n, sizeof(logged_) - n, "%s\n", msg);
 }
 
 static int get_text(ws_store *st, const char *name, char *out, size_t cap) {
@@ -613,35 +699,22 @@ static int get_text(ws_store *st, const char *name, char *out, size_t cap) {
 
 static void test_s3_put_if_against_mock(void) {
   int port = 0;
-  pid_t mock = mock_start(&port);
+  pid_t mock = mock_start(&port, "honour");
   CHECK(mock > 0);
-  char ep[64];
-  snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
-  setenv("AWS_ACCESS_KEY_ID", "AKIDMOCK", 1);
-  setenv("AWS_SECRET_ACCESS_KEY", "mock/secret", 1);
-  unsetenv("AWS_SESSION_TOKEN");
-  unsetenv("http_proxy");
-  unsetenv("HTTP_PROXY");
-  unsetenv("all_proxy");
-  unsetenv("ALL_PROXY");
-  unsetenv("WALSHIP_ENCRYPTION_KEY");
-  ws_store_opts o = WS_STORE_OPTS_INIT;
-  o.endpoint = ep;
-  o.region = "us-east-1";
-  o.max_retries = 1;
-  ws_store *plain = NULL, *st = NULL;
+  ws_store *off = NULL, *st = NULL;
   ws_err e = WS_ERR_INIT;
+  setenv("WALSHIP_S3_CONDITIONAL_WRITES", "0", 1);
+  int rc0 = mock_store(&off, port, &e);
   unsetenv("WALSHIP_S3_CONDITIONAL_WRITES");
-  int rc0 = ws_store_open_ex(&plain, "s3://walship-test/p", &o, &e);
-  setenv("WALSHIP_S3_CONDITIONAL_WRITES", "1", 1);
-  int rc1 = ws_store_open_ex(&st, "s3://walship-test/p", &o, &e);
-  unsetenv("WALSHIP_S3_CONDITIONAL_WRITES");
+  int rc1 = mock_store(&st, port, &e);
   char t1[WS_STORE_ETAG_MAX], t2[WS_STORE_ETAG_MAX], cur[WS_STORE_ETAG_MAX], buf[64];
   int ok = 0;
   do {
     if (rc0 || rc1) { printf("  open: %s\n", e.msg); break; }
-    /* off unless asked: a server ignoring the headers must not be trusted */
-    if (ws_store_can_put_if(plain) || !ws_store_can_put_if(st)) break;
+    /* offered by default (the lease probes before trusting them); =0 withholds */
+    if (ws_store_can_put_if(off) || !ws_store_can_put_if(st)) break;
+    /* opening costs no request: the probe is the lease's */
+    if (mock_count(" /", NULL) != 0) break;
     if (st->m->etag(st, "lease/writer", cur, &e) != WS_ENOTFOUND) break;
     if (st->m->put_if(st, "lease/writer", "one", 3, NULL, t1, &e) != WS_OK) break;
     /* the ETag of "one" is its MD5, quotes kept */
@@ -660,11 +733,169 @@ static void test_s3_put_if_against_mock(void) {
     ok = 1;
   } while (0);
   if (!ok) printf("  last error: %s\n", e.msg);
-  ws_store_close(plain);
+  ws_store_close(off);
   ws_store_close(st);
-  kill(mock, SIGTERM);
-  waitpid(mock, NULL, 0);
+  mock_stop(mock);
   CHECK(ok);
+}
+
+#define PROBE_PUT "PUT /walship-test/p/lease/probe-"
+#define PROBE_DEL "DELETE /walship-test/p/lease/probe-"
+#define REC_PUT "PUT /walship-test/p/lease/writer "
+#define REFUSED_PROBE_TOKEN "im=\"walship-probe-no-such-version\" -> 412"
+
+/* Acquire the lease on a fresh store on the mock at port: the rc, the
+** lease in *out (NULL on failure), the store in *st. */
+static int mock_acquire(ws_lease **out, ws_store **st, int port, ws_err *e) {
+  *out = NULL;
+  int rc = mock_store(st, port, e);
+  return rc ? rc : ws_lease_acquire(out, *st, "/db/app.db", e);
+}
+
+/* A server that honours the conditions: the probe sees both refused (four
+** requests: put, If-None-Match, If-Match, delete), the lease writes its
+** record with If-None-Match: *, and a second sidecar whose create is beaten
+** by a rival between its read and its write loses the CAS (412) and
+** refuses, naming the rival. */
+static void test_s3_lease_probe_chooses_cas_on_honouring_server(void) {
+  int port = 0;
+  pid_t mock = mock_start(&port, "honour");
+  CHECK(mock > 0);
+  unsetenv("WALSHIP_S3_CONDITIONAL_WRITES");
+  logged_[0] = 0;
+  ws_set_log(keep_log, NULL, WS_LOG_DEBUG);
+  ws_store *st = NULL, *st2 = NULL;
+  ws_lease *l = NULL, *l2 = NULL;
+  ws_err e = WS_ERR_INIT, e2 = WS_ERR_INIT;
+  char buf[512];
+  int rc = mock_acquire(&l, &st, port, &e);
+  int probes = mock_count(PROBE_PUT, NULL) + mock_count(PROBE_DEL, NULL);
+  int inm_refused = mock_count(PROBE_PUT, "inm=* im=- -> 412");
+  int im_refused = mock_count(PROBE_PUT, REFUSED_PROBE_TOKEN);
+  int cas_create = mock_count(REC_PUT, "inm=* im=- -> 200");
+  int plain = mock_count(REC_PUT, "inm=- im=-");
+  ws_lease_release(l);
+  int rc2 = WS_OK;
+  if (mock_arm("GET") == 0) rc2 = mock_acquire(&l2, &st2, port, &e2);
+  int lost = mock_count(REC_PUT, "inm=* im=- -> 412");
+  int rival = mock_count("RIVAL", NULL);
+  int kept = st2 && get_text(st2, "lease/writer", buf, sizeof(buf)) == WS_OK &&
+             strstr(buf, "rival:1:000000") != NULL;
+  ws_set_log(NULL, NULL, WS_LOG_INFO);
+  ws_lease_release(l2);
+  ws_store_close(st);
+  ws_store_close(st2);
+  mock_stop(mock);
+  if (rc) printf("  acquire: %s\n", e.msg);
+  CHECK_EQ(rc, WS_OK);
+  CHECK_EQ(probes, 4);
+  CHECK_EQ(inm_refused, 1);
+  CHECK_EQ(im_refused, 1);
+  CHECK(strstr(logged_, "ignores conditional writes") == NULL);
+  CHECK_EQ(cas_create, 1);
+  CHECK_EQ(plain, 0);
+  CHECK_EQ(rival, 1);
+  CHECK_EQ(lost, 1);
+  CHECK_EQ(rc2, WS_ELOCKED);
+  CHECK(strstr(e2.msg, "won the race") && strstr(e2.msg, "rival:1:000000"));
+  CHECK(kept);
+}
+
+/* A server that ignores the conditions (as s3rver): the probe's second
+** create succeeds, so the lease says so once at info and writes its record
+** plainly, with read-back.  The read-back is what catches a rival that
+** writes right after our write: the second sidecar refuses.  (Trusting the
+** ignored condition instead, it would return WS_OK over the rival's
+** record: two writers.) */
+static void test_s3_lease_probe_falls_back_on_ignoring_server(void) {
+  int port = 0;
+  pid_t mock = mock_start(&port, "ignore");
+  CHECK(mock > 0);
+  unsetenv("WALSHIP_S3_CONDITIONAL_WRITES");
+  logged_[0] = 0;
+  ws_set_log(keep_log, NULL, WS_LOG_DEBUG);
+  ws_store *st = NULL, *st2 = NULL;
+  ws_lease *l = NULL, *l2 = NULL;
+  ws_err e = WS_ERR_INIT, e2 = WS_ERR_INIT;
+  int rc = mock_acquire(&l, &st, port, &e);
+  int probes = mock_count(PROBE_PUT, NULL) + mock_count(PROBE_DEL, NULL);
+  int inm_ignored = mock_count(PROBE_PUT, "inm=* im=- -> 200");
+  int im_asked = mock_count(PROBE_PUT, "im=\"");
+  int plain = mock_count(REC_PUT, "inm=- im=- -> 200");
+  int cond = mock_count(REC_PUT, "inm=*") + mock_count(REC_PUT, "im=\"");
+  ws_lease_release(l);
+  int rc2 = WS_OK;
+  if (mock_arm("PUT") == 0) rc2 = mock_acquire(&l2, &st2, port, &e2);
+  int rival = mock_count("RIVAL", NULL);
+  ws_set_log(NULL, NULL, WS_LOG_INFO);
+  ws_lease_release(l2);
+  ws_store_close(st);
+  ws_store_close(st2);
+  mock_stop(mock);
+  if (rc) printf("  acquire: %s\n", e.msg);
+  CHECK_EQ(rc, WS_OK);
+  CHECK_EQ(probes, 3);         /* no If-Match step once If-None-Match failed */
+  CHECK_EQ(inm_ignored, 1);
+  CHECK_EQ(im_asked, 0);
+  CHECK(strstr(logged_, "s3 store ignores conditional writes (If-None-Match); lease uses "
+               "read-back fencing store=s3://walship-test/p"));
+  CHECK_EQ(plain, 1);
+  CHECK_EQ(cond, 0);
+  CHECK_EQ(rival, 1);
+  CHECK_EQ(rc2, WS_ELOCKED);
+  CHECK(strstr(e2.msg, "won the race") && strstr(e2.msg, "rival:1:000000"));
+}
+
+/* A store error during the probe (403 on the probe object) is the
+** acquire's error, not "unsupported": no lease record is written. */
+static void test_s3_lease_probe_error_is_a_store_error(void) {
+  int port = 0;
+  pid_t mock = mock_start(&port, "deny-probe");
+  CHECK(mock > 0);
+  unsetenv("WALSHIP_S3_CONDITIONAL_WRITES");
+  ws_store *st = NULL;
+  ws_lease *l = NULL;
+  ws_err e = WS_ERR_INIT;
+  int rc = mock_acquire(&l, &st, port, &e);
+  int recs = mock_count(REC_PUT, NULL);
+  ws_lease_release(l);
+  ws_store_close(st);
+  mock_stop(mock);
+  CHECK_EQ(rc, WS_ESTORE);
+  CHECK(strstr(e.msg, "access denied (403 AccessDenied)") && strstr(e.msg, "lease/probe-"));
+  CHECK_EQ(recs, 0);
+}
+
+/* WALSHIP_S3_CONDITIONAL_WRITES=0: no probe, plain writes with read-back;
+** =1: no probe, conditional writes trusted (here, on a server that ignores
+** them: the operator's call). */
+static void test_s3_conditional_writes_env_overrides(void) {
+  int port = 0;
+  pid_t mock = mock_start(&port, "ignore");
+  CHECK(mock > 0);
+  ws_store *st = NULL, *st2 = NULL;
+  ws_lease *l = NULL, *l2 = NULL;
+  ws_err e = WS_ERR_INIT, e2 = WS_ERR_INIT;
+  setenv("WALSHIP_S3_CONDITIONAL_WRITES", "0", 1);
+  int rc = mock_acquire(&l, &st, port, &e);
+  int can = st && ws_store_can_put_if(st);
+  int plain = mock_count(REC_PUT, "inm=- im=-");
+  ws_lease_release(l);
+  setenv("WALSHIP_S3_CONDITIONAL_WRITES", "1", 1);
+  int rc2 = mock_acquire(&l2, &st2, port, &e2);
+  int cond = mock_count(REC_PUT, "inm=* im=-");
+  int probes = mock_count("/lease/probe-", NULL);
+  unsetenv("WALSHIP_S3_CONDITIONAL_WRITES");
+  ws_lease_release(l2);
+  ws_store_close(st);
+  ws_store_close(st2);
+  mock_stop(mock);
+  CHECK_EQ(rc, WS_OK);
+  CHECK_EQ(can, 0);
+  CHECK_EQ(plain, 1);
+  CHECK_EQ(rc2, WS_OK);
+  CHECK_EQ(cond, 1);
+  CHECK_EQ(probes, 0);
 }
 
 int main(void) {
@@ -689,6 +920,10 @@ int main(void) {
   RUN(test_s3_addr_refuses_bad_input);
   RUN(test_s3_query_sorted_and_escaped);
   RUN(test_s3_put_if_against_mock);
+  RUN(test_s3_lease_probe_chooses_cas_on_honouring_server);
+  RUN(test_s3_lease_probe_falls_back_on_ignoring_server);
+  RUN(test_s3_lease_probe_error_is_a_store_error);
+  RUN(test_s3_conditional_writes_env_overrides);
   rmdir(tmpdir_);
   T_EXIT();
 }
