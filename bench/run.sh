@@ -34,6 +34,7 @@ LAG_S=${LAG_S:-10} LAG_REPS=${LAG_REPS:-5} BURST_S=${BURST_S:-8} ROUNDS=${ROUNDS
 BASE_ROUNDS=${BASE_ROUNDS:-3} FIXED_S=${FIXED_S:-8} RESTORE_REPS=${RESTORE_REPS:-3}
 RESTORE_SIZES_MB=${RESTORE_SIZES_MB:-10 100 1000}
 BIG_ROWS=${BIG_ROWS:-25000} SMALL_ROWS=${SMALL_ROWS:-85000} UPDATES=${UPDATES:-10000}
+RATIO_BIG_ROWS=${RATIO_BIG_ROWS:-850000}   # (d) also on a ~100 MB database, the size TARGETS.md's peer figure implies
 OUT=${BENCH_OUT:-build/bench}
 for b in build/walship build/tools/ws-writer; do
   [ -x "$b" ] || { echo "bench: $b is missing; run make first" >&2; exit 1; }
@@ -104,20 +105,21 @@ echo "walship binary: build/walship sha256 $(sha256sum build/walship | cut -c1-1
 echo "nproc: $(nproc)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')  kernel: $(uname -r)"
 echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)  scratch: $T ($(df --output=source "$T" | tail -1), rotational=$(cat /sys/block/$(basename "$(df --output=source "$T" | tail -1)")/queue/rotational 2>/dev/null || echo ?))"
 echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "settings: LAG_S=$LAG_S LAG_REPS=$LAG_REPS BURST_S=$BURST_S ROUNDS=$ROUNDS BASE_ROUNDS=$BASE_ROUNDS FIXED_S=$FIXED_S RESTORE_REPS=$RESTORE_REPS BIG_ROWS=$BIG_ROWS SMALL_ROWS=$SMALL_ROWS UPDATES=$UPDATES RESTORE_SIZES_MB='$RESTORE_SIZES_MB'"
+echo "settings: LAG_S=$LAG_S LAG_REPS=$LAG_REPS BURST_S=$BURST_S ROUNDS=$ROUNDS BASE_ROUNDS=$BASE_ROUNDS FIXED_S=$FIXED_S RESTORE_REPS=$RESTORE_REPS BIG_ROWS=$BIG_ROWS SMALL_ROWS=$SMALL_ROWS RATIO_BIG_ROWS=$RATIO_BIG_ROWS UPDATES=$UPDATES RESTORE_SIZES_MB='$RESTORE_SIZES_MB'"
 load() { echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 # ------------------------------------------------------------- (a) lag
 hdr "(a) replication lag: commit -> durable in the store (lagprobe, one INSERT per txn, synchronous=NORMAL)"
-lag_run() { # lag_run NAME RATE SYNC: LAG_REPS runs, then the summary
-  local d=$T/lag-$1 i f out
-  echo "--- $1: rate=$2 tx/s --sync-interval $3, ${LAG_S}s x $LAG_REPS runs"
+lag_run() { # lag_run NAME RATE SYNC [ENV=VAL]: LAG_REPS runs, then the summary
+  local d=$T/lag-$1 i f out env=(env)
+  [ -n "${4:-}" ] && env+=("$4")
+  echo "--- $1: rate=$2 tx/s --sync-interval $3, ${LAG_S}s x $LAG_REPS runs${4:+ ($4)}"
   echo "cmd: lagprobe --db DB --store STORE --rate $2 --duration $LAG_S -- walship replicate --log-level debug --sync-interval $3 DB STORE"
   : >"$OUT/lag-$1.txt"
   local P50="" P90="" P99="" MX="" CPU="" RSS=""
   for i in $(seq 1 "$LAG_REPS"); do
     mkdir -p "$d"
-    out=$("$BIN/lagprobe" --db "$d/app.db" --store "$d/store" --rate "$2" --duration "$LAG_S" \
+    out=$("${env[@]}" "$BIN/lagprobe" --db "$d/app.db" --store "$d/store" --rate "$2" --duration "$LAG_S" \
       --raw "$d/raw.txt" --log "$d/sidecar.log" -- \
       "$W" replicate --log-level debug --sync-interval "$3" "$d/app.db" "$d/store")
     f=$(grep 'lag_durable_ms' <<<"$out")
@@ -133,6 +135,7 @@ lag_run() { # lag_run NAME RATE SYNC: LAG_REPS runs, then the summary
   echo "pooled $1 (all commits of all runs): $(awk '{print $4}' "$OUT/lag-$1.txt" | pctl)"
 }
 lag_run 100tps-sync1s 100 1s
+lag_run 100tps-sync1s-wholepages 100 1s WALSHIP_NO_DELTA=1
 lag_run 100tps-sync0 100 0
 lag_run 1000tps-sync0 1000 0
 
@@ -351,33 +354,38 @@ echo "compacted/short restore ratio (skip): $(div "$(median <<<"$RT_compactedski
 rm -rf "$d"
 
 # ------------------------------------------------------ (d) store / db size
-hdr "(d) store bytes / database size after $UPDATES small updates (one UPDATE of a 100-byte random blob per txn, unthrottled)"
-d=$T/ratio
-mkdir -p "$d"
-sqlite3 "$d/app.db" "PRAGMA journal_mode=WAL; CREATE TABLE kv(id INTEGER PRIMARY KEY, v BLOB);
-  WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<$SMALL_ROWS)
-  INSERT INTO kv(v) SELECT randomblob(100) FROM c;" >/dev/null
-"$W" replicate "$d/app.db" "$d/store" 2>"$d/side.log" & sc=$!
-BGPIDS+=("$sc")
-wait_log "$d/side.log" "snapshot durable" 30
-SNAPB=$(objbytes "$d/store")
-{
-  echo "PRAGMA synchronous=NORMAL;"
-  for _ in $(seq 1 "$UPDATES"); do
-    echo "UPDATE kv SET v = randomblob(100) WHERE id = abs(random()) % $SMALL_ROWS + 1;"
-  done
-} | sqlite3 "$d/app.db" 2>"$d/cli.err" || true
-LOCKERR=$(grep -c 'database is locked' "$d/cli.err" || true)
-kill -TERM "$sc"; wait "$sc" || echo "bench: sidecar exited $?"
-DBB=$(fsize "$d/app.db") STB=$(objbytes "$d/store")
-SEGP=$(seg_pages "$d/store")
-echo "cmd: walship replicate DB STORE (defaults); sqlite3 DB < $UPDATES x 'UPDATE kv SET v=randomblob(100) WHERE id=abs(random())%$SMALL_ROWS+1;'"
-echo "db_bytes=$DBB snapshot_bytes=$SNAPB store_bytes=$STB objects=$(nobj "$d/store") $(grep -o 'stopped: durable txid=[0-9]*' "$d/side.log") (expected $((UPDATES + 1)))"
-echo "store/db ratio: $(div "$STB" "$DBB")"
-echo "CLI without busy timeout: 'database is locked' errors=$LOCKERR (of $UPDATES UPDATEs); write barriers=$(grep -c 'write barrier' "$d/side.log" || true)"
-echo "segment bytes per update: $(awk -v s="$STB" -v n="$SNAPB" -v u="$UPDATES" 'BEGIN{printf "%.0f", (s-n)/u}')  page images shipped in segments: $SEGP ($(awk -v p="$SEGP" -v u="$UPDATES" 'BEGIN{printf "%.2f", p/u}') per update)"
-echo "segment bytes per MB of committed page images: $(awk -v s="$STB" -v n="$SNAPB" -v p="$SEGP" 'BEGIN{if(p) printf "%.3f MB", (s-n)/(p*4096); else print "NA"}')"
-rm -rf "$d"
+# Each size twice in this run: as shipped (page deltas) and with whole pages
+# (WALSHIP_NO_DELTA=1), on copies of one database with the same UPDATE ids.
+hdr "(d) store bytes / database size after $UPDATES small updates (one UPDATE of a 100-byte random blob per txn, unthrottled, busy_timeout 10 s)"
+echo "cmd: walship replicate DB STORE (defaults; 'whole pages' = WALSHIP_NO_DELTA=1); sqlite3 DB < .timeout 10000 + $UPDATES x 'UPDATE kv SET v=randomblob(100) WHERE id=K;' (K: the same pseudo-random ids for both)"
+ratio_run() { # ratio_run ROWS VARIANT
+  local rows=$1 variant=$2 d=$T/ratio-$1-$2 env=()
+  [ "$variant" = wholepages ] && env=(env WALSHIP_NO_DELTA=1)
+  mkdir -p "$d"
+  cp "$T/ratio-$rows.db" "$d/app.db"
+  "${env[@]}" "$W" replicate "$d/app.db" "$d/store" 2>"$d/side.log" & sc=$!
+  BGPIDS+=("$sc")
+  wait_log "$d/side.log" "snapshot durable" 120
+  SNAPB=$(objbytes "$d/store")
+  { echo ".timeout 10000"; echo "PRAGMA synchronous=NORMAL;"
+    awk -v n="$UPDATES" -v r="$rows" 'BEGIN{s=12345; for(i=0;i<n;i++){s=(s*1103515245+12345)%2147483648; printf "UPDATE kv SET v = randomblob(100) WHERE id = %d;\n", s%r+1}}'
+  } | sqlite3 "$d/app.db" 2>"$d/cli.err" || true
+  LOCKERR=$(grep -c 'database is locked' "$d/cli.err" || true)
+  kill -TERM "$sc"; wait "$sc" || echo "bench: sidecar exited $?"
+  DBB=$(fsize "$d/app.db") STB=$(objbytes "$d/store")
+  SEGP=$(seg_pages "$d/store")
+  echo "--- rows=$rows $variant: db_bytes=$DBB snapshot_bytes=$SNAPB store_bytes=$STB objects=$(nobj "$d/store") $(grep -o 'stopped: durable txid=[0-9]*' "$d/side.log") (expected $((UPDATES + 1))) lock_errors=$LOCKERR"
+  echo "store/db ratio rows=$rows $variant: $(div "$STB" "$DBB")  segment bytes per update: $(awk -v s="$STB" -v n="$SNAPB" -v u="$UPDATES" 'BEGIN{printf "%.0f", (s-n)/u}')  page records in segments: $SEGP"
+  rm -rf "$d"
+}
+for rows in $SMALL_ROWS $RATIO_BIG_ROWS; do
+  sqlite3 "$T/ratio-$rows.db" "PRAGMA journal_mode=WAL; CREATE TABLE kv(id INTEGER PRIMARY KEY, v BLOB);
+    WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<$rows)
+    INSERT INTO kv(v) SELECT randomblob(100) FROM c;" >/dev/null
+  ratio_run "$rows" deltas
+  ratio_run "$rows" wholepages
+  rm -f "$T/ratio-$rows.db"*
+done
 
 # ------------------------------------------- (c2) restore time vs db size
 hdr "(c2) restore time vs database size (random 4000-byte blobs, one snapshot, warm page cache)"

@@ -7,10 +7,12 @@
 */
 #include "common.h"
 #include "apply.h"
+#include "delta.h"
 #include "walship/store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *kind_name(uint32_t kind) {
@@ -33,6 +35,8 @@ static int on_header(void *ud, const ws_objhdr *h, ws_err *err) {
     c->s_init = 0;
     c->page_size = h->page_size;
     c->lineage = h->lineage;
+    free(c->dbuf);   /* sized by the page size */
+    c->dbuf = NULL;
     if (ws_dbstate_init(&c->s, h->page_size, err)) return err->code;
     c->s_init = 1;
     c->hwm = 0;
@@ -89,6 +93,26 @@ static int on_page(void *ud, uint32_t pgno, const uint8_t *data, ws_err *err) {
   return ws_dbstate_set(&c->s, pgno, ws_page_hash(pgno, data, c->page_size), err);
 }
 
+/* A delta applies onto the page's content in the state: what the sink holds
+** for it, or zeros beyond the state's size.  A wrong base cannot go
+** unnoticed: the result's hash feeds the state checksum checked at 'E'. */
+static int on_delta(void *ud, uint32_t pgno, const uint8_t *runs, size_t len,
+                    ws_err *err) {
+  ws_apply *c = ud;
+  int rc;
+  if (!c->dbuf && !(c->dbuf = ws_malloc(c->page_size, err))) return WS_ENOMEM;
+  if (pgno <= c->s.npages) {
+    if (!c->sink->read)
+      return ws_fail(err, WS_EINVAL, "%s: page %" PRIu32 " is a delta, which this "
+                     "destination cannot apply", c->obj->name, pgno);
+    if ((rc = c->sink->read(c->ud, pgno, c->dbuf, err))) return rc;
+  } else {
+    memset(c->dbuf, 0, c->page_size);
+  }
+  ws_delta_apply(c->dbuf, runs, len);
+  return on_page(ud, pgno, c->dbuf, err);
+}
+
 static int on_txn_end(void *ud, uint64_t txid, int has_sum, uint64_t dbsum,
                       ws_err *err) {
   ws_apply *c = ud;
@@ -136,7 +160,7 @@ static int sink_bytes(void *ud, const void *buf, size_t len, ws_err *err) {
 int ws_apply_object(ws_apply *c, ws_store *st, const ws_catent *obj,
                     int starts_history, ws_err *err) {
   static const ws_dec_cb cb0 = {NULL, on_header, on_txn_begin, on_page,
-                                on_txn_end, on_trailer};
+                                on_txn_end, on_trailer, on_delta};
   ws_dec_cb cb = cb0;
   cb.ud = c;
   uint64_t before = c->bytes, from = starts_history ? obj->first : c->txid + 1;
@@ -163,6 +187,8 @@ int ws_apply_object(ws_apply *c, ws_store *st, const ws_catent *obj,
 void ws_apply_free(ws_apply *c) {
   if (c->dec) ws_dec_free(c->dec);
   c->dec = NULL;
+  free(c->dbuf);
+  c->dbuf = NULL;
   if (c->s_init) ws_dbstate_free(&c->s);
   c->s_init = 0;
 }

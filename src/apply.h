@@ -33,6 +33,9 @@ typedef struct ws_apply_sink {
   /* Transaction txid ended and was verified; the state has db_pages pages
   ** (the sink cuts or zero-extends to that). */
   int (*txn_end)(void *ud, uint64_t txid, uint32_t db_pages, ws_err *err);
+  /* The current content of page pgno (at most the state's size, so it was
+  ** written or zero-extended before): the base a delta record applies to. */
+  int (*read)(void *ud, uint32_t pgno, uint8_t *out, ws_err *err);
 } ws_apply_sink;
 
 typedef struct ws_apply {
@@ -67,6 +70,7 @@ typedef struct ws_apply {
   uint32_t txn_limit;          /* highest page this transaction may carry */
   uint32_t hwm;                /* highest page number ever carried */
   int64_t txn_time_ms;
+  uint8_t *dbuf;               /* a page: delta base and result */
   ws_dec *dec;
 } ws_apply;
 

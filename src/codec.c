@@ -16,7 +16,7 @@
 ** Invariants:
 **   - the encoder never holds more than one raw block (<= WS_BLOCK_TARGET
 **     bytes, since a block is cut before a record would overflow it and a
-**     record is at most 5 + 65536 bytes) plus its compressed copy;
+**     record is at most 9 + 2 * 65536 bytes, a delta) plus its compressed copy;
 **   - the decoder allocates only after a length has been checked against
 **     WS_BLOCK_MAX, holds at most one raw block, and hands records to the
 **     callbacks only after the whole block passed its crc32;
@@ -31,11 +31,13 @@
 #include <string.h>
 #include <libdeflate.h>
 #include <zlib.h>
+#include "delta.h"
 
 #define PGNO_MAX 0x7fffffffu
 #define REC_T_SIZE 25u        /* 'T' txid(8) time(8) db_pages(4) npages(4) */
 #define REC_P_HDR 5u          /* 'P' pgno(4), then page_size bytes */
 #define REC_E_SIZE 10u        /* 'E' flags(1) dbsum(8) */
+#define REC_D_HDR 9u          /* 'D' pgno(4) len(4), then len bytes (delta.h) */
 #define E_HAS_SUM 0x01u
 
 static const uint8_t hdr_magic[8] = {'W', 'A', 'L', 'S', 'H', 'I', 'P', 0};
@@ -411,10 +413,8 @@ int ws_enc_txn_begin(ws_enc *e, uint64_t txid, int64_t time_ms,
   return WS_OK;
 }
 
-int ws_enc_page(ws_enc *e, uint32_t pgno, const void *data, ws_err *err) {
-  uint8_t *p;
-  int rc;
-  ENC_ENTER(e, err);
+/* Checks shared by 'P' and 'D' records. */
+static int enc_page_ok(ws_enc *e, uint32_t pgno, ws_err *err) {
   if (!e->in_txn || e->txn_left == 0)
     return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
                     "encoder: page %u outside a transaction or beyond its "
@@ -423,6 +423,14 @@ int ws_enc_page(ws_enc *e, uint32_t pgno, const void *data, ws_err *err) {
       (e->h.kind == WS_KIND_SNAPSHOT && pgno != e->snap_next))
     return ENC_FAIL(e, ws_fail(err, WS_EINVAL,
                     "encoder: page number %u invalid here", pgno));
+  return WS_OK;
+}
+
+int ws_enc_page(ws_enc *e, uint32_t pgno, const void *data, ws_err *err) {
+  uint8_t *p;
+  int rc;
+  ENC_ENTER(e, err);
+  if ((rc = enc_page_ok(e, pgno, err))) return rc;
   if ((rc = record(e, REC_P_HDR + (size_t)e->h.page_size, &p, err)))
     return ENC_FAIL(e, rc);
   p[0] = 'P';
@@ -431,6 +439,26 @@ int ws_enc_page(ws_enc *e, uint32_t pgno, const void *data, ws_err *err) {
   e->txn_left--;
   e->npages++;
   e->snap_next++;
+  return WS_OK;
+}
+
+int ws_enc_delta(ws_enc *e, uint32_t pgno, const void *runs, size_t len,
+                 ws_err *err) {
+  uint8_t *p;
+  int rc;
+  ENC_ENTER(e, err);
+  if ((rc = enc_page_ok(e, pgno, err))) return rc;
+  if (e->h.kind == WS_KIND_SNAPSHOT ||
+      ws_delta_check(runs, len, e->h.page_size) != 0)
+    return ENC_FAIL(e, ws_fail(err, WS_EINVAL, "encoder: invalid delta for page %u",
+                               pgno));
+  if ((rc = record(e, REC_D_HDR + len, &p, err))) return ENC_FAIL(e, rc);
+  p[0] = 'D';
+  ws_put32(p + 1, pgno);
+  ws_put32(p + 5, (uint32_t)len);
+  if (len) memcpy(p + REC_D_HDR, runs, len);
+  e->txn_left--;
+  e->npages++;
   return WS_OK;
 }
 
@@ -603,9 +631,17 @@ static int one_record(ws_dec *d, const uint8_t *b, size_t n, size_t *used,
   const char *o = d->obj;
   unsigned long long blk = ULL(d->blk);
   size_t need = b[0] == 'T' ? REC_T_SIZE : b[0] == 'E' ? REC_E_SIZE
-              : b[0] == 'P' ? REC_P_HDR + (size_t)d->h.page_size : 0;
+              : b[0] == 'P' ? REC_P_HDR + (size_t)d->h.page_size
+              : b[0] == 'D' ? REC_D_HDR : 0;
   if (need == 0)
     return BAD("%s: block %llu: unknown record type 0x%02x", o, blk, b[0]);
+  if (b[0] == 'D' && n >= REC_D_HDR) {
+    uint32_t dl = ws_get32(b + 5);
+    if (dl > ws_delta_max(d->h.page_size))
+      return BAD("%s: block %llu: page %u: delta of %u bytes exceeds %zu", o,
+                 blk, ws_get32(b + 1), dl, ws_delta_max(d->h.page_size));
+    need += dl;
+  }
   if (n < need)
     return BAD("%s: block %llu: record '%c' runs past the end of the block",
                o, blk, b[0]);
@@ -638,7 +674,7 @@ static int one_record(ws_dec *d, const uint8_t *b, size_t n, size_t *used,
     d->txid = txid;
     d->txn_left = np;
     CALL(on_txn_begin, txid, time_ms, dbp, np, err);
-  } else if (b[0] == 'P') {
+  } else if (b[0] == 'P' || b[0] == 'D') {
     uint32_t pgno = ws_get32(b + 1);
     if (!d->in_txn || d->txn_left == 0)
       return BAD("%s: block %llu: page %u %s", o, blk, pgno,
@@ -650,6 +686,21 @@ static int one_record(ws_dec *d, const uint8_t *b, size_t n, size_t *used,
     if (d->h.kind == WS_KIND_SNAPSHOT && pgno != d->snap_next)
       return BAD("%s: block %llu: snapshot page %u out of order (expected %u)",
                  o, blk, pgno, d->snap_next);
+    if (b[0] == 'D') {
+      size_t dl = need - REC_D_HDR;
+      if (d->h.kind == WS_KIND_SNAPSHOT)
+        return BAD("%s: block %llu: snapshot page %u stored as a delta", o, blk,
+                   pgno);
+      if (ws_delta_check(b + REC_D_HDR, dl, d->h.page_size) != 0)
+        return BAD("%s: block %llu: page %u: malformed delta", o, blk, pgno);
+      if (!d->cb.on_delta)
+        return ws_fail(err, WS_EINVAL, "%s: page %u is a delta, which this reader "
+                       "cannot apply", o, pgno);
+      d->txn_left--;
+      d->npages++;
+      CALL(on_delta, pgno, b + REC_D_HDR, dl, err);
+      return WS_OK;
+    }
     d->txn_left--;
     d->npages++;
     d->snap_next++;

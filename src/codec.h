@@ -8,6 +8,7 @@
 **   records, concatenated across blocks (a record never spans two blocks):
 **     'T' txid(8) time_ms(8) db_pages(4) npages(4)        transaction begins
 **     'P' pgno(4) page(page_size)                         one page image
+**     'D' pgno(4) len(4) runs(len)                        page as a delta (delta.h)
 **     'E' flags(1) dbsum(8)                               transaction ends
 **   trailer = 'Z' ...  totals, final dbsum, crc32 of every byte before it
 **
@@ -30,7 +31,8 @@
 #define WS_BLOCK_HDR_SIZE 16
 #define WS_BLOCK_TARGET (1u << 20)   /* encoder cuts blocks near 1 MiB raw */
 #define WS_BLOCK_MAX (8u << 20)      /* decoder refuses larger blocks */
-#define WS_FORMAT_VERSION 1
+/* 2: 'D' (delta) records; version 1 objects are read unchanged. */
+#define WS_FORMAT_VERSION 2
 
 /* Position in the WAL just after the last frame an object contains. */
 typedef struct ws_walpos {
@@ -94,6 +96,10 @@ int ws_enc_restart(ws_enc *e, const ws_objhdr *h, ws_write_fn write, void *ud,
 int ws_enc_txn_begin(ws_enc *e, uint64_t txid, int64_t time_ms,
                      uint32_t db_pages, uint32_t npages, ws_err *err);
 int ws_enc_page(ws_enc *e, uint32_t pgno, const void *data, ws_err *err);
+/* Page pgno as the delta runs[0..len) (delta.h) onto its content in the
+** state the object applies to; segments only.  Counts as a page record. */
+int ws_enc_delta(ws_enc *e, uint32_t pgno, const void *runs, size_t len,
+                 ws_err *err);
 /* has_sum: dbsum is the state checksum after this transaction. */
 int ws_enc_txn_end(ws_enc *e, int has_sum, uint64_t dbsum, ws_err *err);
 /* Flush the last block and write the trailer.  Checks that the txn and page
@@ -114,6 +120,10 @@ typedef struct ws_dec_cb {
   int (*on_txn_end)(void *ud, uint64_t txid, int has_sum, uint64_t dbsum,
                     ws_err *err);
   int (*on_trailer)(void *ud, const ws_objtrl *t, ws_err *err);
+  /* A 'D' record (checked with ws_delta_check).  NULL: such a record stops
+  ** the decoder with WS_EINVAL (a reader that ignored it would be wrong). */
+  int (*on_delta)(void *ud, uint32_t pgno, const uint8_t *runs, size_t len,
+                  ws_err *err);
 } ws_dec_cb;
 
 typedef struct ws_dec ws_dec;

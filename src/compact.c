@@ -21,10 +21,18 @@
 ** database that shrinks inside the run and grows back reads zeros in the
 ** regrown pages (SQLite's and our state model), so those are emitted as
 ** explicit zero pages; pages past the final size are dropped.
+**
+** Deltas.  A 'D' record is the XOR of a page with its content in the state
+** before it.  XORs compose, so the run needs no base: a page whose first
+** record in the run is a delta keeps the XOR of all its deltas in the
+** scratch file (a second bit per page says so) and is emitted as one delta
+** onto the state before the run; a full image, or a delta onto a page a
+** shrink inside the run had zeroed, makes it a full page from there on.
 */
 #include "compact.h"
 #include "codec.h"
 #include "common.h"
+#include "delta.h"
 #include "names.h"
 
 #include <errno.h>
@@ -48,6 +56,8 @@ int64_t ws_level_window_ms(int level) {
 typedef struct mctx {
   int fd;                  /* scratch: page p at (p-1)*page_size */
   uint8_t *bits;           /* page written since the last shrink below it */
+  uint8_t *dbits;          /* ... and the scratch holds a delta, not a page */
+  uint8_t *pbuf, *dbuf;    /* a page; a delta's encoding */
   uint32_t nbits;          /* capacity of bits, in pages */
   uint32_t page_size;
   uint32_t db_pages;       /* size after the last transaction so far */
@@ -93,25 +103,74 @@ static int m_txn_begin(void *ud, uint64_t txid, int64_t time_ms,
   return WS_OK;
 }
 
-static int m_page(void *ud, uint32_t pgno, const uint8_t *data, ws_err *err) {
-  mctx *m = ud;
+static int bit_get(const uint8_t *b, uint32_t nbits, uint32_t p) {
+  return p <= nbits && (b[(p - 1) / 8] >> ((p - 1) % 8)) & 1;
+}
+
+static void bit_put(uint8_t *b, uint32_t p, int on) {
+  if (on) b[(p - 1) / 8] |= (uint8_t)(1u << ((p - 1) % 8));
+  else b[(p - 1) / 8] &= (uint8_t)~(1u << ((p - 1) % 8));
+}
+
+/* Make room for page pgno in both bitmaps. */
+static int m_grow(mctx *m, uint32_t pgno, ws_err *err) {
   /* A page past the transaction's final size is legal (spilled before an
   ** autovacuum truncation); the end of the transaction forgets it.  Memory
-  ** stays one bit per page number, at most 256 MiB for a hostile 2^31. */
+  ** stays two bits per page number, at most 512 MiB for a hostile 2^31. */
   if (pgno > m->hi) m->hi = pgno;
-  if (pgno > m->nbits) {
-    uint32_t n = m->nbits ? m->nbits : 1024;
-    while (n < pgno) n = n > UINT32_MAX / 2 ? UINT32_MAX : n * 2;
-    uint8_t *b = ws_realloc(m->bits, n / 8 + 1, err);
-    if (!b) return WS_ENOMEM;
-    memset(b + m->nbits / 8 + (m->nbits ? 1 : 0), 0,
-           n / 8 + 1 - (m->nbits / 8 + (m->nbits ? 1 : 0)));
-    m->bits = b;
-    m->nbits = n;
-  }
-  m->bits[(pgno - 1) / 8] |= (uint8_t)(1u << ((pgno - 1) % 8));
+  if (pgno <= m->nbits) return WS_OK;
+  uint32_t n = m->nbits ? m->nbits : 1024;
+  while (n < pgno) n = n > UINT32_MAX / 2 ? UINT32_MAX : n * 2;
+  size_t old = m->nbits ? m->nbits / 8 + 1 : 0, want = n / 8 + 1;
+  uint8_t *b = ws_realloc(m->bits, want, err);
+  if (!b) return WS_ENOMEM;
+  m->bits = b;
+  uint8_t *d = ws_realloc(m->dbits, want, err);
+  if (!d) return WS_ENOMEM;
+  m->dbits = d;
+  memset(b + old, 0, want - old);
+  memset(d + old, 0, want - old);
+  m->nbits = n;
+  return WS_OK;
+}
+
+static int m_stage(mctx *m, uint32_t pgno, const uint8_t *data, int delta,
+                   ws_err *err) {
+  bit_put(m->bits, pgno, 1);
+  bit_put(m->dbits, pgno, delta);
   return ws_pwrite_full(m->fd, data, m->page_size,
                         (off_t)(pgno - 1) * m->page_size, "compaction scratch", err);
+}
+
+static int m_page(void *ud, uint32_t pgno, const uint8_t *data, ws_err *err) {
+  mctx *m = ud;
+  int rc = m_grow(m, pgno, err);
+  return rc ? rc : m_stage(m, pgno, data, 0, err);
+}
+
+static int m_delta(void *ud, uint32_t pgno, const uint8_t *runs, size_t len,
+                   ws_err *err) {
+  mctx *m = ud;
+  int rc = m_grow(m, pgno, err);
+  if (rc) return rc;
+  if (!m->pbuf && !(m->pbuf = ws_malloc(m->page_size, err))) return WS_ENOMEM;
+  int delta = 0;
+  if (bit_get(m->bits, m->nbits, pgno)) {
+    /* onto what the run staged: a page stays a page, a delta a delta */
+    ssize_t n = ws_pread_full(m->fd, m->pbuf, m->page_size,
+                              (off_t)(pgno - 1) * m->page_size, "compaction scratch", err);
+    if (n < 0) return err->code;
+    if ((size_t)n != m->page_size)
+      return ws_fail(err, WS_EIO, "compaction scratch: short read at page %" PRIu32, pgno);
+    delta = bit_get(m->dbits, m->nbits, pgno);
+  } else {
+    /* untouched in the run so far: onto the state before the run, unless a
+    ** shrink inside the run zeroed the page (then it is a page from zeros) */
+    memset(m->pbuf, 0, m->page_size);
+    delta = pgno <= m->min_pages;
+  }
+  ws_delta_apply(m->pbuf, runs, len);
+  return m_stage(m, pgno, m->pbuf, delta, err);
 }
 
 static int m_txn_end(void *ud, uint64_t txid, int has_sum, uint64_t dbsum,
@@ -120,8 +179,10 @@ static int m_txn_end(void *ud, uint64_t txid, int has_sum, uint64_t dbsum,
   if (m->txn_pages < m->min_pages) m->min_pages = m->txn_pages;
   /* a shrink forgets pages past the new end: if they come back they are
   ** zeros unless written again */
-  for (uint32_t p = m->txn_pages + 1; p <= m->hi && p <= m->nbits; p++)
-    m->bits[(p - 1) / 8] &= (uint8_t)~(1u << ((p - 1) % 8));
+  for (uint32_t p = m->txn_pages + 1; p <= m->hi && p <= m->nbits; p++) {
+    bit_put(m->bits, p, 0);
+    bit_put(m->dbits, p, 0);
+  }
   if (m->hi > m->txn_pages) m->hi = m->txn_pages;
   m->db_pages = m->txn_pages;
   return WS_OK;
@@ -139,9 +200,7 @@ static int m_sink(void *ud, const void *buf, size_t len, ws_err *err) {
   return ws_dec_feed(m->dec, buf, len, err);
 }
 
-static int has_bit(const mctx *m, uint32_t p) {
-  return p <= m->nbits && (m->bits[(p - 1) / 8] >> ((p - 1) % 8)) & 1;
-}
+static int has_bit(const mctx *m, uint32_t p) { return bit_get(m->bits, m->nbits, p); }
 
 /* Pages the merged record carries: written ones, and zero pages for those
 ** regrown past the run's smallest size without being written. */
@@ -175,7 +234,12 @@ static int m_write(mctx *m, ws_store *st, int level, int zlevel,
   uint8_t *page = NULL;
   int rc = st->m->put_begin(&up, st, name, err);
   if (rc) return rc;
-  if (!(page = ws_malloc(m->page_size, err))) { rc = WS_ENOMEM; goto fail; }
+  if (!(page = ws_malloc(m->page_size, err)) ||
+      (!m->pbuf && !(m->pbuf = ws_malloc(m->page_size, err))) ||
+      !(m->dbuf = ws_malloc(ws_delta_max(m->page_size), err))) {
+    rc = WS_ENOMEM;
+    goto fail;
+  }
   if ((rc = ws_enc_new(&enc, &h, zlevel, up_write, up, err)) ||
       (rc = ws_enc_txn_begin(enc, h.txid_last, h.time_last_ms, h.db_pages,
                              (uint32_t)npages, err)))
@@ -193,7 +257,20 @@ static int m_write(mctx *m, ws_store *st, int level, int zlevel,
     } else {
       memset(page, 0, m->page_size);
     }
-    if ((rc = ws_enc_page(enc, p, page, err))) goto fail;
+    if (has_bit(m, p) && bit_get(m->dbits, m->nbits, p)) {
+      /* the XOR of the run's deltas, onto the state before the run */
+      size_t dl = 0;
+      memset(m->pbuf, 0, m->page_size);
+      if (!ws_delta_make(m->dbuf, ws_delta_max(m->page_size), &dl, m->pbuf, page,
+                         m->page_size)) {
+        rc = ws_fail(err, WS_EINVAL, "compaction: delta of page %" PRIu32 " too large", p);
+        goto fail;
+      }
+      rc = ws_enc_delta(enc, p, m->dbuf, dl, err);
+    } else {
+      rc = ws_enc_page(enc, p, page, err);
+    }
+    if (rc) goto fail;
   }
   if ((rc = ws_enc_txn_end(enc, 1, m->sum, err)) ||
       (rc = ws_enc_finish(enc, m->sum, err)))
@@ -212,7 +289,7 @@ fail:
 int ws_merge_run(ws_store *st, const ws_catent *const *run, size_t n, int level,
                  int zlevel, uint64_t *bytes_out, volatile int *stop, ws_err *err) {
   static const ws_dec_cb cb0 = {NULL, m_header, m_txn_begin, m_page, m_txn_end,
-                                m_trailer};
+                                m_trailer, m_delta};
   mctx m;
   memset(&m, 0, sizeof(m));
   m.stop = stop;
@@ -243,6 +320,9 @@ int ws_merge_run(ws_store *st, const ws_catent *const *run, size_t n, int level,
   if (rc == WS_OK) rc = m_write(&m, st, level, zlevel, bytes_out, err);
   close(m.fd);
   free(m.bits);
+  free(m.dbits);
+  free(m.pbuf);
+  free(m.dbuf);
   return rc;
 }
 

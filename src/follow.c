@@ -61,6 +61,7 @@ typedef struct follower {
   ws_store *st;
   sqlite3 *db;                  /* ":memory:" main, the replica attached as r */
   sqlite3_stmt *put;            /* the sqlite_dbpage INSERT */
+  sqlite3_stmt *get;            /* its SELECT of one page (delta bases) */
   char *replica, *state_path, *state_tmp, *init_path;
   fpos committed;               /* last position known to be committed */
   ws_apply a;                   /* state == replica content (when have) */
@@ -189,6 +190,8 @@ static int64_t pragma_int(follower *f, const char *sql) {
 static void db_close(follower *f) {
   sqlite3_finalize(f->put);
   f->put = NULL;
+  sqlite3_finalize(f->get);
+  f->get = NULL;
   if (f->db) sqlite3_close(f->db);   /* last connection: checkpoints the WAL away */
   f->db = NULL;
   f->in_txn = 0;
@@ -311,7 +314,35 @@ static int sink_txn_end(void *ud, uint64_t txid, uint32_t db_pages, ws_err *err)
   return WS_OK;
 }
 
-static const ws_apply_sink follow_sink = {sink_history, sink_page, sink_txn_end};
+/* A delta's base: the page as this transaction has left it so far (SQLite
+** shows a connection its own uncommitted writes), with the source's bytes
+** of page 1 that SQLite rewrites in the replica put back. */
+static int sink_read(void *ud, uint32_t pgno, uint8_t *out, ws_err *err) {
+  follower *f = ud;
+  memset(out, 0, f->page_size);
+  if (pgno == pending_byte_page(f->page_size) || pgno > f->phys_pages) return WS_OK;
+  if (!f->get && sqlite3_prepare_v2(f->db, "SELECT data FROM sqlite_dbpage('r') "
+                                    "WHERE pgno = ?1", -1, &f->get, NULL) != SQLITE_OK)
+    return ws_fail(err, WS_ESQLITE, "prepare the page reader on %s: %s", f->replica,
+                   sqlite3_errmsg(f->db));
+  sqlite3_bind_int64(f->get, 1, pgno);
+  int src = sqlite3_step(f->get);
+  if (src == SQLITE_ROW) {
+    const void *d = sqlite3_column_blob(f->get, 0);
+    int n = sqlite3_column_bytes(f->get, 0);
+    if (d && n > 0) memcpy(out, d, (size_t)n < f->page_size ? (size_t)n : f->page_size);
+    src = SQLITE_DONE;
+  }
+  sqlite3_reset(f->get);
+  if (src != SQLITE_DONE)
+    return ws_fail(err, WS_ESQLITE, "read page %" PRIu32 " of replica %s: %s", pgno,
+                   f->replica, sqlite3_errmsg(f->db));
+  if (pgno == 1) p1_put(out, f->p1);
+  return WS_OK;
+}
+
+static const ws_apply_sink follow_sink = {sink_history, sink_page, sink_txn_end,
+                                          sink_read};
 
 static void rollback(follower *f) {
   if (f->in_txn) {

@@ -99,7 +99,23 @@ static int file_txn_end(void *ud, uint64_t txid, uint32_t db_pages, ws_err *err)
   return WS_OK;
 }
 
-static const ws_apply_sink file_sink = {file_history, file_page, file_txn_end};
+/* A delta's base: the write-combining buffer, else the file (a page past
+** its end, or in a hole, reads as zeros: the state model's zero pages). */
+static int file_read(void *ud, uint32_t pgno, uint8_t *out, ws_err *err) {
+  rctx *c = ud;
+  if (c->wb_n && pgno >= c->wb_pgno && pgno - c->wb_pgno < c->wb_n) {
+    memcpy(out, c->wb + (size_t)(pgno - c->wb_pgno) * c->page_size, c->page_size);
+    return WS_OK;
+  }
+  ssize_t n = ws_pread_full(c->fd, out, c->page_size,
+                            (off_t)(pgno - 1) * c->page_size, c->tmp, err);
+  if (n < 0) return err->code;
+  memset(out + n, 0, c->page_size - (size_t)n);
+  return WS_OK;
+}
+
+static const ws_apply_sink file_sink = {file_history, file_page, file_txn_end,
+                                        file_read};
 
 static void report(rctx *c, uint64_t bytes) {
   c->p.bytes_done = bytes;

@@ -707,6 +707,7 @@ out:
   ws_store_close(s.st);
   ws_dbstate_free(&s.ds);
   ws_enc_free(s.enc);
+  ship_delta_free(s.delta);
   free(s.tx);
   free(s.wal_path);
   close(lockfd);

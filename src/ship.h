@@ -23,6 +23,8 @@ typedef struct txn_info {
   uint32_t db_pages;
 } txn_info;
 
+typedef struct ship_delta ship_delta;   /* ship_delta.c */
+
 typedef struct ship {
   const ws_replicate_opts *o;
   ws_store *st;
@@ -51,6 +53,9 @@ typedef struct ship {
                               not mean they were shipped (0 = none) */
 
   ws_enc *enc;             /* reused for every object (ship_write.c) */
+  ship_delta *delta;       /* delta bases (ship_delta.c), NULL until used */
+  uint32_t delta_limit;    /* deltas only for pages <= this: the size of the
+                              state the segment applies onto (ship_delta.c) */
   txn_info *tx;            /* transactions found by the last scan */
   size_t ntx, captx;
   uint64_t tx_pages;
@@ -80,5 +85,12 @@ int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end, int *ca
 /* Ship s->tx (frames pos..end) as one segment. */
 int ship_write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
                        ws_err *err);
+
+/* ship_delta.c */
+/* Encode frame f's page into enc: as a delta onto its previous content when
+** allow (s->ds holds the state just before f) and that pays, else whole. */
+int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
+                  int allow, ws_err *err);
+void ship_delta_free(ship_delta *d);
 
 #endif

@@ -285,6 +285,7 @@ typedef struct segenc {
   size_t k;                /* transaction index */
   uint32_t inframe;        /* frames of tx[k] seen */
   int resume;              /* ds already at the end: sums only at the end */
+  const ws_walhdr *h;
   int64_t now;
 } segenc;
 
@@ -297,7 +298,7 @@ static int segenc_frame(void *ud, const ws_frame *f, ws_err *err) {
   if (e->inframe == 0 &&
       (rc = ws_enc_txn_begin(e->u->enc, txid, e->now, t->db_pages, t->nframes, err)))
     return rc;
-  if ((rc = ws_enc_page(e->u->enc, f->pgno, f->page, err))) return rc;
+  if ((rc = ship_put_page(s, e->h, f, e->u->enc, !e->resume, err))) return rc;
   if (!e->resume &&
       (rc = ws_dbstate_set(&s->ds, f->pgno, page_hash(f->pgno, f->page, s->page_size), err)))
     return rc;
@@ -339,7 +340,8 @@ int ship_write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
   oh.dbsum_before = s->sum;
   oh.pos = end;
   if ((rc = upload_begin(&u, s, &oh, err))) return rc;
-  segenc e = {s, &u, 0, 0, resume, now};
+  segenc e = {s, &u, 0, 0, resume, h, now};
+  s->delta_limit = s->ds.npages;
   ws_walpos got;
   rc = ws_wal_iter(s->wal, h, &s->pos, end.frame, segenc_frame, &e, &got, err);
   if (rc == WS_OK && (got.frame != end.frame || e.k != s->ntx))

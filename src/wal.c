@@ -237,3 +237,14 @@ int ws_wal_read_frame(ws_wal *w, const ws_walhdr *h, uint32_t idx,
   memcpy(page_out, w->buf + WS_WAL_FRAME_HDR, h->page_size);
   return WS_OK;
 }
+
+int ws_wal_read_raw(ws_wal *w, uint32_t idx, uint8_t *buf, size_t fs, ws_err *err) {
+  if (w->fd < 0 || idx == 0)
+    return ws_fail(err, WS_ENOTFOUND, "%s: frame %u vanished", w->path, idx);
+  off_t off = WS_WAL_HDR_SIZE + (off_t)(idx - 1) * (off_t)fs;
+  ssize_t got = ws_pread_full(w->fd, buf, fs, off, w->path, err);
+  if (got < 0) return err->code;
+  if ((size_t)got < fs)
+    return ws_fail(err, WS_ENOTFOUND, "%s: frame %u vanished", w->path, idx);
+  return WS_OK;
+}

@@ -78,6 +78,11 @@ int ws_wal_read_frame(ws_wal *w, const ws_walhdr *h, uint32_t idx,
                       uint32_t ck1_before, uint32_t ck2_before,
                       uint8_t *page_out, ws_err *err);
 
+/* Frame idx (header and page) into buf, fs = 24 + page size bytes, not
+** verified: for a caller that proves the content otherwise (ship_delta.c
+** checks the page hash).  WS_ENOTFOUND if the file is shorter. */
+int ws_wal_read_raw(ws_wal *w, uint32_t idx, uint8_t *buf, size_t fs, ws_err *err);
+
 /* The starting position of h's cycle (frame 0, chain = header checksum). */
 ws_walpos ws_walpos_start(const ws_walhdr *h);
 

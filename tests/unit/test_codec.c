@@ -105,7 +105,7 @@ static int cb_trailer(void *ud, const ws_objtrl *t, ws_err *err) {
 /* Decode buf in chunks of `chunk` bytes (0 = at once), then finish. */
 static int decode(const uint8_t *buf, size_t n, size_t chunk, trace *t,
                   ws_err *err) {
-  ws_dec_cb cb = {t, cb_header, cb_begin, cb_page, cb_end, cb_trailer};
+  ws_dec_cb cb = {t, cb_header, cb_begin, cb_page, cb_end, cb_trailer, NULL};
   ws_dec *d = NULL;
   int rc = ws_dec_new(&d, &cb, "seg/test.seg", err);
   if (rc) return rc;
@@ -631,7 +631,7 @@ static void test_callback_stop_propagates(void) {
   ws_err err = WS_ERR_INIT;
   CHECK_EQ(make_obj(&m, &sp, &want, &err), WS_OK);
   got.stop_after_pages = 3;
-  ws_dec_cb cb = {&got, cb_header, cb_begin, cb_page, cb_end, cb_trailer};
+  ws_dec_cb cb = {&got, cb_header, cb_begin, cb_page, cb_end, cb_trailer, NULL};
   ws_dec *d = NULL;
   CHECK_EQ(ws_dec_new(&d, &cb, "seg/s.seg", &err), WS_OK);
   int rc = ws_dec_feed(d, m.p, m.n, &err);

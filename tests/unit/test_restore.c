@@ -18,6 +18,7 @@
 #pragma GCC diagnostic ignored "-Wmisleading-indentation"
 #include "t.h"
 #include "codec.h"
+#include "delta.h"
 #include "compact.h"
 #include "common.h"
 #include "names.h"
@@ -211,6 +212,7 @@ typedef struct objspec {
   uint32_t bad_end;        /* 1-based transaction whose 'E' dbsum is wrong */
   int no_sums;             /* 'E' records without a dbsum (has_sum 0) */
   uint64_t trailer_xor;    /* != 0: the trailer dbsum is wrong */
+  int deltas;              /* pages inside the state before: 'D' records */
 } objspec;
 
 /* Must a transaction from state b write a's page p?  Past b's end the model
@@ -269,8 +271,15 @@ static int put_obj(char name[WS_NAME_MAX], const objspec *o) {
                           a->npages, txn_pages(o, t), &err);
     for (uint32_t p = 1; p <= a->npages && !rc; p++) {
       if (!page_differs(a, p, b)) continue;
-      rc = ws_enc_page(e, p, pg(a, p), &err) ||
-           ws_dbstate_set(&s, p, ws_page_hash(p, pg(a, p), ps), &err);
+      if (o->deltas && b && p <= b->npages) {
+        static uint8_t d[2 * 65536];
+        size_t dl = 0;
+        rc = !ws_delta_make(d, sizeof(d), &dl, pg(b, p), pg(a, p), ps) ||
+             ws_enc_delta(e, p, d, dl, &err);
+      } else {
+        rc = ws_enc_page(e, p, pg(a, p), &err);
+      }
+      rc = rc || ws_dbstate_set(&s, p, ws_page_hash(p, pg(a, p), ps), &err);
     }
     if (!rc) rc = ws_dbstate_resize(&s, a->npages, &err);
     sum = s.sum ^ (o->bad_end == t + 1 ? 0x100 : 0);
@@ -454,6 +463,61 @@ static void test_merged_segment_keeps_regrown_zero_pages(void) {
   int put = put_obj(SNAP5, &s) || put_obj(SEG67, &g);
   int ok = !put && merged_restores(&V[3], &z);
   free(z.p);
+  CHECK_EQ(put, 0);
+  CHECK(ok);
+}
+
+/* The same two with the segment's pages as deltas: the merged object
+** carries the XOR of each page's deltas (a mutation that stages a delta as
+** a page, or drops the zero pages, fails these). */
+static void test_merged_segment_of_deltas(void) {
+  objspec s = SNAP(5, &V[1]);
+  objspec g = SEG(6, &V[1], &V[2], &V[3]);
+  g.deltas = 1;
+  CHECK_EQ(put_obj(SNAP5, &s) || put_obj(SEG67, &g), 0);
+  ws_restore_opts o = ropts();
+  ws_restore_result r;
+  CHECK(restores(&o, &V[3], 7, 2, &r));     /* deltas apply onto the file */
+  CHECK_EQ(unlink(F.out), 0);
+  CHECK(merged_restores(&V[2], &V[3]));
+}
+
+/* Shrink (V2 -> V3), regrow with zeros, then a delta onto a regrown zero
+** page: after the shrink that page's base is zeros, not its content before
+** the run, so the merged object must carry it whole. */
+static void test_merged_delta_after_shrink_is_a_page(void) {
+  img z = img_copy(&V[3], 4096, V[2].npages);
+  img w = img_copy(&z, 4096, z.npages);
+  uint32_t p = V[3].npages + 1;             /* regrown, zero in z */
+  memset(w.p + (size_t)(p - 1) * 4096 + 100, 0xab, 40);
+  objspec s = SNAP(5, &V[2]);
+  objspec g = {.kind = WS_KIND_SEGMENT, .first = 6, .before = &V[2],
+               .after = {&V[3], &z, &w}, .ntxn = 3, .deltas = 1};
+  int put = put_obj(SNAP5, &s) || put_obj(SEG67, &g);
+  ws_store *st = NULL;
+  ws_catalog cat = {NULL, 0};
+  ws_err err = WS_ERR_INIT;
+  uint64_t bytes = 0;
+  int ok = 0;
+  if (!put && !ws_store_open(&st, F.store, &err) && !ws_catalog_load(&cat, st, &err)) {
+    const ws_catent *seg = NULL;
+    for (size_t i = 0; i < cat.n; i++)
+      if (cat.v[i].kind == WS_KIND_SEGMENT) seg = &cat.v[i];
+    if (seg && !ws_merge_run(st, &seg, 1, 1, 6, &bytes, NULL, &err)) {
+      char sname[WS_NAME_MAX];
+      snprintf(sname, sizeof(sname), "%s", seg->name);
+      char path[4096];
+      (void)unlink(store_path(path, sizeof(path), sname));  /* only the merged one */
+      ws_restore_opts o = ropts();
+      ws_restore_result r;
+      ok = restores(&o, &w, 8, 2, &r);
+    }
+  }
+  if (err.code) printf("  %s\n", err.msg);
+  ws_catalog_free(&cat);
+  ws_store_close(st);
+  free(z.p);
+  free(w.p);
   CHECK_EQ(put, 0);
   CHECK(ok);
 }
@@ -779,6 +843,8 @@ int main(void) {
   RUNF(test_restore_shrink_then_grow_reads_zeros);
   RUNF(test_merged_segment_restores_like_its_sources);
   RUNF(test_merged_segment_keeps_regrown_zero_pages);
+  RUNF(test_merged_segment_of_deltas);
+  RUNF(test_merged_delta_after_shrink_is_a_page);
   RUNF(test_restore_refuses_gap);
   RUNF(test_restore_refuses_hostile_growth);
   RUNF(test_restore_refuses_hostile_size);

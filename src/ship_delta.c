@@ -1,0 +1,147 @@
+/*
+** The sidecar's page deltas (delta.h): a shipped page goes out as the XOR
+** with its previous content when that is much smaller than the page.
+**
+** The base is the page's content in the state the segment applies onto,
+** which the sidecar does not keep in memory.  It is read back from where
+** that content still is: the latest earlier frame of the page in the
+** current WAL cycle (remembered here: page -> frame, for the frames this
+** process shipped), else the database file.  Neither read is trusted: the
+** base is used only if its page hash equals the one s->ds holds for that
+** page (the hash of what was shipped).  Anything unexpected (a frame of an
+** old cycle, a page a checkpoint is writing, a page shipped by an earlier
+** process) fails that check and the page ships whole.  Restore recomputes
+** the state checksum after every transaction, so even a wrong base that
+** passed would be refused there, never applied silently.
+**
+** Memory: 8 bytes per distinct page of the WAL cycle (bounded by the WAL,
+** capped at MAP_MAX entries), a frame and a delta buffer.
+*/
+#include "ship.h"
+#include "common.h"
+#include "delta.h"
+
+#include <libdeflate.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAP_MAX (1u << 20)
+
+struct ship_delta {
+  uint32_t salt1, salt2;   /* cycle the map describes */
+  uint32_t *key, *val;     /* open addressing: page -> frame index */
+  size_t cap, n;
+  uint8_t *frame;          /* one WAL frame (header + page) */
+  uint8_t *out;            /* a delta */
+  uint32_t page_size;
+  int off;                 /* WALSHIP_NO_DELTA=1 (benchmarks: side by side) */
+};
+
+static size_t slot(const ship_delta *d, uint32_t pgno) {
+  size_t i = (size_t)(pgno * 0x9E3779B1u) & (d->cap - 1);
+  while (d->key[i] && d->key[i] != pgno) i = (i + 1) & (d->cap - 1);
+  return i;
+}
+
+static void remember(ship_delta *d, uint32_t pgno, uint32_t idx) {
+  if (d->n * 2 >= d->cap) {
+    size_t ncap = d->cap ? d->cap * 2 : 4096;
+    if (ncap > 2 * (size_t)MAP_MAX) return;        /* full: no delta for new pages */
+    uint32_t *k = calloc(ncap, sizeof(*k)), *v = calloc(ncap, sizeof(*v));
+    if (!k || !v) { free(k); free(v); return; }   /* deltas are an optimisation */
+    uint32_t *ok = d->key, *ov = d->val;
+    size_t ocap = d->cap;
+    d->key = k;
+    d->val = v;
+    d->cap = ncap;
+    for (size_t i = 0; i < ocap; i++)
+      if (ok[i]) {
+        size_t j = slot(d, ok[i]);
+        d->key[j] = ok[i];
+        d->val[j] = ov[i];
+      }
+    free(ok);
+    free(ov);
+  }
+  size_t i = slot(d, pgno);
+  if (!d->key[i]) d->n++;
+  d->key[i] = pgno;
+  d->val[i] = idx;
+}
+
+static uint64_t hash_of(uint32_t pgno, const uint8_t *page, uint32_t ps) {
+  uint32_t c = libdeflate_crc32(0, page, ps), a = libdeflate_adler32(1, page, ps);
+  return ws_page_hash_mix(((uint64_t)c << 32) | a, pgno);
+}
+
+/* The page's content before frame f, if it can be found and proven by the
+** hash s->ds holds; NULL otherwise. */
+static const uint8_t *base_of(ship *s, ship_delta *d, const ws_walhdr *h,
+                              const ws_frame *f) {
+  uint32_t ps = s->page_size, fs = WS_WAL_FRAME_HDR + ps;
+  const uint8_t *page = NULL;
+  ws_err ignore = WS_ERR_INIT;
+  size_t i = d->cap ? slot(d, f->pgno) : 0;
+  if (d->cap && d->key[i] && d->val[i] < f->idx) {
+    if (ws_wal_read_raw(s->wal, d->val[i], d->frame, fs, &ignore) == WS_OK &&
+        ws_get32(d->frame) == f->pgno && ws_get32(d->frame + 8) == h->salt1 &&
+        ws_get32(d->frame + 12) == h->salt2)
+      page = d->frame + WS_WAL_FRAME_HDR;
+  } else {
+    ssize_t n = ws_pread_full(s->dbfd, d->frame, ps, (off_t)(f->pgno - 1) * ps, "db",
+                              &ignore);
+    if (n == (ssize_t)ps) page = d->frame;
+  }
+  if (page && hash_of(f->pgno, page, ps) == s->ds.h[f->pgno - 1]) return page;
+  return NULL;
+}
+
+int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
+                  int allow, ws_err *err) {
+  ship_delta *d = s->delta;
+  uint32_t ps = s->page_size;
+  if (!d) {
+    if (!(d = s->delta = ws_calloc(1, sizeof(*d), err))) return WS_ENOMEM;
+    const char *v = getenv("WALSHIP_NO_DELTA");
+    d->off = v && *v && strcmp(v, "0") != 0;
+  }
+  if (d->page_size != ps) {
+    free(d->frame);
+    free(d->out);
+    d->frame = d->out = NULL;
+    if (!(d->frame = ws_malloc(WS_WAL_FRAME_HDR + (size_t)ps, err)) ||
+        !(d->out = ws_malloc(ws_delta_worth(ps), err)))
+      return WS_ENOMEM;
+    d->page_size = ps;
+    d->n = 0;
+    if (d->cap) memset(d->key, 0, d->cap * sizeof(*d->key));
+  }
+  if (d->salt1 != h->salt1 || d->salt2 != h->salt2) {   /* a new cycle */
+    d->salt1 = h->salt1;
+    d->salt2 = h->salt2;
+    d->n = 0;
+    if (d->cap) memset(d->key, 0, d->cap * sizeof(*d->key));
+  }
+  int rc = -1;
+  /* Only pages the state before the object already had: a follow replica
+  ** applies an object as one SQLite transaction, and sqlite_dbpage cannot
+  ** read back a page that transaction added. */
+  if (allow && !d->off && f->pgno <= s->ds.npages && f->pgno <= s->delta_limit) {
+    const uint8_t *base = base_of(s, d, h, f);
+    size_t len;
+    if (base && ws_delta_make(d->out, ws_delta_worth(ps), &len, base, f->page, ps))
+      rc = ws_enc_delta(enc, f->pgno, d->out, len, err);
+  }
+  if (rc < 0) rc = ws_enc_page(enc, f->pgno, f->page, err);
+  if (rc == WS_OK) remember(d, f->pgno, f->idx);
+  return rc;
+}
+
+void ship_delta_free(ship_delta *d) {
+  if (!d) return;
+  free(d->key);
+  free(d->val);
+  free(d->frame);
+  free(d->out);
+  free(d);
+}
