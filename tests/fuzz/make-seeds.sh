@@ -64,6 +64,21 @@ for o in "$W"/store/snap/*.snap "$W"/store/seg/*.seg; do
   { printf '\x01\x03'; cat "$o"; } >$C/codec/seed-$n-fix-split
   [ $n -ge 4 ] && break
 done
+# A segment of 'D' (delta) records: UPDATEs of rows on the replicated pages.
+build/walship replicate --sync-interval 0 --poll-interval 50ms --log-level error "$W/db" "$W/store2" &
+pid=$!
+sleep 1
+python3 - "$W/db" <<'PY'
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+for i in range(2):
+    c.execute("UPDATE t SET v = ? WHERE id = ?", ("upd%d" % i, i + 1)); time.sleep(0.3)
+PY
+sleep 1
+kill -TERM $pid; wait $pid
+o=$(ls "$W"/store2/seg/*.seg | tail -1)
+{ printf '\x00\x00'; cat "$o"; } >$C/codec/seed-delta-whole
+{ printf '\x01\x05'; cat "$o"; } >$C/codec/seed-delta-fix-split
 # The same names as S3 and nginx would list them.
 names=$(cd "$W/store" && find . -type f -printf '%P %s\n' | sort)
 { echo '<?xml version="1.0" encoding="UTF-8"?>'
