@@ -69,6 +69,10 @@ typedef struct follower {
   uint32_t page_size;           /* the replica's */
   uint32_t cur_pages;           /* logical size of the state being built */
   uint32_t phys_pages;          /* pages the replica holds in this txn */
+  uint32_t begin_pages;         /* ... when the txn began (sqlite_dbpage reads
+                                   no page past it: see sink_read) */
+  int spill_fd;                 /* unlinked copies of pages past begin_pages
+                                   written in this txn; -1 until needed */
   int in_txn;
   uint8_t p1[P1_LEN];           /* source page-1 bytes of the state built */
   uint8_t *zero;                /* one all-zero page */
@@ -262,8 +266,27 @@ static int put_page(follower *f, uint32_t pgno, const void *data, ws_err *err) {
     int rc = exec(f, "BEGIN IMMEDIATE", err);
     if (rc) return rc;
     f->in_txn = 1;
+    f->begin_pages = f->phys_pages;
   }
   if (pgno == pending_byte_page(f->page_size)) return WS_OK;  /* never stored */
+  if (pgno > f->begin_pages) {
+    if (f->spill_fd < 0) {
+      const char *dir = getenv("TMPDIR");
+      char *path = ws_asprintf(err, "%s/walship-follow-XXXXXX", dir && *dir ? dir : "/tmp");
+      if (!path) return WS_ENOMEM;
+      f->spill_fd = mkstemp(path);
+      int e = errno;
+      if (f->spill_fd >= 0) unlink(path);
+      free(path);
+      if (f->spill_fd < 0)
+        return ws_fail(err, WS_EIO, "create a scratch file in %s: %s",
+                       dir && *dir ? dir : "/tmp", strerror(e));
+    }
+    int rc = ws_pwrite_full(f->spill_fd, data, f->page_size,
+                            (off_t)(pgno - f->begin_pages - 1) * f->page_size,
+                            "follow scratch", err);
+    if (rc) return rc;
+  }
   sqlite3_bind_int64(f->put, 1, pgno);
   sqlite3_bind_blob(f->put, 2, data, (int)f->page_size, SQLITE_STATIC);
   int src = sqlite3_step(f->put);
@@ -316,11 +339,25 @@ static int sink_txn_end(void *ud, uint64_t txid, uint32_t db_pages, ws_err *err)
 
 /* A delta's base: the page as this transaction has left it so far (SQLite
 ** shows a connection its own uncommitted writes), with the source's bytes
-** of page 1 that SQLite rewrites in the replica put back. */
+** of page 1 that SQLite rewrites in the replica put back.  sqlite_dbpage
+** bounds reads by the b-tree's page count from the transaction's start, so
+** pages this transaction appended come from the scratch copy put_page made
+** (every page in begin_pages+1..phys_pages was written in this txn, with
+** content or zeros: sink_page and sink_txn_end fill the gaps). */
 static int sink_read(void *ud, uint32_t pgno, uint8_t *out, ws_err *err) {
   follower *f = ud;
   memset(out, 0, f->page_size);
   if (pgno == pending_byte_page(f->page_size) || pgno > f->phys_pages) return WS_OK;
+  if (f->in_txn && pgno > f->begin_pages) {
+    ssize_t n = f->spill_fd < 0 ? 0 :
+        ws_pread_full(f->spill_fd, out, f->page_size,
+                      (off_t)(pgno - f->begin_pages - 1) * f->page_size,
+                      "follow scratch", err);
+    if (n < 0) return err->code;
+    if ((size_t)n != f->page_size)
+      return ws_fail(err, WS_EIO, "follow scratch: page %" PRIu32 " missing", pgno);
+    return WS_OK;
+  }
   if (!f->get && sqlite3_prepare_v2(f->db, "SELECT data FROM sqlite_dbpage('r') "
                                     "WHERE pgno = ?1", -1, &f->get, NULL) != SQLITE_OK)
     return ws_fail(err, WS_ESQLITE, "prepare the page reader on %s: %s", f->replica,
@@ -703,6 +740,7 @@ int ws_follow(const ws_follow_opts *o, ws_err *err) {
   follower f;
   int rc;
   memset(&f, 0, sizeof(f));
+  f.spill_fd = -1;
   if (!o || o->version != WS_FOLLOW_OPTS_VERSION || !o->store_url || !o->replica_path ||
       !*o->replica_path)
     return ws_fail(err, WS_EINVAL, "follow: missing store URL or replica path (or "
@@ -763,6 +801,7 @@ out:
   ws_apply_free(&f.a);
   free(f.zero);
   free(f.pbuf);
+  if (f.spill_fd >= 0) close(f.spill_fd);
   free(f.state_path);
   free(f.state_tmp);
   free(f.init_path);

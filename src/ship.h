@@ -54,8 +54,6 @@ typedef struct ship {
 
   ws_enc *enc;             /* reused for every object (ship_write.c) */
   ship_delta *delta;       /* delta bases (ship_delta.c), NULL until used */
-  uint32_t delta_limit;    /* deltas only for pages <= this: the size of the
-                              state the segment applies onto (ship_delta.c) */
   txn_info *tx;            /* transactions found by the last scan */
   size_t ntx, captx;
   uint64_t tx_pages;

@@ -123,10 +123,7 @@ int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
     if (d->cap) memset(d->key, 0, d->cap * sizeof(*d->key));
   }
   int rc = -1;
-  /* Only pages the state before the object already had: a follow replica
-  ** applies an object as one SQLite transaction, and sqlite_dbpage cannot
-  ** read back a page that transaction added. */
-  if (allow && !d->off && f->pgno <= s->ds.npages && f->pgno <= s->delta_limit) {
+  if (allow && !d->off && f->pgno <= s->ds.npages) {
     const uint8_t *base = base_of(s, d, h, f);
     size_t len;
     if (base && ws_delta_make(d->out, ws_delta_worth(ps), &len, base, f->page, ps))

@@ -341,7 +341,6 @@ int ship_write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
   oh.pos = end;
   if ((rc = upload_begin(&u, s, &oh, err))) return rc;
   segenc e = {s, &u, 0, 0, resume, h, now};
-  s->delta_limit = s->ds.npages;
   ws_walpos got;
   rc = ws_wal_iter(s->wal, h, &s->pos, end.frame, segenc_frame, &e, &got, err);
   if (rc == WS_OK && (got.frame != end.frame || e.k != s->ntx))
