@@ -25,6 +25,7 @@ typedef struct fmap {
   uint32_t mask;
   /* chain value before the frame being visited */
   uint32_t prev1, prev2;
+  const ws_dbscan_src *src;
 } fmap;
 
 static uint32_t slot_of(const fmap *m, uint32_t pgno) {
@@ -42,6 +43,7 @@ static int map_frame(void *ud, const ws_frame *f, ws_err *err) {
   e->ck2 = m->prev2;
   m->prev1 = f->after.ck1;
   m->prev2 = f->after.ck2;
+  if (m->src->on_frame) m->src->on_frame(m->src->frame_ud, f->pgno, f->idx);
   return WS_OK;
 }
 
@@ -92,6 +94,7 @@ int ws_dbscan(const ws_dbscan_src *s, uint32_t npages, ws_page_fn cb, void *ud,
               ws_err *err) {
   int rc = WS_OK;
   fmap m = {0};
+  m.src = s;
   uint8_t *run = NULL, *page = NULL;
   uint32_t ps = s->page_size;
   uint32_t run_pages = RUN_BYTES / ps;

@@ -26,6 +26,10 @@ typedef struct ws_dbscan_src {
   const ws_walhdr *h;       /* cycle of end_frame */
   uint32_t end_frame;       /* a commit frame of h's cycle, or 0 */
   uint32_t page_size;
+  /* optional: told each WAL frame (page, index) the overlay reads, oldest
+  ** first (the sidecar learns where its delta bases are, ship_delta.c) */
+  void (*on_frame)(void *ud, uint32_t pgno, uint32_t idx);
+  void *frame_ud;
 } ws_dbscan_src;
 
 /* Page size from the database header (offset 16; 1 means 65536). */

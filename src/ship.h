@@ -90,5 +90,11 @@ int ship_write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
 int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
                   int allow, ws_err *err);
 void ship_delta_free(ship_delta *d);
+/* ws_dbscan_src.on_frame for a scan of h's cycle: ud is a ship_seen. */
+typedef struct ship_seen {
+  ship *s;
+  const ws_walhdr *h;
+} ship_seen;
+void ship_delta_seen(void *ud, uint32_t pgno, uint32_t idx);
 
 #endif

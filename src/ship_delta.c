@@ -14,6 +14,9 @@
 ** the state checksum after every transaction, so even a wrong base that
 ** passed would be refused there, never applied silently.
 **
+** The map also learns the frames a state scan (a snapshot, a start) read
+** from the WAL, so pages still in the WAL then have their base too.
+**
 ** Memory: 8 bytes per distinct page of the WAL cycle (bounded by the WAL,
 ** capped at MAP_MAX entries), a frame and a delta buffer.
 */
@@ -21,7 +24,6 @@
 #include "common.h"
 #include "delta.h"
 
-#include <libdeflate.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,11 +71,6 @@ static void remember(ship_delta *d, uint32_t pgno, uint32_t idx) {
   d->val[i] = idx;
 }
 
-static uint64_t hash_of(uint32_t pgno, const uint8_t *page, uint32_t ps) {
-  uint32_t c = libdeflate_crc32(0, page, ps), a = libdeflate_adler32(1, page, ps);
-  return ws_page_hash_mix(((uint64_t)c << 32) | a, pgno);
-}
-
 /* The page's content before frame f, if it can be found and proven by the
 ** hash s->ds holds; NULL otherwise. */
 static const uint8_t *base_of(ship *s, ship_delta *d, const ws_walhdr *h,
@@ -92,36 +89,53 @@ static const uint8_t *base_of(ship *s, ship_delta *d, const ws_walhdr *h,
                               &ignore);
     if (n == (ssize_t)ps) page = d->frame;
   }
-  if (page && hash_of(f->pgno, page, ps) == s->ds.h[f->pgno - 1]) return page;
+  if (page && ws_page_hash(f->pgno, page, ps) == s->ds.h[f->pgno - 1]) return page;
   return NULL;
 }
 
-int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
-                  int allow, ws_err *err) {
+/* The delta state for h's cycle and the current page size, made or reset
+** as needed; NULL only when out of memory. */
+static ship_delta *dl_for(ship *s, const ws_walhdr *h, ws_err *err) {
   ship_delta *d = s->delta;
   uint32_t ps = s->page_size;
   if (!d) {
-    if (!(d = s->delta = ws_calloc(1, sizeof(*d), err))) return WS_ENOMEM;
+    if (!(d = s->delta = ws_calloc(1, sizeof(*d), err))) return NULL;
     const char *v = getenv("WALSHIP_NO_DELTA");
     d->off = v && *v && strcmp(v, "0") != 0;
   }
+  int reset = d->salt1 != h->salt1 || d->salt2 != h->salt2;   /* a new cycle */
   if (d->page_size != ps) {
     free(d->frame);
     free(d->out);
     d->frame = d->out = NULL;
+    d->page_size = 0;
     if (!(d->frame = ws_malloc(WS_WAL_FRAME_HDR + (size_t)ps, err)) ||
         !(d->out = ws_malloc(ws_delta_worth(ps), err)))
-      return WS_ENOMEM;
+      return NULL;
     d->page_size = ps;
-    d->n = 0;
-    if (d->cap) memset(d->key, 0, d->cap * sizeof(*d->key));
+    reset = 1;
   }
-  if (d->salt1 != h->salt1 || d->salt2 != h->salt2) {   /* a new cycle */
+  if (reset) {
     d->salt1 = h->salt1;
     d->salt2 = h->salt2;
     d->n = 0;
     if (d->cap) memset(d->key, 0, d->cap * sizeof(*d->key));
   }
+  return d;
+}
+
+void ship_delta_seen(void *ud, uint32_t pgno, uint32_t idx) {
+  ship_seen *v = ud;
+  ws_err ignore = WS_ERR_INIT;
+  ship_delta *d = dl_for(v->s, v->h, &ignore);
+  if (d && !d->off) remember(d, pgno, idx);
+}
+
+int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
+                  int allow, ws_err *err) {
+  ship_delta *d = dl_for(s, h, err);
+  uint32_t ps = s->page_size;
+  if (!d) return WS_ENOMEM;
   int rc = -1;
   if (allow && !d->off && f->pgno <= s->ds.npages) {
     const uint8_t *base = base_of(s, d, h, f);
@@ -130,7 +144,7 @@ int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
       rc = ws_enc_delta(enc, f->pgno, d->out, len, err);
   }
   if (rc < 0) rc = ws_enc_page(enc, f->pgno, f->page, err);
-  if (rc == WS_OK) remember(d, f->pgno, f->idx);
+  if (rc == WS_OK && !d->off) remember(d, f->pgno, f->idx);
   return rc;
 }
 

@@ -12,20 +12,8 @@
 #include "names.h"
 #include "walship/stats.h"
 
-#include <libdeflate.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ws_page_hash (pagehash.h) with libdeflate's CRC-32 and Adler-32: the same
-** functions as zlib's, several times faster.  Hashing every shipped page
-** with zlib's was a third of the sidecar's instructions at 100 tx/s
-** (docs/benchmarks.md).  Must equal ws_page_hash: restore recomputes the
-** state checksum with it and refuses an object whose sums differ. */
-static uint64_t page_hash(uint32_t pgno, const void *page, uint32_t page_size) {
-  uint32_t c = libdeflate_crc32(0, page, page_size);
-  uint32_t a = libdeflate_adler32(1, page, page_size);
-  return ws_page_hash_mix(((uint64_t)c << 32) | a, pgno);
-}
 
 /* ------------------------------------------------------------ uploads */
 
@@ -133,7 +121,7 @@ typedef struct scan_ctx {
 
 static int scan_page(void *ud, uint32_t pgno, const uint8_t *page, ws_err *err) {
   scan_ctx *c = ud;
-  int rc = ws_dbstate_set(&c->s->ds, pgno, page_hash(pgno, page, c->s->page_size), err);
+  int rc = ws_dbstate_set(&c->s->ds, pgno, ws_page_hash(pgno, page, c->s->page_size), err);
   if (rc == WS_OK && c->u) rc = ws_enc_page(c->u->enc, pgno, page, err);
   if (c->pr) progress_page(c->pr, c->s->page_size);
   return rc;
@@ -147,7 +135,9 @@ static int scan_into(ship *s, const ws_walhdr *h, uint32_t end_frame,
   ws_dbstate_free(&s->ds);
   s->have_ds = 0;
   if ((rc = ws_dbstate_init(&s->ds, s->page_size, err))) return rc;
-  ws_dbscan_src src = {s->dbfd, s->o->db_path, s->wal, h, end_frame, s->page_size};
+  ship_seen seen = {s, h};
+  ws_dbscan_src src = {s->dbfd, s->o->db_path, s->wal, h, end_frame, s->page_size,
+                       h ? ship_delta_seen : NULL, &seen};
   progress pr;
   if (u) progress_init(&pr, s->o->stats, npages, s->page_size);
   scan_ctx c = {s, u, u ? &pr : NULL};
@@ -166,7 +156,7 @@ int ship_scan_state(ship *s, const ws_walhdr *h, uint32_t end_frame, uint32_t np
 
 int ship_state_npages(ship *s, const ws_walhdr *h, uint32_t end_frame,
                         uint32_t *npages, ws_err *err) {
-  ws_dbscan_src src = {s->dbfd, s->o->db_path, s->wal, h, end_frame, s->page_size};
+  ws_dbscan_src src = {s->dbfd, s->o->db_path, s->wal, h, end_frame, s->page_size, NULL, NULL};
   return ws_dbscan_npages(npages, &src, err);
 }
 
@@ -300,7 +290,7 @@ static int segenc_frame(void *ud, const ws_frame *f, ws_err *err) {
     return rc;
   if ((rc = ship_put_page(s, e->h, f, e->u->enc, !e->resume, err))) return rc;
   if (!e->resume &&
-      (rc = ws_dbstate_set(&s->ds, f->pgno, page_hash(f->pgno, f->page, s->page_size), err)))
+      (rc = ws_dbstate_set(&s->ds, f->pgno, ws_page_hash(f->pgno, f->page, s->page_size), err)))
     return rc;
   if (++e->inframe < t->nframes) return WS_OK;
   /* the last frame of a transaction must be its commit frame */

@@ -592,7 +592,7 @@ static int on_page(void *ud, uint32_t pgno, const uint8_t *page, ws_err *err) {
 ** asking for `extra` pages beyond its size. */
 static int scan(pages *out, const gen *g, ws_wal *w, const ws_walhdr *h,
                 uint32_t end_frame, uint32_t extra, ws_err *err) {
-  ws_dbscan_src src = {-1, g->db, w, h, end_frame, 0};
+  ws_dbscan_src src = {-1, g->db, w, h, end_frame, 0, NULL, NULL};
   uint32_t np = 0;
   int rc;
   memset(out, 0, sizeof(*out));
