@@ -387,6 +387,10 @@ for rows in $SMALL_ROWS $RATIO_BIG_ROWS; do
   rm -f "$T/ratio-$rows.db"*
 done
 
+# ----------------------------------------- (f) lag and requests against S3
+hdr "(f) lag and requests against the local S3 server (s3rver behind the SigV4 proxy, 127.0.0.1)"
+bash bench/s3.sh "$BIN" || echo "bench: (f) failed"
+
 # ------------------------------------------- (c2) restore time vs db size
 hdr "(c2) restore time vs database size (random 4000-byte blobs, one snapshot, warm page cache)"
 echo "cmd: walship replicate --once DB STORE; walship restore STORE -o OUT [--skip-integrity-check]; raw bound dd if=DB of=OUT bs=1M conv=fsync ($RESTORE_REPS runs each, medians)"

@@ -55,6 +55,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "walship-test-proxy"
+    # Headers and body go out in separate writes: with Nagle on, the second
+    # waits for the client's delayed ACK (40 ms per response on Linux), which
+    # made every GET through the proxies take ~48 ms (bench/s3.sh).
+    disable_nagle_algorithm = True
     upstream = ("127.0.0.1", 0)  # set by the program
     log = None                   # Logger
 
