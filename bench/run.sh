@@ -34,7 +34,8 @@ LAG_S=${LAG_S:-10} LAG_REPS=${LAG_REPS:-5} BURST_S=${BURST_S:-8} ROUNDS=${ROUNDS
 BASE_ROUNDS=${BASE_ROUNDS:-3} FIXED_S=${FIXED_S:-8} RESTORE_REPS=${RESTORE_REPS:-3}
 RESTORE_SIZES_MB=${RESTORE_SIZES_MB:-10 100 1000}
 BIG_ROWS=${BIG_ROWS:-25000} SMALL_ROWS=${SMALL_ROWS:-85000} UPDATES=${UPDATES:-10000}
-RATIO_BIG_ROWS=${RATIO_BIG_ROWS:-850000}   # (d) also on a ~100 MB database, the size TARGETS.md's peer figure implies
+RATIO_BIG_ROWS=${RATIO_BIG_ROWS:-850000}
+LAG_REPS_10K=${LAG_REPS_10K:-3}             # (a) at 10,000 tx/s: fewer runs (each is 100,000 commits)   # (d) also on a ~100 MB database, the size TARGETS.md's peer figure implies
 OUT=${BENCH_OUT:-build/bench}
 for b in build/walship build/tools/ws-writer; do
   [ -x "$b" ] || { echo "bench: $b is missing; run make first" >&2; exit 1; }
@@ -138,6 +139,7 @@ lag_run 100tps-sync1s 100 1s
 lag_run 100tps-sync1s-wholepages 100 1s WALSHIP_NO_DELTA=1
 lag_run 100tps-sync0 100 0
 lag_run 1000tps-sync0 1000 0
+LAG_REPS=$LAG_REPS_10K lag_run 10000tps-sync0 10000 0
 
 # ------------------------------------- (b) writer overhead, (e) backup baseline
 hdr "(b) writer overhead + footprint, (e) baselines every 1 s: unthrottled insert writer, ${BURST_S}s, $ROUNDS alternating rounds (baselines in the first $BASE_ROUNDS)"
@@ -151,7 +153,9 @@ declare -A TPS=()
 burst() { # burst MODE ROUND
   local m=$1 r=$2 d=$T/burst-$1-$2 mon
   mkdir -p "$d"
-  "$WR" --db "$d/app.db" --txns 0 >/dev/null
+  local psopt=() ps=${BURST_PS:-4096}
+  [ -n "${BURST_PS:-}" ] && psopt=(--page-size "$BURST_PS")
+  "$WR" --db "$d/app.db" --txns 0 "${psopt[@]}" >/dev/null
   case $m in
     none) "$BIN/wsmon" --wal "$d/app.db-wal" >"$d/mon.txt" 2>"$d/side.log" & mon=$!
       BGPIDS+=("$mon") ;;
@@ -160,7 +164,7 @@ burst() { # burst MODE ROUND
     backup|vacuum|attach) "$BIN/wsmon" --wal "$d/app.db-wal" -- bash bench/copy_loop.sh "$m" "$d/app.db" "$d/bk" 1 >"$d/mon.txt" 2>"$d/side.log" & mon=$!
       BGPIDS+=("$mon"); wait_log "$d/side.log" "backup n=0" 30 ;;
   esac
-  "$WR" --db "$d/app.db" --duration "$BURST_S" --rate 0 --workload insert --synchronous normal --seed "$r" >"$d/writer.txt"
+  "$WR" --db "$d/app.db" --duration "$BURST_S" --rate 0 --workload insert --synchronous normal --seed "$r" "${psopt[@]}" >"$d/writer.txt"
   local shipped_at_end=""
   [ $m = walship ] && shipped_at_end=$(( $(last_txid "$d/store") - 1 ))
   kill -TERM "$mon"; wait "$mon" || true
@@ -184,8 +188,8 @@ burst() { # burst MODE ROUND
       "$(awk -v b="$(objbytes "$d/store")" 'BEGIN{print b/1e6}')" "$(nobj "$d/store")"
     printf ' store_KB_per_1000tx=%.1f' "$(awk -v b="$(objbytes "$d/store")" -v c="$commits" 'BEGIN{print b/c}')"
     local pages; pages=$(seg_pages "$d/store")
-    printf ' shipped_page_MB=%.1f ship_MB_per_cpu_s=%.1f' "$(awk -v p="$pages" 'BEGIN{print p*4096/1e6}')" \
-      "$(awk -v p="$pages" -v c="$cpu" 'BEGIN{if (c>0) printf "%.1f", p*4096/1e6/(c/1000); else print "NA"}')"
+    printf ' page_size=%s shipped_page_MB=%.1f ship_MB_per_cpu_s=%.1f' "$ps" "$(awk -v p="$pages" -v s="$ps" 'BEGIN{print p*s/1e6}')" \
+      "$(awk -v p="$pages" -v s="$ps" -v c="$cpu" 'BEGIN{if (c>0) printf "%.1f", p*s/1e6/(c/1000); else print "NA"}')"
     printf ' write_barriers=%s' "$(grep -c 'write barrier' "$d/side.log" || true)"
     grep -E ' (WARN|ERROR) ' "$d/side.log" | head -3 | sed 's/^/\n  sidecar: /' | tr -d '\n' || true
   fi
@@ -220,6 +224,13 @@ echo "idle: $(cat "$d/mon.txt") (includes the startup snapshot of a $(fsize "$d/
 rm -rf "$d"
 
 # ------------------------------------- (b2) writer overhead at 1000 tx/s
+hdr "(b3) keeping up at other page sizes: the same unthrottled insert burst, ${BURST_S}s, one round each (walship defaults)"
+for BURST_PS in 1024 65536; do
+  burst none "ps$BURST_PS"
+  burst walship "ps$BURST_PS"
+done
+unset BURST_PS
+
 hdr "(b2) writer overhead at a fixed 1000 tx/s: the writer's own CPU, ${FIXED_S}s, $ROUNDS alternating rounds"
 echo "writer cmd: /usr/bin/time ws-writer --db DB --duration $FIXED_S --rate 1000 --workload insert --synchronous normal --seed R"
 echo "modes: none; walship = walship replicate DB STORE (defaults); walship0 = walship replicate --sync-interval 0 DB STORE"
@@ -304,7 +315,28 @@ echo "sanity: compacted-history restore is byte-identical to the source file: $(
 rm -f "$d/out.db"
 "$W" restore "$d/long" -o "$d/out.db" --skip-integrity-check --log-level warn >/dev/null
 echo "sanity: long-history restore is byte-identical to the source file: $(cmp -s "$d/big.db" "$d/out.db" && echo yes || echo NO)"
-for h in short long compacted; do
+# Many: 100,000 single-row transactions after a fresh snapshot of the same
+# database (ws-writer's insert workload, unthrottled, default 1 s interval),
+# and the same after compaction.
+"$BIN/wsmon" --wal "$d/big.db-wal" -- "$W" replicate --log-level info "$d/big.db" "$d/many" \
+  >"$d/many.mon" 2>"$d/many.log" & sc=$!
+BGPIDS+=("$sc")
+wait_log "$d/many.log" "snapshot durable" 60
+"$WR" --db "$d/big.db" --txns 100000 --rate 0 --workload insert --synchronous normal --seed 7 >"$d/many.writer"
+kill -TERM "$sc"; wait "$sc" || true
+echo "many history: ws-writer --txns 100000 --rate 0 --workload insert --synchronous normal next to walship replicate (defaults): $(cat "$d/many.writer" | tr '\n' ' ')"
+echo "many history: $(ls "$d/many/snap" | wc -l) snapshot + $(ls "$d/many/seg" | wc -l) segments ($(seg_pages "$d/many") page records), bytes=$(objbytes "$d/many") (snapshot $(objbytes "$d/many/snap")), $(grep -o 'stopped: durable txid=[0-9]*' "$d/many.log")"
+sqlite3 "$d/big.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+cp -r "$d/many" "$d/manycompacted"
+"$W" compact --now +72h --log-level warn "$d/manycompacted" >/dev/null
+echo "plan for latest, many: $("$W" restore --dry-run "$d/many" | tail -n 1)"
+echo "plan for latest, many compacted: $("$W" restore --dry-run "$d/manycompacted" | tail -n 1)"
+for h in many manycompacted; do
+  rm -f "$d/out.db"
+  "$W" restore "$d/$h" -o "$d/out.db" --skip-integrity-check --log-level warn >/dev/null
+  echo "sanity: $h-history restore equals the source: $([ "$(sqlite3 "$d/big.db" .sha3sum)" = "$(sqlite3 "$d/out.db" .sha3sum)" ] && echo yes || echo NO)"
+done
+for h in short long compacted many manycompacted; do
   rm -f "$d/out.db"
   /usr/bin/time -f "user_s=%U sys_s=%S maxrss_kib=%M" -o "$d/time.txt" "$W" restore "$d/$h" -o "$d/out.db" --log-level warn >/dev/null
   echo "restore $h (with integrity_check), /usr/bin/time: $(cat "$d/time.txt")"
@@ -312,8 +344,9 @@ done
 rm -f "$d/out.db"
 echo "cmd: walship restore STORE -o OUT [--skip-integrity-check]  (OUT removed between runs; $RESTORE_REPS runs each)"
 RT_shortskip="" RT_shortcheck="" RT_longskip="" RT_longcheck="" RT_compactedskip="" RT_compactedcheck=""
+RT_manyskip="" RT_manycheck="" RT_manycompactedskip="" RT_manycompactedcheck=""
 for i in $(seq 1 "$RESTORE_REPS"); do
-  for h in short long compacted; do
+  for h in short long compacted many manycompacted; do
     for mode in skip check; do
       rm -f "$d/out.db"
       v=RT_$h$mode
@@ -348,9 +381,16 @@ row "walship restore long --skip-integrity-check" "$RT_longskip"
 row "walship restore long (with integrity_check)" "$RT_longcheck"
 row "walship restore long+compacted --skip-integrity-check" "$RT_compactedskip"
 row "walship restore long+compacted (with integrity_check)" "$RT_compactedcheck"
+row "walship restore many (100,000 txns) --skip-integrity-check" "$RT_manyskip"
+row "walship restore many (with integrity_check)" "$RT_manycheck"
+row "walship restore many+compacted --skip-integrity-check" "$RT_manycompactedskip"
+row "walship restore many+compacted (with integrity_check)" "$RT_manycompactedcheck"
 row "sqlite3 DB 'VACUUM INTO OUT' (baseline copy)" "$VAC"
 echo "long/short restore ratio (skip): $(div "$(median <<<"$RT_longskip")" "$(median <<<"$RT_shortskip")")"
 echo "compacted/short restore ratio (skip): $(div "$(median <<<"$RT_compactedskip")" "$(median <<<"$RT_shortskip")")"
+echo "many/short restore ratio (skip): $(div "$(median <<<"$RT_manyskip")" "$(median <<<"$RT_shortskip")")"
+echo "many+compacted/short restore ratio (skip): $(div "$(median <<<"$RT_manycompactedskip")" "$(median <<<"$RT_shortskip")")"
+echo "short restore / raw bound (dd conv=fsync), skip / with check: $(div "$(median <<<"$RT_shortskip")" "$mDD") / $(div "$(median <<<"$RT_shortcheck")" "$mDD")"
 rm -rf "$d"
 
 # ------------------------------------------------------ (d) store / db size
