@@ -47,6 +47,7 @@
                                      for CKPT_RECENT_MS and no flood is on */
 #define CKPT_RECENT_MS 60000
 #define FLOOD_FRAMES 256          /* WAL growth per look that means a flood ... */
+#define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship */
 #define FLOOD_RECENT_MS 2000      /* ... and keeps the fast tick this long */
 
 /* ------------------------------------------------------------- sync */
@@ -238,6 +239,7 @@ static int maint(ship *s, ws_err *err) {
     ** unshipped and a pin on slot 0 lets the app's next write restart
     ** the WAL.  A reset since our pin cannot fake this: frames of a new
     ** cycle cannot be backfilled while we hold it (pin.h). */
+    int tail_shipped = 0;
     for (int round = 0; round < 2; round++) {
       if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
       ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d shipped=%u",
@@ -247,14 +249,23 @@ static int maint(ship *s, ws_err *err) {
         break;
       /* Everything backfilled but a tail committed during our upload is not
       ** shipped yet: ship it now (one extra object per WAL cycle), then
-      ** check again. */
+      ** check again.  Not again for TAIL_RETRY_MS after it failed: a writer
+      ** that never pauses commits again during that extra upload too, and
+      ** trying at every sync doubled the objects (the PUTs, on S3) once
+      ** the WAL was past checkpoint_frames; the barrier past wal_max is
+      ** what resets the WAL under such a writer. */
+      if (s->tail_fail_ms && ws_mono_ms() - s->tail_fail_ms < TAIL_RETRY_MS) break;
       int shipped;
       if ((rc = sync_once(s, &shipped, err))) return rc;
+      tail_shipped = 1;
     }
     if (nlog > 0 && nlog == nckpt && s->have_cycle && (uint32_t)nlog == s->pos.frame) {
       s->last_full_mx = (uint32_t)nlog;
+      s->tail_fail_ms = 0;
       if ((rc = ws_pin_swap(s->pin, err))) return rc;
       s->covered = 0;
+    } else if (tail_shipped) {
+      s->tail_fail_ms = ws_mono_ms();
     }
     return WS_OK;
   }
@@ -598,8 +609,12 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       /* grown by FLOOD_FRAMES since the last look (or since a reset) */
       if ((mx > seen_mx ? mx - seen_mx : mx) >= FLOOD_FRAMES) flood_at = now;
       /* a flood: ship continuously rather than once per interval, so the
-      ** WAL in use stays near wal_max instead of growing for a whole interval */
-      if (o->wal_max_bytes &&
+      ** WAL in use stays near wal_max instead of growing for a whole
+      ** interval.  Only while the WAL grows fast: a slow writer whose WAL
+      ** just never resets (our pin) reaches wal_max/2 too, and shipping at
+      ** every tick then cost an object per tick (~30 a second, on S3 as
+      ** many PUTs) until the barrier at wal_max; it keeps the interval. */
+      if (o->wal_max_bytes && now - flood_at < FLOOD_RECENT_MS &&
           (uint64_t)mx * (s.page_size + WS_WAL_FRAME_HDR) > o->wal_max_bytes / 2)
         force = 1, flood_at = now;
       seen_mx = mx;

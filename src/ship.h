@@ -62,6 +62,8 @@ typedef struct ship {
   uint64_t objects, bytes; /* shipped so far */
   int64_t log_ms;          /* last "durable" log line */
   int64_t snap_ms;         /* capture time of the newest snapshot (unix ms) */
+  int64_t tail_fail_ms;    /* maint: last extra tail upload that did not
+                              let the WAL reset (monotonic ms), 0 = none */
   int settled;             /* last sync_all ended with the pin at the end */
   int more;                /* commits are waiting for the next sync */
 } ship;
