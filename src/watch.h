@@ -20,7 +20,10 @@ void ws_watch_close(ws_watch *w);
 ** signal).  Drains every pending event in one go.  With events == 0 it
 ** sleeps the whole timeout regardless of file activity (the caller already
 ** knows there is work and is only waiting for its time to come), then
-** drains. */
+** drains; the app's writes then raise no events at all (they cost the app
+** CPU).  The first call with events != 0 after that returns at once (mask
+** of what is queued, usually 0) so the caller re-reads the files before
+** sleeping. */
 int ws_watch_wait(ws_watch *w, int timeout_ms, int events);
 
 #endif
