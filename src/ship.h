@@ -59,6 +59,7 @@ typedef struct ship {
   uint64_t tx_pages;
 
   uint32_t last_full_mx;   /* shm hint already acted on */
+  int64_t swap_ms;         /* sync_all: when it last moved the pin to the end */
   uint64_t objects, bytes; /* shipped so far */
   int64_t log_ms;          /* last "durable" log line */
   int64_t snap_ms;         /* capture time of the newest snapshot (unix ms) */
