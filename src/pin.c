@@ -7,6 +7,7 @@
 */
 #include "pin.h"
 #include "common.h"
+#include "wlock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,11 @@ struct ws_pin {
   char *path;
   char *shm_path;
   int shm_fd;
+  ws_wlock *wlock;        /* the barrier's write lock, opened on first use */
+  int slot0;              /* hint: the WAL was fully backfilled at the pin */
 };
+
+static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb);
 
 static int sqlfail(ws_pin *p, sqlite3 *db, int rc, const char *what, ws_err *err) {
   return ws_fail(err, WS_ESQLITE, "%s %s: %s (%d)", what, p->path,
@@ -133,6 +138,7 @@ void ws_pin_close(ws_pin *p) {
     sqlite3_finalize(p->read[i]);
     if (p->db[i]) sqlite3_close(p->db[i]);
   }
+  ws_wlock_close(p->wlock);
   if (p->shm_fd >= 0) close(p->shm_fd);
   free(p->shm_path);
   free(p->path);
@@ -159,6 +165,8 @@ int ws_pin_swap(ws_pin *p, ws_err *err) {
   if (p->barrier >= 0)
     return ws_fail(err, WS_EINVAL, "pin swap during a barrier");
   if ((rc = take(p, next, err))) return rc;  /* old pin still held */
+  uint32_t mx, nb;
+  p->slot0 = shm_peek(p, &mx, &nb) && mx == nb;
   if (p->held >= 0 && (rc = exec(p, p->held, "COMMIT", err))) {
     sqlite3_exec(p->db[next], "COMMIT", NULL, NULL, NULL);
     return rc;
@@ -180,15 +188,20 @@ int ws_pin_checkpoint(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
 }
 
 int ws_pin_barrier_begin(ws_pin *p, int wait_ms, ws_err *err) {
-  int i = p->held >= 0 ? 1 - p->held : 0;
+  int i = p->held >= 0 ? 1 - p->held : 0, rc;
   if (p->held < 0 || p->barrier >= 0)
     return ws_fail(err, WS_EINVAL, "barrier without a pin");
-  sqlite3_busy_timeout(p->db[i], wait_ms);
-  int r = sqlite3_exec(p->db[i], "BEGIN IMMEDIATE", NULL, NULL, NULL);
-  sqlite3_busy_timeout(p->db[i], 5000);
-  if ((r & 0xff) == SQLITE_BUSY)
-    return ws_fail(err, WS_ELOCKED, "%s: write lock busy", p->path);
-  if (r != SQLITE_OK) return sqlfail(p, p->db[i], r, "lock", err);
+  if (!p->wlock && (rc = ws_wlock_open(&p->wlock, p->shm_path, err))) return rc;
+  if ((rc = ws_wlock_acquire(p->wlock, wait_ms, err))) {
+    if (rc == WS_ELOCKED) return ws_fail(err, WS_ELOCKED, "%s: write lock busy", p->path);
+    return rc;
+  }
+  /* No write transaction can be open now (we hold its lock), so this read
+  ** transaction sees the WAL's final end; it becomes the pin in end(). */
+  if ((rc = take(p, i, err))) {
+    ws_wlock_release(p->wlock);
+    return rc;
+  }
   p->barrier = i;
   return WS_OK;
 }
@@ -197,13 +210,14 @@ void ws_pin_barrier_abort(ws_pin *p) {
   if (p->barrier < 0) return;
   sqlite3_exec(p->db[p->barrier], "ROLLBACK", NULL, NULL, NULL);
   p->barrier = -1;
+  ws_wlock_release(p->wlock);
 }
 
 int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
   int x = p->barrier, y = p->held, rc;
   if (x < 0 || y < 0) return ws_fail(err, WS_EINVAL, "no barrier");
-  /* x holds a read transaction and the write lock: it is the pin now, and
-  ** no frame can be appended while it holds the lock. */
+  /* x holds a read transaction at the WAL's end and we hold the write
+  ** lock: x is the pin now, and no frame can be appended. */
   if ((rc = exec(p, y, "COMMIT", err))) {
     ws_pin_barrier_abort(p);
     return rc;
@@ -226,9 +240,11 @@ int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
   int r2 = take(p, y, err);
   sqlite3_exec(p->db[x], "ROLLBACK", NULL, NULL, NULL);
   p->barrier = -1;
+  ws_wlock_release(p->wlock);
   /* If y could not be pinned there is no pin now: the caller must treat
   ** the pin as lost and re-attach (which re-proves continuity). */
   p->held = r2 == WS_OK ? y : -1;
+  p->slot0 = *nlog >= 0 && *nlog == *nckpt;
   return rc ? rc : r2;
 }
 
@@ -263,7 +279,11 @@ int ws_pin_ckpt_locked(ws_pin *p) {
   return shm_byte_locked(p, SHM_LOCK_CKPT) && shm_byte_locked(p, SHM_LOCK_WRITE);
 }
 
-int ws_pin_shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) {
+int ws_pin_slot0(const ws_pin *p) { return p->slot0; }
+
+int ws_pin_shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) { return shm_peek(p, mx, nb); }
+
+static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) {
   uint8_t b[136];
   if (p->shm_fd < 0) {
     p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC);

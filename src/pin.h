@@ -40,9 +40,9 @@ void ws_pin_release(ws_pin *p);
 int ws_pin_checkpoint(ws_pin *p, int *nlog, int *nckpt, ws_err *err);
 
 /* The write-lock barrier, for a WAL that keeps growing under a writer that
-** never pauses: begin takes the write lock (BEGIN IMMEDIATE, waiting at most
-** wait_ms; WS_ELOCKED if it could not) on the idle connection, so no frame
-** can be appended.  The caller ships the rest of the WAL, then end releases
+** never pauses: begin takes the app's write lock (wlock.h: waiting in the
+** kernel at most wait_ms; WS_ELOCKED if it could not) and a read
+** transaction on the idle connection, so no frame can be appended.  The caller ships the rest of the WAL, then end releases
 ** the old pin, checkpoints (everything is shipped and nothing new can come,
 ** so the backfill completes), re-pins on the idle connection (now slot 0)
 ** and releases the write lock.  The app's writers wait only for that span. */
@@ -50,6 +50,12 @@ int ws_pin_barrier_begin(ws_pin *p, int wait_ms, ws_err *err);
 int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err);
 /* Abandon a barrier (on a failed ship): drop the write lock, keep the pin. */
 void ws_pin_barrier_abort(ws_pin *p);
+
+/* Hint (never used for correctness): the pin was taken on a fully
+** backfilled WAL, so it sits on read-lock 0.  There it forbids any backfill,
+** and every autocheckpoint of the app builds (sorts) its frame iterator
+** before failing on that lock: such a pin must move on soon. */
+int ws_pin_slot0(const ws_pin *p);
 
 /* Non-zero while a pin is held (zero after a failed barrier: re-attach). */
 int ws_pin_held(const ws_pin *p);

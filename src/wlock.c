@@ -1,0 +1,141 @@
+/*
+** The barrier's write lock, see wlock.h.
+**
+** One waiter thread per pin.  The main thread raises `want` and waits on a
+** condition variable up to its deadline; the waiter blocks in
+** F_OFD_SETLKW and, once it has the lock, hands it over (`held`) if it is
+** still wanted, else unlocks at once.  Only the waiter ever blocks in the
+** kernel, so a timeout never needs to interrupt a syscall; it is cancelled
+** (F_OFD_SETLKW is a cancellation point) only when the pin closes.
+*/
+#include "wlock.h"
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHM_LOCK_WRITE 120 /* unix VFS: WAL_WRITE_LOCK's byte in -shm */
+
+struct ws_wlock {
+  int fd;
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;       /* CLOCK_MONOTONIC */
+  int want, held, quit;
+  int err;                 /* errno of a failed wait, reported once */
+};
+
+static int lockop(int fd, short type, int cmd) {
+  struct flock fl;
+  memset(&fl, 0, sizeof(fl));
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = SHM_LOCK_WRITE;
+  fl.l_len = 1;
+  return fcntl(fd, cmd, &fl);
+}
+
+static void *waiter(void *arg) {
+  ws_wlock *w = arg;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->quit && (!w->want || w->held)) pthread_cond_wait(&w->cv, &w->mu);
+    if (w->quit) break;
+    pthread_mutex_unlock(&w->mu);
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    int r = lockop(w->fd, F_WRLCK, F_OFD_SETLKW);
+    int e = errno;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    pthread_mutex_lock(&w->mu);
+    if (r == 0 && w->want && !w->quit) {
+      w->held = 1;
+      w->want = 0;
+    } else if (r == 0) {
+      lockop(w->fd, F_UNLCK, F_OFD_SETLK); /* given up meanwhile */
+    } else if (e != EINTR) {
+      w->err = e;
+      w->want = 0;
+    }
+    pthread_cond_broadcast(&w->cv);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+int ws_wlock_open(ws_wlock **out, const char *shm_path, ws_err *err) {
+  *out = NULL;
+  ws_wlock *w = ws_calloc(1, sizeof(*w), err);
+  if (!w) return WS_ENOMEM;
+  w->fd = open(shm_path, O_RDWR | O_CLOEXEC);
+  if (w->fd < 0) {
+    int rc = ws_fail(err, WS_EIO, "open %s: %s", shm_path, strerror(errno));
+    free(w);
+    return rc;
+  }
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&w->mu, NULL);
+  int e = pthread_create(&w->th, NULL, waiter, w);
+  if (e) {
+    close(w->fd);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+    return ws_fail(err, WS_ENOMEM, "write-lock waiter thread: %s", strerror(e));
+  }
+  *out = w;
+  return WS_OK;
+}
+
+int ws_wlock_acquire(ws_wlock *w, int wait_ms, ws_err *err) {
+  struct timespec dl;
+  clock_gettime(CLOCK_MONOTONIC, &dl);
+  dl.tv_sec += wait_ms / 1000;
+  dl.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+  if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+  pthread_mutex_lock(&w->mu);
+  w->want = 1;
+  w->err = 0;
+  pthread_cond_broadcast(&w->cv);
+  while (!w->held && !w->err)
+    if (pthread_cond_timedwait(&w->cv, &w->mu, &dl) == ETIMEDOUT) break;
+  int held = w->held, e = w->err;
+  if (!held) w->want = 0; /* abandoned: the waiter drops a late lock */
+  pthread_mutex_unlock(&w->mu);
+  if (held) return WS_OK;
+  if (e) return ws_fail(err, WS_EIO, "write lock on -shm: %s", strerror(e));
+  return ws_fail(err, WS_ELOCKED, "write lock busy for %d ms", wait_ms);
+}
+
+void ws_wlock_release(ws_wlock *w) {
+  pthread_mutex_lock(&w->mu);
+  if (w->held) {
+    lockop(w->fd, F_UNLCK, F_OFD_SETLK);
+    w->held = 0;
+  }
+  pthread_mutex_unlock(&w->mu);
+}
+
+void ws_wlock_close(ws_wlock *w) {
+  if (!w) return;
+  pthread_mutex_lock(&w->mu);
+  w->quit = 1;
+  w->want = 0;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_cancel(w->th); /* acts only inside the blocking fcntl */
+  pthread_join(w->th, NULL);
+  close(w->fd);            /* drops the lock if it was still held */
+  pthread_cond_destroy(&w->cv);
+  pthread_mutex_destroy(&w->mu);
+  free(w);
+}

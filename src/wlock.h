@@ -1,0 +1,33 @@
+/*
+** Winning the app's WAL write lock for a write barrier (pin.h).
+**
+** SQLite's own way (BEGIN IMMEDIATE with a busy timeout) polls with growing
+** sleeps, and a writer that never pauses re-takes the lock microseconds
+** after each commit: against an unthrottled writer with 64 KiB pages the
+** barrier almost never got in, and the WAL grew to hundreds of MB.  Here a
+** helper thread waits in the kernel (fcntl F_OFD_SETLKW on the write-lock
+** byte of -shm), which wakes it at the app's very next unlock.
+**
+** It is an open-file-description lock, not a classic POSIX one: closing it
+** never drops the locks SQLite holds in this process on the same file, and
+** it conflicts with our own connections as with the app's, so while it is
+** held nobody, us included, can begin a write transaction.  Our connections
+** never write: that is exactly the barrier.
+*/
+#ifndef WS_WLOCK_H
+#define WS_WLOCK_H
+
+#include "walship/walship.h"
+
+typedef struct ws_wlock ws_wlock;
+
+/* Opens shm_path (the database's -shm) read-write and starts the waiter. */
+int ws_wlock_open(ws_wlock **out, const char *shm_path, ws_err *err);
+/* Wait at most wait_ms for the write lock: WS_OK (held until release) or
+** WS_ELOCKED.  A wait that times out is abandoned: if the lock comes later
+** the waiter drops it at once. */
+int ws_wlock_acquire(ws_wlock *w, int wait_ms, ws_err *err);
+void ws_wlock_release(ws_wlock *w);
+void ws_wlock_close(ws_wlock *w);
+
+#endif
