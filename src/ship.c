@@ -50,6 +50,7 @@
 #define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship */
 #define FLOOD_RECENT_MS 2000      /* ... and keeps the fast tick this long */
 #define REPIN_MS 1000             /* sync_all: pin moved at most this often */
+#define PREWORK_ROUNDS 3          /* barrier: unlocked ship+checkpoint rounds */
 
 /* ------------------------------------------------------------- sync */
 
@@ -121,6 +122,21 @@ static int sync_once(ship *s, int *shipped, ws_err *err) {
   return WS_OK;
 }
 
+/* Bytes of WAL in use (the file keeps its size after a reset). */
+static int64_t wal_in_use_peek(ship *s, uint32_t *mx, uint32_t *nb) {
+  uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
+  if (!s->pin || !ws_pin_shm_peek(s->pin, mx, nb)) {
+    int64_t filesz = s->wal ? ws_wal_size(s->wal) : 0;
+    *mx = (uint32_t)(filesz > 32 ? (uint64_t)(filesz - 32) / fsz : 0), *nb = 0;
+  }
+  return 32 + (int64_t)*mx * (int64_t)fsz;
+}
+
+static int64_t wal_in_use(ship *s) {
+  uint32_t mx, nb;
+  return wal_in_use_peek(s, &mx, &nb);
+}
+
 /* Ship everything committed, then move the pin to the end.  The swap needs
 ** only the old pin covered; commits that land during the upload belong to
 ** the new pin and normally wait for the next interval (s->more), so one
@@ -132,7 +148,16 @@ static int sync_all(ship *s, int drain, ws_err *err) {
   s->more = 0;
   for (int round = 0; round < 64; round++) {
     if ((rc = sync_once(s, &shipped, err))) return rc;
-    if (!s->covered) continue;             /* capped: the rest right away */
+    if (!s->covered) {                     /* capped: the rest right away, */
+      /* unless the app outruns us: then the barrier, which takes the lock
+      ** first past twice the limit, is what bounds the WAL (an unthrottled
+      ** writer with 64 KiB pages writes ~300 MB/s, faster than we ship). */
+      if (!drain && wal_in_use(s) > 2 * (int64_t)s->o->wal_max_bytes && s->o->wal_max_bytes) {
+        s->more = 1;
+        return WS_OK;
+      }
+      continue;
+    }
     /* Each move of the pin lets the app's next autocheckpoint (once its
     ** WAL is past 1000 frames) backfill up to it, with two fsyncs inside
     ** the app's COMMIT.  After every sync at --sync-interval 0 that was
@@ -140,8 +165,10 @@ static int sync_all(ship *s, int drain, ws_err *err) {
     ** writer in 5 s; its CPU x1.58), so the pin moves at most every
     ** REPIN_MS unless draining.  Not moving is always safe (the rule is
     ** "swap only when covered", never "swap when covered"); the pin just
-    ** stays covered, and maint moves it when it checkpoints. */
-    if (!drain && ws_mono_ms() - s->swap_ms < REPIN_MS) return WS_OK;
+    ** stays covered, and maint moves it when it checkpoints.  A pin on
+    ** read-lock 0 moves at once: it blocks every backfill (pin.h). */
+    if (!drain && !ws_pin_slot0(s->pin) && ws_mono_ms() - s->swap_ms < REPIN_MS)
+      return WS_OK;
     s->swap_ms = ws_mono_ms();
     if ((rc = ws_pin_swap(s->pin, err))) return rc;
     s->covered = 0;
@@ -191,15 +218,27 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
   /* A writer that never pauses outruns that pre-work (it keeps appending
   ** while we ship and backfill), so past twice the limit the lock comes
   ** first: the WAL stays near 2 * wal_max, and the lock span grows. */
-  if ((uint64_t)walsz < 2 * s->o->wal_max_bytes) {
+  int64_t lim = 2 * (int64_t)s->o->wal_max_bytes;
+  /* Up to three rounds while the tail left for the lock shrinks: what the
+  ** lock span costs is mostly that tail's fsyncs (the checkpoint's fsync of
+  ** the WAL writes out every page the app wrote since the last one). */
+  for (int round = 0; round < PREWORK_ROUNDS && walsz < lim; round++) {
     do {
       if ((rc = sync_once(s, &shipped, err))) return rc;
-    } while (!s->covered);
+    } while (!s->covered && wal_in_use(s) <= lim); /* outrun: lock now */
+    if (!s->covered) break;
     if ((rc = ws_pin_swap(s->pin, err))) return rc;
     s->covered = 0;
     if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
+    uint32_t mx, nb;
+    walsz = wal_in_use_peek(s, &mx, &nb);
+    uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
+    if (mx < s->pos.frame || (uint64_t)(mx - s->pos.frame) * fsz < s->o->wal_max_bytes / 16)
+      break;
   }
+  int64_t t0 = ws_mono_ms();
   if ((rc = ws_pin_barrier_begin(s->pin, 100, err))) return rc;
+  int64_t t1 = ws_mono_ms();
   do {
     if ((rc = sync_once(s, &shipped, err))) {
       ws_pin_barrier_abort(s->pin);
@@ -211,8 +250,9 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
   if (!ws_pin_held(s->pin)) /* attach re-proves continuity */
     return rc ? rc : ws_fail(err, WS_ERROR, "pin lost after barrier");
   if (s->o->stats) ws_stats_barrier(s->o->stats);
-  ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d",
-         (long long)walsz, nlog, nckpt);
+  ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d "
+         "wait_ms=%lld held_ms=%lld", (long long)walsz, nlog, nckpt,
+         (long long)(t1 - t0), (long long)(ws_mono_ms() - t1));
   if (rc) return rc;
   return sync_all(s, 0, err);
 }
@@ -231,12 +271,7 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
 static int maint(ship *s, ws_err *err) {
   uint32_t mx = 0, nb = 0;
   int nlog, nckpt, rc;
-  int have = ws_pin_shm_peek(s->pin, &mx, &nb);
-  uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
-  int64_t filesz = ws_wal_size(s->wal);
-  if (!have) mx = (uint32_t)(filesz > 32 ? (uint64_t)(filesz - 32) / fsz : 0), nb = 0;
-  /* bytes of WAL in use: the file keeps its size after a reset */
-  int64_t walsz = 32 + (int64_t)mx * (int64_t)fsz;
+  int64_t walsz = wal_in_use_peek(s, &mx, &nb);
   if (s->o->stats) ws_stats_wal_size(s->o->stats, walsz);
 
   if (s->o->wal_max_bytes && (uint64_t)walsz > s->o->wal_max_bytes && nb < mx) {

@@ -255,7 +255,11 @@ static int txscan_frame(void *ud, const ws_frame *f, ws_err *err) {
 ** when cap): fills s->tx and *end (== pos when there are none). */
 int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
                      int *capped, ws_err *err) {
-  txscan t = {s, 0, s->pos, 0, cap ? SEG_MAX_BYTES : 0};
+  /* Under a flood a segment is at most --wal-max of pages, so the sync loop
+  ** gets a say (sync_all: barrier past twice the limit) that often. */
+  uint64_t cb = SEG_MAX_BYTES;
+  if (s->o->wal_max_bytes && s->o->wal_max_bytes < cb) cb = s->o->wal_max_bytes;
+  txscan t = {s, 0, s->pos, 0, cap ? cb : 0};
   ws_walpos last;
   s->ntx = 0;
   s->tx_pages = 0;
