@@ -122,6 +122,20 @@ static int sync_once(ship *s, int *shipped, ws_err *err) {
   return WS_OK;
 }
 
+/* The WAL size the barrier holds: --wal-max, but at most four times the
+** autocheckpoint size in frames.  With small pages 16 MiB is many times
+** SQLite's 1000 frames, and past those every commit of the app runs a
+** checkpoint attempt that sorts the frames after nBackfill (1 KiB pages:
+** the writer ran at 0.34x its speed alone). */
+uint64_t ship_wal_max(const ship *s) {
+  uint64_t m = s->o->wal_max_bytes;
+  if (m && s->o->checkpoint_frames && s->page_size) {
+    uint64_t f = 4ull * s->o->checkpoint_frames * (s->page_size + WS_WAL_FRAME_HDR);
+    if (f < m) m = f;
+  }
+  return m;
+}
+
 /* Bytes of WAL in use (the file keeps its size after a reset). */
 static int64_t wal_in_use_peek(ship *s, uint32_t *mx, uint32_t *nb) {
   uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
@@ -152,7 +166,7 @@ static int sync_all(ship *s, int drain, ws_err *err) {
       /* unless the app outruns us: then the barrier, which takes the lock
       ** first past twice the limit, is what bounds the WAL (an unthrottled
       ** writer with 64 KiB pages writes ~300 MB/s, faster than we ship). */
-      if (!drain && wal_in_use(s) > 2 * (int64_t)s->o->wal_max_bytes && s->o->wal_max_bytes) {
+      if (!drain && ship_wal_max(s) && wal_in_use(s) > 2 * (int64_t)ship_wal_max(s)) {
         s->more = 1;
         return WS_OK;
       }
@@ -218,7 +232,7 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
   /* A writer that never pauses outruns that pre-work (it keeps appending
   ** while we ship and backfill), so past twice the limit the lock comes
   ** first: the WAL stays near 2 * wal_max, and the lock span grows. */
-  int64_t lim = 2 * (int64_t)s->o->wal_max_bytes;
+  int64_t lim = 2 * (int64_t)ship_wal_max(s);
   /* Up to three rounds while the tail left for the lock shrinks: what the
   ** lock span costs is mostly that tail's fsyncs (the checkpoint's fsync of
   ** the WAL writes out every page the app wrote since the last one). */
@@ -233,7 +247,7 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
     uint32_t mx, nb;
     walsz = wal_in_use_peek(s, &mx, &nb);
     uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
-    if (mx < s->pos.frame || (uint64_t)(mx - s->pos.frame) * fsz < s->o->wal_max_bytes / 16)
+    if (mx < s->pos.frame || (uint64_t)(mx - s->pos.frame) * fsz < ship_wal_max(s) / 16)
       break;
   }
   int64_t t0 = ws_mono_ms();
@@ -274,7 +288,7 @@ static int maint(ship *s, ws_err *err) {
   int64_t walsz = wal_in_use_peek(s, &mx, &nb);
   if (s->o->stats) ws_stats_wal_size(s->o->stats, walsz);
 
-  if (s->o->wal_max_bytes && (uint64_t)walsz > s->o->wal_max_bytes && nb < mx) {
+  if (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx) {
     rc = barrier(s, walsz, err);
     if (rc != WS_ELOCKED) return rc;
   }
@@ -660,8 +674,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ** just never resets (our pin) reaches wal_max/2 too, and shipping at
       ** every tick then cost an object per tick (~30 a second, on S3 as
       ** many PUTs) until the barrier at wal_max; it keeps the interval. */
-      if (o->wal_max_bytes && now - flood_at < FLOOD_RECENT_MS &&
-          (uint64_t)mx * (s.page_size + WS_WAL_FRAME_HDR) > o->wal_max_bytes / 2)
+      if (ship_wal_max(&s) && now - flood_at < FLOOD_RECENT_MS &&
+          (uint64_t)mx * (s.page_size + WS_WAL_FRAME_HDR) > ship_wal_max(&s) / 2)
         force = 1, flood_at = now;
       seen_mx = mx;
     }

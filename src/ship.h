@@ -81,6 +81,8 @@ int ship_state_npages(ship *s, const ws_walhdr *h, uint32_t end_frame,
 int ship_write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, int periodic,
                         ws_err *err);
 /* Committed transactions after pos (a segment's worth when cap) into s->tx. */
+/* The WAL size the write barrier holds (ship.c). */
+uint64_t ship_wal_max(const ship *s);
 int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end, int *capped,
                    ws_err *err);
 /* Ship s->tx (frames pos..end) as one segment. */

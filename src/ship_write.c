@@ -258,7 +258,7 @@ int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
   /* Under a flood a segment is at most --wal-max of pages, so the sync loop
   ** gets a say (sync_all: barrier past twice the limit) that often. */
   uint64_t cb = SEG_MAX_BYTES;
-  if (s->o->wal_max_bytes && s->o->wal_max_bytes < cb) cb = s->o->wal_max_bytes;
+  if (ship_wal_max(s) && ship_wal_max(s) < cb) cb = ship_wal_max(s);
   txscan t = {s, 0, s->pos, 0, cap ? cb : 0};
   ws_walpos last;
   s->ntx = 0;
