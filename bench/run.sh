@@ -21,6 +21,10 @@
 #       (one snapshot) and long history (snapshot + segments), vs cp, cp+fsync,
 #       gzip -dc of a gzip -1 copy, cat of the store objects; VACUUM INTO
 #   (d) store bytes / database size after 10,000 small updates of a ~10 MB db
+#   (b3) the unthrottled burst at 1 KiB and 64 KiB pages; (b4) a --wal-max
+#       sweep of it; (b5) with four writer connections
+#   (c4) a ~1 GB database with 100,000 transactions after the snapshot,
+#       restored as shipped and after compaction, vs a snapshot and dd
 #
 # Knobs (environment): LAG_S=10 LAG_REPS=5 BURST_S=8 ROUNDS=5 BASE_ROUNDS=3
 #   FIXED_S=8 RESTORE_REPS=3 BIG_ROWS=25000 (4000-byte blobs) SMALL_ROWS=85000
@@ -35,7 +39,9 @@ BASE_ROUNDS=${BASE_ROUNDS:-3} FIXED_S=${FIXED_S:-8} RESTORE_REPS=${RESTORE_REPS:
 RESTORE_SIZES_MB=${RESTORE_SIZES_MB:-10 100 1000}
 BIG_ROWS=${BIG_ROWS:-25000} SMALL_ROWS=${SMALL_ROWS:-85000} UPDATES=${UPDATES:-10000}
 RATIO_BIG_ROWS=${RATIO_BIG_ROWS:-850000}
-LAG_REPS_10K=${LAG_REPS_10K:-3}             # (a) at 10,000 tx/s: fewer runs (each is 100,000 commits)   # (d) also on a ~100 MB database, the size TARGETS.md's peer figure implies
+# (d) also on a ~100 MB database (RATIO_BIG_ROWS), the size TARGETS.md's peer figure implies
+LAG_REPS_10K=${LAG_REPS_10K:-3}             # (a) at 10,000 tx/s: fewer runs (each is 100,000 commits)
+LONG1G_ROWS=${LONG1G_ROWS:-250000}          # (c4) ~1 GB with 100,000 transactions after the snapshot; 0 skips
 OUT=${BENCH_OUT:-build/bench}
 for b in build/walship build/tools/ws-writer; do
   [ -x "$b" ] || { echo "bench: $b is missing; run make first" >&2; exit 1; }
@@ -153,18 +159,19 @@ declare -A TPS=()
 burst() { # burst MODE ROUND
   local m=$1 r=$2 d=$T/burst-$1-$2 mon
   mkdir -p "$d"
-  local psopt=() ps=${BURST_PS:-4096}
+  local psopt=() ps=${BURST_PS:-4096} wsx wrx
   [ -n "${BURST_PS:-}" ] && psopt=(--page-size "$BURST_PS")
+  read -r -a wsx <<<"${BURST_WS_ARGS:-}"; read -r -a wrx <<<"${BURST_WR_ARGS:-}"
   "$WR" --db "$d/app.db" --txns 0 "${psopt[@]}" >/dev/null
   case $m in
     none) "$BIN/wsmon" --wal "$d/app.db-wal" >"$d/mon.txt" 2>"$d/side.log" & mon=$!
       BGPIDS+=("$mon") ;;
-    walship) "$BIN/wsmon" --wal "$d/app.db-wal" -- "$W" replicate "$d/app.db" "$d/store" >"$d/mon.txt" 2>"$d/side.log" & mon=$!
+    walship) "$BIN/wsmon" --wal "$d/app.db-wal" -- "$W" replicate "${wsx[@]}" "$d/app.db" "$d/store" >"$d/mon.txt" 2>"$d/side.log" & mon=$!
       BGPIDS+=("$mon"); wait_log "$d/side.log" "snapshot durable" 30 ;;
     backup|vacuum|attach) "$BIN/wsmon" --wal "$d/app.db-wal" -- bash bench/copy_loop.sh "$m" "$d/app.db" "$d/bk" 1 >"$d/mon.txt" 2>"$d/side.log" & mon=$!
       BGPIDS+=("$mon"); wait_log "$d/side.log" "backup n=0" 30 ;;
   esac
-  "$WR" --db "$d/app.db" --duration "$BURST_S" --rate 0 --workload insert --synchronous normal --seed "$r" "${psopt[@]}" >"$d/writer.txt"
+  "$WR" --db "$d/app.db" --duration "$BURST_S" --rate 0 --workload insert --synchronous normal --seed "$r" "${psopt[@]}" "${wrx[@]}" >"$d/writer.txt"
   local shipped_at_end=""
   [ $m = walship ] && shipped_at_end=$(( $(last_txid "$d/store") - 1 ))
   kill -TERM "$mon"; wait "$mon" || true
@@ -191,6 +198,9 @@ burst() { # burst MODE ROUND
     printf ' page_size=%s shipped_page_MB=%.1f ship_MB_per_cpu_s=%.1f' "$ps" "$(awk -v p="$pages" -v s="$ps" 'BEGIN{print p*s/1e6}')" \
       "$(awk -v p="$pages" -v s="$ps" -v c="$cpu" 'BEGIN{if (c>0) printf "%.1f", p*s/1e6/(c/1000); else print "NA"}')"
     printf ' write_barriers=%s' "$(grep -c 'write barrier' "$d/side.log" || true)"
+    # how long each barrier held the app's write lock (median / max, ms)
+    printf ' barrier_held_ms=%s' "$(grep -o 'held_ms=[0-9]*' "$d/side.log" | cut -d= -f2 | sort -n |
+      awk '{v[NR]=$1} END{if (NR) printf "%s/%s", v[int((NR+1)/2)], v[NR]; else print "-"}')"
     grep -E ' (WARN|ERROR) ' "$d/side.log" | head -3 | sed 's/^/\n  sidecar: /' | tr -d '\n' || true
   fi
   if [ $m = backup ] || [ $m = vacuum ] || [ $m = attach ]; then
@@ -231,8 +241,17 @@ for BURST_PS in 1024 65536; do
 done
 unset BURST_PS
 
+hdr "(b4) --wal-max sweep: the same unthrottled 4 KiB insert burst, ${BURST_S}s, one round each (16MiB, the default, is in (b))"
+burst none wmref
+for wm in 8MiB 32MiB 64MiB 0; do BURST_WS_ARGS="--wal-max $wm" burst walship "wm$wm"; done
+
+hdr "(b5) four writer connections (ws-writer --conns 4, one process, turns per transaction), unthrottled, ${BURST_S}s"
+BURST_WR_ARGS="--conns 4" burst none conns4
+BURST_WR_ARGS="--conns 4" burst walship conns4
+
 hdr "(b2) writer overhead at a fixed 1000 tx/s: the writer's own CPU, ${FIXED_S}s, $ROUNDS alternating rounds"
-echo "writer cmd: /usr/bin/time ws-writer --db DB --duration $FIXED_S --rate 1000 --workload insert --synchronous normal --seed R"
+echo "writer cmd: wsmon --wal DB-wal -- ws-writer --db DB --duration $FIXED_S --rate 1000 --workload insert --synchronous normal --seed R"
+echo "(the writer's user+sys CPU from wait4(): microseconds, not /usr/bin/time's 10 ms steps)"
 echo "modes: none; walship = walship replicate DB STORE (defaults); walship0 = walship replicate --sync-interval 0 DB STORE"
 declare -A WCPU=()
 fixed() { # fixed MODE ROUND
@@ -244,12 +263,14 @@ fixed() { # fixed MODE ROUND
     walship0) "$W" replicate --sync-interval 0 "$d/app.db" "$d/store" 2>"$d/side.log" & sc=$! ;;
   esac
   if [ -n "$sc" ]; then BGPIDS+=("$sc"); wait_log "$d/side.log" "snapshot durable" 30; fi
-  /usr/bin/time -f "user_s=%U sys_s=%S" -o "$d/time.txt" "$WR" --db "$d/app.db" --duration "$FIXED_S" --rate 1000 \
-    --workload insert --synchronous normal --seed "$r" >"$d/writer.txt"
+  "$BIN/wsmon" --wal "$d/app.db-wal" -- "$WR" --db "$d/app.db" --duration "$FIXED_S" --rate 1000 \
+    --workload insert --synchronous normal --seed "$r" >"$d/writer.txt" 2>&1
   [ -n "$sc" ] && { kill -TERM "$sc"; wait "$sc" || true; }
   wl=$(cat "$d/writer.txt")
   local c u sy per
-  c=$(kv commits <<<"$wl"); u=$(kv user_s <"$d/time.txt"); sy=$(kv sys_s <"$d/time.txt")
+  c=$(kv commits <<<"$wl")
+  u=$(awk -v m="$(kv cpu_user_ms <<<"$wl")" 'BEGIN{printf "%.4f", m/1000}')
+  sy=$(awk -v m="$(kv cpu_sys_ms <<<"$wl")" 'BEGIN{printf "%.4f", m/1000}')
   per=$(awk -v u="$u" -v s="$sy" -v c="$c" 'BEGIN{printf "%.1f", (u+s)*1e6/c}')
   WCPU[$m]="${WCPU[$m]:-} $per"
   echo "round=$r $(load) mode=$m commits=$c tx/s=$(awk -v c="$c" -v e="$(kv elapsed <<<"$wl")" 'BEGIN{printf "%.0f", c/e}') writer_user_s=$u writer_sys_s=$sy writer_cpu_ms_per_1000tx=$per"
@@ -458,6 +479,44 @@ for mb in $RESTORE_SIZES_MB; do
   echo "$(awk -v b="$sz" 'BEGIN{printf "%.1f", b/1e6}') $mDD $mSK $mDF" >>"$OUT/restore-size.txt"
   rm -rf "$d"
 done
+
+hdr "(c4) a ~1 GB database with a long history: ${LONG1G_ROWS} rows, then 100,000 single-row transactions after the snapshot, as shipped and compacted"
+if [ "$LONG1G_ROWS" -gt 0 ]; then
+  d=$T/long1g; mkdir -p "$d"
+  sqlite3 "$d/db" "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; CREATE TABLE b(id INTEGER PRIMARY KEY, v BLOB);
+    WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<$LONG1G_ROWS)
+    INSERT INTO b(v) SELECT randomblob(4000) FROM c; PRAGMA journal_mode=WAL;" >/dev/null
+  "$BIN/wsmon" --wal "$d/db-wal" -- "$W" replicate --log-level info "$d/db" "$d/many" >"$d/many.mon" 2>"$d/many.log" & sc=$!
+  BGPIDS+=("$sc")
+  wait_log "$d/many.log" "snapshot durable" 120
+  "$WR" --db "$d/db" --txns 100000 --rate 0 --workload insert --synchronous normal --seed 11 >"$d/many.writer"
+  kill -TERM "$sc"; wait "$sc" || true
+  sqlite3 "$d/db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+  echo "db_bytes=$(fsize "$d/db"); writer: $(tr '\n' ' ' <"$d/many.writer"); sidecar: $(cat "$d/many.mon")"
+  echo "many: $(ls "$d/many/snap" | wc -l) snapshot + $(ls "$d/many/seg" | wc -l) segments, bytes=$(objbytes "$d/many"), $(grep -o 'stopped: durable txid=[0-9]*' "$d/many.log")"
+  "$W" replicate --once --log-level warn "$d/db" "$d/short"
+  cp -r "$d/many" "$d/manycompacted"
+  x=""; timed x "$W" compact --now +72h --log-level warn "$d/manycompacted" >/dev/null
+  echo "compaction took$x s; plan many: $("$W" restore --dry-run "$d/many" | tail -n 1); plan compacted: $("$W" restore --dry-run "$d/manycompacted" | tail -n 1)"
+  src=$(sqlite3 "$d/db" .sha3sum)
+  for h in many manycompacted; do
+    rm -f "$d/o"; "$W" restore "$d/$h" -o "$d/o" --skip-integrity-check --log-level warn >/dev/null
+    echo "sanity: $h restore equals the source: $([ "$src" = "$(sqlite3 "$d/o" .sha3sum)" ] && echo yes || echo NO)"
+  done
+  DDv="" SHv="" MAv="" MCv=""
+  for i in $(seq 1 "$RESTORE_REPS"); do
+    rm -f "$d/o"; timed DDv dd if="$d/db" of="$d/o" bs=1M conv=fsync status=none
+    rm -f "$d/o"; timed SHv "$W" restore "$d/short" -o "$d/o" --skip-integrity-check --log-level warn >/dev/null
+    rm -f "$d/o"; timed MAv "$W" restore "$d/many" -o "$d/o" --skip-integrity-check --log-level warn >/dev/null
+    rm -f "$d/o"; timed MCv "$W" restore "$d/manycompacted" -o "$d/o" --skip-integrity-check --log-level warn >/dev/null
+  done
+  rm -f "$d/o"
+  mDD=$(median <<<"$DDv") mSH=$(median <<<"$SHv") mMA=$(median <<<"$MAv") mMC=$(median <<<"$MCv")
+  echo "cmd: walship restore STORE -o OUT --skip-integrity-check; dd if=DB of=OUT bs=1M conv=fsync ($RESTORE_REPS runs each, medians) $(load)"
+  echo "  dd median=${mDD}s (runs:$DDv); short median=${mSH}s (runs:$SHv) x dd=$(div "$mSH" "$mDD")"
+  echo "  many median=${mMA}s (runs:$MAv) x short=$(div "$mMA" "$mSH") x dd=$(div "$mMA" "$mDD"); many compacted median=${mMC}s (runs:$MCv) x short=$(div "$mMC" "$mSH") x dd=$(div "$mMC" "$mDD")"
+  rm -rf "$d"
+fi
 
 # ---------------------------------------------------------------- plots
 hdr "plots"
