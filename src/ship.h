@@ -57,6 +57,8 @@ typedef struct ship {
   txn_info *tx;            /* transactions found by the last scan */
   size_t ntx, captx;
   uint64_t tx_pages;
+  uint64_t tx_chain;       /* digest of every frame's chain value up to the
+                              last commit of the scan (ship_chain_mix) */
 
   uint32_t last_full_mx;   /* shm hint already acted on */
   int64_t swap_ms;         /* sync_all: when it last moved the pin to the end */

@@ -218,8 +218,16 @@ int ship_write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, int periodic
 
 /* ------------------------------------------------------ segment building */
 
+/* Folds one frame's chain value into a digest: the encode pass re-reads
+** without recomputing checksums (ws_wal_iter_known) and must see, frame by
+** frame, the chain values the scan verified. */
+static uint64_t chain_mix(uint64_t d, const ws_walpos *p) {
+  return (d ^ (((uint64_t)p->ck1 << 32) | p->ck2)) * 0x100000001B3ull + p->frame;
+}
+
 typedef struct txscan {
   ship *s;
+  uint64_t chain, chain_commit;
   uint32_t cur;            /* frames in the open transaction */
   ws_walpos commit;        /* after the last commit frame seen */
   int capped;
@@ -230,7 +238,9 @@ static int txscan_frame(void *ud, const ws_frame *f, ws_err *err) {
   txscan *t = ud;
   ship *s = t->s;
   t->cur++;
+  t->chain = chain_mix(t->chain, &f->after);
   if (!f->commit) return WS_OK;
+  t->chain_commit = t->chain;
   if (s->ntx == s->captx) {
     size_t n = s->captx ? s->captx * 2 : 64;
     txn_info *v = ws_realloc(s->tx, n * sizeof(*v), err);
@@ -259,7 +269,7 @@ int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
   ** gets a say (sync_all: barrier past twice the limit) that often. */
   uint64_t cb = SEG_MAX_BYTES;
   if (ship_wal_max(s) && ship_wal_max(s) < cb) cb = ship_wal_max(s);
-  txscan t = {s, 0, s->pos, 0, cap ? cb : 0};
+  txscan t = {s, 0, 0, 0, s->pos, 0, cap ? cb : 0};
   ws_walpos last;
   s->ntx = 0;
   s->tx_pages = 0;
@@ -270,6 +280,7 @@ int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
   if (s->o->stats) ws_stats_seen(s->o->stats, s->txid + s->ntx, !t.capped, gen);
   *end = t.commit;
   *capped = t.capped;
+  s->tx_chain = t.chain_commit;
   return WS_OK;
 }
 
@@ -281,6 +292,7 @@ typedef struct segenc {
   int resume;              /* ds already at the end: sums only at the end */
   const ws_walhdr *h;
   int64_t now;
+  uint64_t chain;          /* chain_mix over the frames re-read */
 } segenc;
 
 static int segenc_frame(void *ud, const ws_frame *f, ws_err *err) {
@@ -288,6 +300,7 @@ static int segenc_frame(void *ud, const ws_frame *f, ws_err *err) {
   ship *s = e->s;
   const txn_info *t = &s->tx[e->k];
   int rc;
+  e->chain = chain_mix(e->chain, &f->after);
   uint64_t txid = s->txid + 1 + e->k;
   if (e->inframe == 0 &&
       (rc = ws_enc_txn_begin(e->u->enc, txid, e->now, t->db_pages, t->nframes, err)))
@@ -334,10 +347,12 @@ int ship_write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
   oh.dbsum_before = s->sum;
   oh.pos = end;
   if ((rc = upload_begin(&u, s, &oh, err))) return rc;
-  segenc e = {s, &u, 0, 0, resume, h, now};
+  segenc e = {s, &u, 0, 0, resume, h, now, 0};
   ws_walpos got;
-  rc = ws_wal_iter(s->wal, h, &s->pos, end.frame, segenc_frame, &e, &got, err);
-  if (rc == WS_OK && (got.frame != end.frame || e.k != s->ntx))
+  /* the scan verified the chain up to end: re-read, checking headers */
+  rc = ws_wal_iter_known(s->wal, h, &s->pos, end.frame, segenc_frame, &e, &got, err);
+  if (rc == WS_OK && (got.frame != end.frame || got.ck1 != end.ck1 || got.ck2 != end.ck2 ||
+                      e.chain != s->tx_chain || e.k != s->ntx))
     rc = ws_corrupt(err, "%s: frames %u..%u changed between reads", s->wal_path,
                     s->pos.frame + 1, end.frame);
   if (rc) {

@@ -174,9 +174,36 @@ static int frame_ok(const ws_walhdr *h, const uint8_t *fh, uint32_t *s1,
   return 1;
 }
 
+/* A frame an earlier pass verified: same cycle, and the chain value it
+** carries is taken as is (see ws_wal_iter_known). */
+static int frame_known(const ws_walhdr *h, const uint8_t *fh, uint32_t *s1,
+                       uint32_t *s2) {
+  if (ws_get32(fh + 8) != h->salt1 || ws_get32(fh + 12) != h->salt2) return 0;
+  if (ws_get32(fh) == 0) return 0;
+  *s1 = ws_get32(fh + 16);
+  *s2 = ws_get32(fh + 20);
+  return 1;
+}
+
+static int iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
+                uint32_t max_frame, int known, ws_frame_fn cb, void *ud,
+                ws_walpos *end, ws_err *err);
+
 int ws_wal_iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
                 uint32_t max_frame, ws_frame_fn cb, void *ud, ws_walpos *end,
                 ws_err *err) {
+  return iter(w, h, from, max_frame, 0, cb, ud, end, err);
+}
+
+int ws_wal_iter_known(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
+                      uint32_t to_frame, ws_frame_fn cb, void *ud, ws_walpos *end,
+                      ws_err *err) {
+  return iter(w, h, from, to_frame, 1, cb, ud, end, err);
+}
+
+static int iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
+                uint32_t max_frame, int known, ws_frame_fn cb, void *ud,
+                ws_walpos *end, ws_err *err) {
   int rc;
   ws_walpos pos = *from;
   if (pos.salt1 != h->salt1 || pos.salt2 != h->salt2)
@@ -201,7 +228,7 @@ int ws_wal_iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
     for (size_t i = 0; i < nfr; i++) {
       const uint8_t *fh = w->buf + i * fs;
       uint32_t s1 = pos.ck1, s2 = pos.ck2;
-      if (!frame_ok(h, fh, &s1, &s2)) goto done;
+      if (!(known ? frame_known(h, fh, &s1, &s2) : frame_ok(h, fh, &s1, &s2))) goto done;
       pos.frame++;
       pos.ck1 = s1;
       pos.ck2 = s2;
