@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bench/ab.sh OLD_WALSHIP NEW_WALSHIP — two walship binaries side by side in
+# one run, alternating, against the same writer (build/tools/ws-writer, the
+# "app") and the same machine state:
+#   flood  unthrottled insert writer for AB_FLOOD_S seconds at 1 KiB, 4 KiB and
+#          64 KiB pages: commits (the writer's speed), peak -wal file size,
+#          write barriers; and the writer alone
+#   fixed  the writer at 1000 tx/s for AB_FIXED_S seconds: its own CPU (user +
+#          sys from wait4(), microseconds) alone, next to each binary with the
+#          default 1 s interval and with --sync-interval 0
+# AB_ROUNDS rounds (default 3); medians at the end.  Run after `make`; uses
+# bench/wsmon.c (built here).  Output: one line per run, then the medians.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OLD=$(realpath "$1") NEW=$(realpath "$2")
+ROUNDS=${AB_ROUNDS:-3} FLOOD_S=${AB_FLOOD_S:-8} FIXED_S=${AB_FIXED_S:-5}
+WR=$PWD/build/tools/ws-writer
+T=$(mktemp -d "${BENCH_TMP:-/tmp}/walship-ab.XXXXXX")
+trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$T"' EXIT
+cc -O2 -o "$T/wsmon" bench/wsmon.c
+kv() { grep -o "$1=[^ ]*" | head -1 | cut -d= -f2; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+declare -A R=()
+note() { R[$1]="${R[$1]:-} $2"; }
+wait_log() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout: $2 in $1" >&2; return 1; }
+
+flood() { # flood PS MODE(alone|old|new)
+  local ps=$1 m=$2 d=$T/f mon bin
+  rm -rf "$d"; mkdir -p "$d"
+  "$WR" --db "$d/db" --page-size "$ps" --txns 0 >/dev/null
+  if [ "$m" = alone ]; then
+    "$T/wsmon" --wal "$d/db-wal" >"$d/mon" 2>/dev/null & mon=$!
+  else
+    bin=$OLD; [ "$m" = new ] && bin=$NEW
+    "$T/wsmon" --wal "$d/db-wal" -- "$bin" replicate "$d/db" "$d/store" >"$d/mon" 2>"$d/log" & mon=$!
+    wait_log "$d/log" "snapshot durable"
+  fi
+  "$WR" --db "$d/db" --page-size "$ps" --duration "$FLOOD_S" --rate 0 --workload insert \
+    --synchronous normal --seed 1 >"$d/w"
+  kill -TERM "$mon"; wait "$mon" || true
+  local c p b
+  c=$(kv commits <"$d/w"); p=$(kv peak_wal_bytes <"$d/mon")
+  b=$( [ "$m" = alone ] && echo - || grep -c 'write barrier' "$d/log" || true)
+  echo "flood ps=$ps mode=$m commits=$c peak_wal_MB=$(awk -v p="$p" 'BEGIN{printf "%.1f", p/1e6}') barriers=$b"
+  note "flood-$ps-$m-commits" "$c"; note "flood-$ps-$m-wal" "$(awk -v p="$p" 'BEGIN{printf "%.1f", p/1e6}')"
+}
+
+fixed() { # fixed MODE(alone|old|new) INTERVAL
+  local m=$1 iv=$2 d=$T/x sc="" bin
+  rm -rf "$d"; mkdir -p "$d"
+  "$WR" --db "$d/db" --txns 0 >/dev/null
+  if [ "$m" != alone ]; then
+    bin=$OLD; [ "$m" = new ] && bin=$NEW
+    "$bin" replicate --sync-interval "$iv" "$d/db" "$d/store" 2>"$d/log" & sc=$!
+    wait_log "$d/log" "snapshot durable"
+  fi
+  "$T/wsmon" --wal "$d/db-wal" -- "$WR" --db "$d/db" --duration "$FIXED_S" --rate 1000 --workload insert \
+    --synchronous normal --seed 1 >"$d/w" 2>&1
+  [ -n "$sc" ] && { kill -TERM "$sc"; wait "$sc" || true; }
+  local c cpu
+  c=$(kv commits <"$d/w")
+  cpu=$(awk -v u="$(kv cpu_user_ms <"$d/w")" -v s="$(kv cpu_sys_ms <"$d/w")" -v c="$c" 'BEGIN{printf "%.1f", (u+s)*1000/c}')
+  echo "fixed 1000tx/s mode=$m interval=$iv commits=$c writer_cpu_ms_per_1000tx=$cpu"
+  note "fixed-$m-$iv" "$cpu"
+}
+
+echo "ab: old=$OLD ($(sha256sum "$OLD" | cut -c1-12)) new=$NEW ($(sha256sum "$NEW" | cut -c1-12)) rounds=$ROUNDS loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq 1 "$ROUNDS"); do
+  for ps in 1024 4096 65536; do for m in alone old new; do flood "$ps" "$m"; done; done
+  fixed alone 1s
+  for iv in 1s 0; do for m in old new; do fixed "$m" "$iv"; done; done
+done
+echo "--- medians over $ROUNDS rounds (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
+for ps in 1024 4096 65536; do
+  a=$(median <<<"${R[flood-$ps-alone-commits]}")
+  for m in old new; do
+    c=$(median <<<"${R[flood-$ps-$m-commits]}")
+    echo "flood ps=$ps $m: commits $c (x alone $(awk -v c="$c" -v a="$a" 'BEGIN{printf "%.3f", c/a}')), peak WAL $(median <<<"${R[flood-$ps-$m-wal]}") MB (runs:${R[flood-$ps-$m-wal]})"
+  done
+done
+a=$(median <<<"${R[fixed-alone-1s]}")
+echo "fixed alone: writer CPU $a ms per 1000 tx (runs:${R[fixed-alone-1s]})"
+for iv in 1s 0; do for m in old new; do
+  c=$(median <<<"${R[fixed-$m-$iv]}")
+  echo "fixed $m interval=$iv: writer CPU $c ms per 1000 tx (x alone $(awk -v c="$c" -v a="$a" 'BEGIN{printf "%.3f", c/a}'); runs:${R[fixed-$m-$iv]})"
+done; done
