@@ -22,7 +22,8 @@
 #       gzip -dc of a gzip -1 copy, cat of the store objects; VACUUM INTO
 #   (d) store bytes / database size after 10,000 small updates of a ~10 MB db
 #   (b3) the unthrottled burst at 1 KiB and 64 KiB pages; (b4) a --wal-max
-#       sweep of it; (b5) with four writer connections
+#       sweep of it; (b5) with four writer connections; (b6) blob and update
+#       workloads (bench/workloads.sh, WL_ROUNDS=3)
 #   (c4) a ~1 GB database with 100,000 transactions after the snapshot,
 #       restored as shipped and after compaction, vs a snapshot and dd
 #
@@ -248,6 +249,9 @@ for wm in 8MiB 32MiB 64MiB 0; do BURST_WS_ARGS="--wal-max $wm" burst walship "wm
 hdr "(b5) four writer connections (ws-writer --conns 4, one process, turns per transaction), unthrottled, ${BURST_S}s"
 BURST_WR_ARGS="--conns 4" burst none conns4
 BURST_WR_ARGS="--conns 4" burst walship conns4
+
+hdr "(b6) other shapes of load: overflow-page blobs and hot-page UPDATEs, unthrottled (bench/workloads.sh)"
+WL_S=$BURST_S bash bench/workloads.sh "$W"
 
 hdr "(b2) writer overhead at a fixed 1000 tx/s: the writer's own CPU, ${FIXED_S}s, $ROUNDS alternating rounds"
 echo "writer cmd: wsmon --wal DB-wal -- ws-writer --db DB --duration $FIXED_S --rate 1000 --workload insert --synchronous normal --seed R"
