@@ -15,14 +15,10 @@ cd "$(dirname "$0")/.."
 OLD=$(realpath "$1") NEW=$(realpath "$2")
 ROUNDS=${AB_ROUNDS:-3} FLOOD_S=${AB_FLOOD_S:-8} FIXED_S=${AB_FIXED_S:-5}
 WR=$PWD/build/tools/ws-writer
-T=$(mktemp -d "${BENCH_TMP:-/tmp}/walship-ab.XXXXXX")
-trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$T"' EXIT
-cc -O2 -o "$T/wsmon" bench/wsmon.c
-kv() { grep -o "$1=[^ ]*" | head -1 | cut -d= -f2; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+. bench/lib.sh
+bench_scratch ab
 declare -A R=()
 note() { R[$1]="${R[$1]:-} $2"; }
-wait_log() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout: $2 in $1" >&2; return 1; }
 
 flood() { # flood PS MODE(alone|old|new)
   local ps=$1 m=$2 d=$T/f mon bin
@@ -33,7 +29,7 @@ flood() { # flood PS MODE(alone|old|new)
   else
     bin=$OLD; [ "$m" = new ] && bin=$NEW
     "$T/wsmon" --wal "$d/db-wal" -- "$bin" replicate "$d/db" "$d/store" >"$d/mon" 2>"$d/log" & mon=$!
-    wait_log "$d/log" "snapshot durable"
+    wait_log "$d/log" "snapshot durable" 30
   fi
   "$WR" --db "$d/db" --page-size "$ps" --duration "$FLOOD_S" --rate 0 --workload insert \
     --synchronous normal --seed 1 >"$d/w"
@@ -52,7 +48,7 @@ fixed() { # fixed MODE(alone|old|new) INTERVAL
   if [ "$m" != alone ]; then
     bin=$OLD; [ "$m" = new ] && bin=$NEW
     "$bin" replicate --sync-interval "$iv" "$d/db" "$d/store" 2>"$d/log" & sc=$!
-    wait_log "$d/log" "snapshot durable"
+    wait_log "$d/log" "snapshot durable" 30
   fi
   "$T/wsmon" --wal "$d/db-wal" -- "$WR" --db "$d/db" --duration "$FIXED_S" --rate 1000 --workload insert \
     --synchronous normal --seed 1 >"$d/w" 2>&1

@@ -13,12 +13,8 @@ cd "$(dirname "$0")/.."
 W=$(realpath "${1:-build/walship}")
 ROUNDS=${WL_ROUNDS:-3} S=${WL_S:-8}
 WR=$PWD/build/tools/ws-writer
-T=$(mktemp -d "${BENCH_TMP:-/tmp}/walship-wl.XXXXXX")
-trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$T"' EXIT
-cc -O2 -o "$T/wsmon" bench/wsmon.c
-kv() { grep -o "$1=[^ ]*" | head -1 | cut -d= -f2; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-wait_log() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+. bench/lib.sh
+bench_scratch wl
 declare -A R=()
 
 run() { # run WORKLOAD MODE(alone|walship) ROUND
@@ -32,14 +28,11 @@ run() { # run WORKLOAD MODE(alone|walship) ROUND
     "$T/wsmon" --wal "$d/db-wal" >"$d/mon" 2>/dev/null & mon=$!
   else
     "$T/wsmon" --wal "$d/db-wal" -- "$W" replicate "$d/db" "$d/store" >"$d/mon" 2>"$d/log" & mon=$!
-    wait_log "$d/log" "snapshot durable"
+    wait_log "$d/log" "snapshot durable" 30
   fi
   "$WR" --db "$d/db" --duration "$S" --rate 0 --workload "$wl" --synchronous normal --seed "$r" >"$d/w"
-  local durable="" n
-  if [ "$m" = walship ]; then # highest TXID in the store when the writer stopped
-    n=$(ls "$d/store/seg" 2>/dev/null | grep -E '^[0-9a-f]{16}-[0-9a-f]{16}\.seg$' | sort | tail -1 || true)
-    durable=1; [ -n "$n" ] && durable=$((16#${n:17:16}))
-  fi
+  local durable=""  # highest TXID in the store when the writer stopped
+  [ "$m" = walship ] && durable=$(last_txid "$d/store")
   kill -TERM "$mon"; wait "$mon" || true
   local c p line
   c=$(kv commits <"$d/w"); p=$(kv peak_wal_bytes <"$d/mon")
@@ -48,8 +41,7 @@ run() { # run WORKLOAD MODE(alone|walship) ROUND
   if [ "$m" = walship ]; then
     local sb pages same
     sb=$(find "$d/store" -type f -name '*.seg' -printf '%s\n' | awk '{s+=$1} END{print s+0}')
-    pages=0
-    for f in "$d"/store/seg/*.seg; do pages=$((pages + 16#$(od -An -tx1 -j40 -N8 "$f" | tr -d ' \n'))); done
+    pages=$(seg_pages "$d/store")
     "$W" restore "$d/store" -o "$d/out" --log-level warn >/dev/null
     same=$([ "$(sqlite3 "$d/db" .sha3sum)" = "$(sqlite3 "$d/out" .sha3sum)" ] && echo yes || echo NO)
     line="$line shipped_during_burst=$(awk -v a="$durable" -v c="$c" 'BEGIN{printf "%.1f%%", 100*(a-1)/c}') segment_bytes=$sb page_records=$pages"

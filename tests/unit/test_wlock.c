@@ -89,18 +89,25 @@ static void test_excludes_other_process(void) {
   CHECK_EQ(child_try(0), 0);
 }
 
+/* A wlock opened while a child holds the lock (releasing delay_ms after its
+** go), and a wait of wait_ms given up: 0 if every step went as expected. */
+static int given_up_against_holder(ws_wlock **w, int go[2], pid_t *pid, int wait_ms,
+                                   int delay_ms) {
+  ws_err err = WS_ERR_INIT;
+  if (ws_wlock_open(w, path, &err) != WS_OK) return -1;
+  if ((*pid = child_hold(go, delay_ms)) <= 0) return -2;
+  if (ws_wlock_acquire(*w, wait_ms, &err) != WS_ELOCKED) return -3;
+  return strstr(err.msg, "busy") ? 0 : -4;
+}
+
 static void test_timeout_then_woken_by_unlock(void) {
   ws_wlock *w = NULL;
   ws_err err = WS_ERR_INIT;
   int go[2];
-  CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
-  pid_t pid = child_hold(go, 50);
-  CHECK(pid > 0);
-  CHECK_EQ(ws_wlock_acquire(w, 30, &err), WS_ELOCKED);
-  CHECK(strstr(err.msg, "busy") != NULL);
+  pid_t pid;
+  CHECK_EQ(given_up_against_holder(&w, go, &pid, 30, 50), 0);
   /* the holder lets go 50 ms after this; a 10 s wait must end then */
   release_child(go, pid);
-  err = (ws_err)WS_ERR_INIT;
   CHECK_EQ(ws_wlock_acquire(w, 10000, &err), WS_OK);
   waitpid(pid, NULL, 0);
   CHECK_EQ(child_try(0), 1);
@@ -109,12 +116,9 @@ static void test_timeout_then_woken_by_unlock(void) {
 
 static void test_late_lock_dropped(void) {
   ws_wlock *w = NULL;
-  ws_err err = WS_ERR_INIT;
   int go[2];
-  CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
-  pid_t pid = child_hold(go, 0);
-  CHECK(pid > 0);
-  CHECK_EQ(ws_wlock_acquire(w, 20, &err), WS_ELOCKED);
+  pid_t pid;
+  CHECK_EQ(given_up_against_holder(&w, go, &pid, 20, 0), 0);
   release_child(go, pid);          /* the waiter gets it now, unwanted */
   waitpid(pid, NULL, 0);
   /* so it must give it back: another process gets it within 5 s */
@@ -124,12 +128,9 @@ static void test_late_lock_dropped(void) {
 
 static void test_close_while_waiting(void) {
   ws_wlock *w = NULL;
-  ws_err err = WS_ERR_INIT;
   int go[2];
-  CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
-  pid_t pid = child_hold(go, 0);
-  CHECK(pid > 0);
-  CHECK_EQ(ws_wlock_acquire(w, 10, &err), WS_ELOCKED);
+  pid_t pid;
+  CHECK_EQ(given_up_against_holder(&w, go, &pid, 10, 0), 0);
   ws_wlock_close(w);               /* the waiter is blocked in the kernel */
   release_child(go, pid);
   waitpid(pid, NULL, 0);
