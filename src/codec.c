@@ -16,7 +16,8 @@
 ** Invariants:
 **   - the encoder never holds more than one raw block (<= WS_BLOCK_TARGET
 **     bytes, since a block is cut before a record would overflow it and a
-**     record is at most 9 + 2 * 65536 bytes, a delta) plus its compressed copy;
+**     record is at most 9 + 2 * 65536 bytes, a delta) plus its compressed copy
+**     and an 8 KiB sample of it;
 **   - the decoder allocates only after a length has been checked against
 **     WS_BLOCK_MAX, holds at most one raw block, and hands records to the
 **     callbacks only after the whole block passed its crc32;
@@ -207,6 +208,25 @@ int ws_objtrl_parse(ws_objtrl *out, const uint8_t *buf, size_t len,
 
 /* -------------------------------------------------------------- encoder */
 
+/* Deflating a block of random pages (blobs, encrypted or already compressed
+** payloads) costs as much as a compressible one, only to store it raw; such
+** pages come in runs.  So once a block went raw, the next is first judged by
+** deflating a sample of it: SAMPLE_SLICES slices spread over the whole block
+** (SQLite pages mix compressible headers and free space with random
+** payload; the first bytes alone would mislead).  Every block of a run gets
+** its own sample, so the first compressible block after random ones is
+** deflated.  Redundancy the slices cannot see (repeats farther apart than a
+** slice) is caught by deflating every FULL_EVERY-th block of a run whole.
+** Decisions depend only on the bytes encoded, never on time: an encoder fed
+** the same objects in the same order writes the same bytes. */
+enum {
+  SAMPLE_SLICES = 32,       /* one slice from each 1/32 of the block */
+  SAMPLE_SLICE = 256,
+  SAMPLE_BYTES = SAMPLE_SLICES * SAMPLE_SLICE,
+  SAMPLE_MIN_BLOCK = 2 * SAMPLE_BYTES, /* smaller: deflate it whole */
+  FULL_EVERY = 32           /* ~3% of a raw run's blocks deflated whole */
+};
+
 struct ws_enc {
   ws_objhdr h;              /* header as written; the counts must match it */
   ws_write_fn write;        /* sink for every byte of the object */
@@ -219,6 +239,10 @@ struct ws_enc {
   uint8_t *raw;             /* records of the open block, WS_BLOCK_TARGET */
   size_t raw_len;
   uint8_t *out;             /* block header + deflated block */
+  /* Kept across objects (ws_enc_restart): a sidecar's blobs stay random from
+  ** one commit to the next. */
+  uint32_t raw_run;         /* blocks stored raw since the last deflated one */
+  uint64_t probes;          /* samples taken; moves the next one's slices */
   uint32_t crc;             /* crc32 of every byte written so far */
   uint64_t bytes_out;       /* bytes accepted by write() */
   uint64_t raw_total;       /* sum of raw_len over flushed blocks */
@@ -230,6 +254,7 @@ struct ws_enc {
   uint64_t last_sum;
   uint32_t last_db_pages;   /* of the last 'T' */
   int dead;                 /* failed or finished: refuse further calls */
+  uint8_t sample[SAMPLE_BYTES]; /* slices of the open block, for a probe */
 };
 
 static int emit(ws_enc *e, const void *buf, size_t len, ws_err *err) {
@@ -240,6 +265,26 @@ static int emit(ws_enc *e, const void *buf, size_t len, ws_err *err) {
   return WS_OK;
 }
 
+/* Whether the sample predicts deflate would not pay on the open block.  A
+** sample deflates worse than its block (fewer matches, the Huffman tables
+** paid over fewer bytes), so it need only save 1/64 where the block must
+** save 1/32.  The slice offsets inside their strata move with every probe:
+** blocks of one big transaction all start on a page record, and fixed
+** offsets would keep landing on the same bytes of the same pages. */
+static int sample_says_raw(ws_enc *e) {
+  size_t stratum = e->raw_len / SAMPLE_SLICES;
+  uint64_t k = ++e->probes * SAMPLE_SLICES;
+  for (size_t i = 0; i < SAMPLE_SLICES; i++) {
+    uint64_t h = (k + i) * 0x9E3779B97F4A7C15ull;  /* Weyl sequence */
+    size_t off = i * stratum + (size_t)((h >> 32) % (stratum - SAMPLE_SLICE + 1));
+    memcpy(e->sample + i * SAMPLE_SLICE, e->raw + off, SAMPLE_SLICE);
+  }
+  /* out is free until the block is written */
+  return libdeflate_zlib_compress(e->zc, e->sample, SAMPLE_BYTES,
+                                  e->out + WS_BLOCK_HDR_SIZE,
+                                  SAMPLE_BYTES - SAMPLE_BYTES / 64) == 0;
+}
+
 /* Write the open block, deflated when that saves at least 1/32. */
 static int flush_block(ws_enc *e, ws_err *err) {
   uint32_t raw_len = (uint32_t)e->raw_len, stored = raw_len;
@@ -247,15 +292,18 @@ static int flush_block(ws_enc *e, ws_err *err) {
   int rc;
   if (raw_len == 0) return WS_OK;
   if (e->zc) {
-    /* Bounding the output makes deflate give up early on random pages;
-    ** 0 = it did not fit: store raw. */
-    size_t n = libdeflate_zlib_compress(e->zc, e->raw, raw_len,
-                                        e->out + WS_BLOCK_HDR_SIZE,
-                                        raw_len - raw_len / 32);
+    int skip = e->raw_run > 0 && e->raw_run % FULL_EVERY != 0 &&
+               raw_len >= SAMPLE_MIN_BLOCK && sample_says_raw(e);
+    /* 0 = it did not fit: store raw.  The bound does not make deflate stop
+    ** early on random bytes (it gets there after ~97% of the input). */
+    size_t n = skip ? 0 : libdeflate_zlib_compress(e->zc, e->raw, raw_len,
+                                                   e->out + WS_BLOCK_HDR_SIZE,
+                                                   raw_len - raw_len / 32);
     if (n > 0) {
       enc = 1;
       stored = (uint32_t)n;
     }
+    e->raw_run = enc ? 0 : e->raw_run + 1;
   }
   uint8_t *bh = e->out;
   bh[0] = 'B';

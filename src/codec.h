@@ -84,13 +84,17 @@ typedef struct ws_enc ws_enc;
 ** Start an object: writes the header through write().  level is the zlib
 ** level (0 = store every block raw).  A block is also stored raw when
 ** deflate does not make it at least 1/32 smaller (incompressible pages
-** cost nothing to inflate).  Memory is bounded by two block buffers.
+** cost nothing to inflate), and, right after a block stored raw, when a
+** deflated 8 KiB sample of it does not save 1/64 (codec.c; the whole block
+** is then not deflated at all).  Memory is bounded by two block buffers.
 */
 int ws_enc_new(ws_enc **out, const ws_objhdr *h, int level, ws_write_fn write,
                void *ud, ws_err *err);
 /* Start the next object on an encoder whose previous object finished or
 ** failed, keeping its buffers and compressor (same level): a sidecar that
-** ships an object per commit would otherwise allocate ~2.3 MiB per object. */
+** ships an object per commit would otherwise allocate ~2.3 MiB per object.
+** It also keeps whether the last block went raw, so random blobs shipped
+** commit by commit are judged by a sample, not deflated whole each time. */
 int ws_enc_restart(ws_enc *e, const ws_objhdr *h, ws_write_fn write, void *ud,
                    ws_err *err);
 int ws_enc_txn_begin(ws_enc *e, uint64_t txid, int64_t time_ms,

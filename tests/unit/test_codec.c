@@ -696,12 +696,129 @@ static void test_encoder_refuses_misuse(void) {
   free(f.p);
 }
 
+/* ------------------------------------------- runs of incompressible blocks */
+/* The encoder skips deflating a block a sample calls incompressible once the
+** last block went raw (codec.c); these prove the skip loses no compression.
+** Pages are 4 KiB and BLK of them (one transaction) fill a block. */
+
+enum { PG_ZERO = PG_MIXED + 1, PG_HOLE, PG_TWIN, BLK = WS_BLOCK_TARGET / (5 + 4096) };
+typedef struct run { uint32_t pages; int kind; } run;
+typedef struct blk { int enc; uint32_t raw, stored; } blk;
+
+static void fill_run_page(uint8_t *p, int kind) {
+  if (kind == PG_TEXT) return fill_page(p, 4096, PG_TEXT);
+  for (int i = 0; i < 4096; i += 8) { uint64_t v = rnd(); memcpy(p + i, &v, 8); }
+  if (kind == PG_ZERO) memset(p, 0, 4096);
+  if (kind == PG_HOLE) memset(p + rnd() % 3072, 0, 1024);  /* 1/4 free space */
+  if (kind == PG_TWIN) memcpy(p + 2048, p, 2048);  /* deflate sees it, a sample not */
+}
+
+/* Encode the runs as one object on *e (new or restarted, level 1), check
+** that it decodes to the same trace, and list its blocks in b; returns how
+** many (-1 on failure). */
+static int enc_runs(ws_enc **e, const run *r, int nr, blk *b, int max) {
+  ws_objhdr h = good_header();
+  membuf m = {0};
+  trace want = {0}, got = {0};
+  ws_err err = WS_ERR_INIT;
+  static uint8_t page[4096];
+  h.txid_first = h.txid_last = 2; h.ntxn = 1; h.db_pages = 100; h.npages = 0;
+  for (int i = 0; i < nr; i++) h.npages += r[i].pages;
+  int rc = *e ? ws_enc_restart(*e, &h, mem_write, &m, &err)
+              : ws_enc_new(e, &h, 1, mem_write, &m, &err);
+  if (!rc) rc = ws_enc_txn_begin(*e, 2, 0, 100, (uint32_t)h.npages, &err);
+  if (!rc) tr_begin(&want, 2, 0, 100, (uint32_t)h.npages);
+  for (int i = 0; i < nr; i++)
+    for (uint32_t j = 0; j < r[i].pages && !rc; j++) {
+      fill_run_page(page, r[i].kind);
+      if (!(rc = ws_enc_page(*e, 1 + j % 100, page, &err)))
+        tr_page(&want, 1 + j % 100, page, 4096);
+    }
+  if (!rc && !(rc = ws_enc_txn_end(*e, 0, 0, &err))) tr_end(&want, 2, 0, 0);
+  if (!rc) rc = ws_enc_finish(*e, 0, &err);
+  if (!rc) rc = decode(m.p, m.n, 0, &got, &err);
+  int n = 0;
+  for (size_t off = WS_OBJHDR_SIZE; !rc && m.p[off] == 'B' && n < max; n++) {
+    b[n] = (blk){m.p[off + 1], ws_get32(m.p + off + 4), ws_get32(m.p + off + 8)};
+    off += WS_BLOCK_HDR_SIZE + b[n].stored;
+  }
+  if (rc || got.crc != want.crc) printf("  rc %d: %s\n", rc, err.msg);
+  free(m.p);
+  return rc || got.crc != want.crc ? -1 : n;
+}
+
+static void test_random_run_stored_raw_roundtrips(void) {
+  ws_enc *e = NULL;
+  blk b[8];
+  run r[] = {{4 * BLK, PG_RANDOM}};
+  CHECK_EQ(enc_runs(&e, r, 1, b, 8), 4);
+  for (int i = 0; i < 4; i++) {
+    CHECK_EQ(b[i].enc, 0);
+    CHECK_EQ(b[i].stored, b[i].raw);
+  }
+  ws_enc_free(e);
+}
+
+/* The skip must not stick: the first compressible block after random ones
+** is deflated, in the same object and in the next one on the encoder. */
+static void test_compressible_after_random_run_deflated(void) {
+  ws_enc *e = NULL;
+  blk b[8];
+  run r[] = {{3 * BLK, PG_RANDOM}, {BLK, PG_TEXT}};
+  CHECK_EQ(enc_runs(&e, r, 2, b, 8), 4);
+  CHECK_EQ(b[2].enc, 0);
+  CHECK_EQ(b[3].enc, 1);
+  CHECK(b[3].stored < b[3].raw / 10);
+  CHECK_EQ(enc_runs(&e, r, 1, b, 8), 3);
+  CHECK_EQ(b[2].enc, 0);
+  CHECK_EQ(enc_runs(&e, r + 1, 1, b, 8), 1);
+  CHECK_EQ(b[0].enc, 1);
+  ws_enc_free(e);
+}
+
+/* After random blocks: a block whose first half is random and second half
+** zero pages, and one of pages with a quarter of free space each. */
+static void test_mixed_block_after_random_run_deflated(void) {
+  ws_enc *e = NULL;
+  blk b[8];
+  run r[] = {{2 * BLK, PG_RANDOM}, {BLK / 2, PG_RANDOM}, {BLK - BLK / 2, PG_ZERO},
+             {BLK, PG_RANDOM}, {BLK, PG_HOLE}};
+  CHECK_EQ(enc_runs(&e, r, 5, b, 8), 5);
+  CHECK_EQ(b[2].enc, 1);
+  CHECK(b[2].stored < b[2].raw * 6 / 10);
+  CHECK_EQ(b[3].enc, 0);
+  CHECK_EQ(b[4].enc, 1);
+  CHECK(b[4].stored < b[4].raw * 8 / 10);
+  ws_enc_free(e);
+}
+
+/* Redundancy no sample sees (2 KiB repeats) is found by the whole-block
+** deflate a raw run still does every 32nd block, and kept from then on. */
+static void test_sample_blind_redundancy_deflated_within_a_run(void) {
+  ws_enc *e = NULL;
+  blk b[40];
+  run r[] = {{BLK, PG_RANDOM}, {36 * BLK, PG_TWIN}};
+  CHECK_EQ(enc_runs(&e, r, 2, b, 40), 37);
+  int first = 1;
+  while (first < 37 && b[first].enc == 0) first++;
+  CHECK(first <= 33);
+  for (int i = first; i < 37; i++) {
+    CHECK_EQ(b[i].enc, 1);
+    CHECK(b[i].stored < b[i].raw * 6 / 10);
+  }
+  ws_enc_free(e);
+}
+
 int main(void) {
   RUN(test_segment_roundtrip_page_sizes);
   RUN(test_snapshot_roundtrip);
   RUN(test_feed_one_byte_matches_whole);
   RUN(test_random_pages_stored_raw);
   RUN(test_text_pages_deflated);
+  RUN(test_random_run_stored_raw_roundtrips);
+  RUN(test_compressible_after_random_run_deflated);
+  RUN(test_mixed_block_after_random_run_deflated);
+  RUN(test_sample_blind_redundancy_deflated_within_a_run);
   RUN(test_every_bit_flip_detected);
   RUN(test_truncation_detected);
   RUN(test_header_validation);
