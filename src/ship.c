@@ -43,10 +43,11 @@
 #include <unistd.h>
 
 #define FAST_TICK_MS 20           /* checkpoint-lock probe period while behind */
-#define SLOW_TICK_MS 100          /* the same when no blocking checkpoint was seen
+#define SLOW_TICK_MS 250          /* the same when no blocking checkpoint was seen
                                      for CKPT_RECENT_MS and no flood is on */
 #define CKPT_RECENT_MS 60000
-#define FLOOD_FRAMES 256          /* WAL growth per look that means a flood ... */
+#define FLOOD_FRAMES 256          /* WAL growth per look (per 100 ms for looks
+                                     further apart) that means a flood ... */
 #define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship */
 #define FLOOD_RECENT_MS 2000      /* ... and keeps the fast tick this long */
 #define REPIN_MS 1000             /* sync_all: pin moved at most this often */
@@ -629,6 +630,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   int broken = first_retry && (s.need_snapshot || (s.pin && !ws_pin_held(s.pin)));
   int64_t ckpt_at = INT64_MIN / 2, flood_at = INT64_MIN / 2, active_at = INT64_MIN / 2;
   uint32_t seen_mx = 0;
+  int64_t seen_at = ws_mono_ms();
   int64_t seen_walsz = ws_wal_size(s.wal);
   while (!stop_requested(o)) {
     int64_t now = ws_mono_ms();
@@ -673,12 +675,27 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** nothing new a forced sync is only a re-pin (no upload); once the
     ** checkpoint has backfilled everything the re-pin lands on slot 0 and
     ** lets its RESTART/TRUNCATE finish. */
+    int was_seen = ckpt_seen;
     ckpt_seen = s.pin && ws_pin_ckpt_locked(s.pin);
+    if (ckpt_seen && !was_seen)
+      ws_log(WS_LOG_DEBUG, "ship", "app checkpoint holds the checkpoint and write locks");
     if (ckpt_seen) force = 1, ckpt_at = now;
     if (s.pin && ws_pin_shm_peek(s.pin, &mx, &nb)) {
       if (mx != seen_mx) pending = 1, active_at = now;
-      /* grown by FLOOD_FRAMES since the last look (or since a reset) */
-      if ((mx > seen_mx ? mx - seen_mx : mx) >= FLOOD_FRAMES) flood_at = now;
+      /* grown by FLOOD_FRAMES since the last look (or since a reset: mx
+      ** went down; an unchanged mx is no growth — it was counted as mx
+      ** frames, so any look without a commit while the WAL held 256 frames
+      ** was a "flood": fast ticks, and past wal_max/2 an object per tick), or
+      ** at that rate per 100 ms when the looks are further apart (the slow
+      ** tick), so the threshold stays ~2,500 frames a second */
+      int64_t span = now - seen_at > 100 ? now - seen_at : 100;
+      if ((int64_t)(mx >= seen_mx ? mx - seen_mx : mx) * 100 >= FLOOD_FRAMES * span) {
+        if (now - flood_at >= FLOOD_RECENT_MS)
+          ws_log(WS_LOG_DEBUG, "ship", "flood: the WAL grew from %u to %u frames in %lld ms",
+                 seen_mx, mx, (long long)(now - seen_at));
+        flood_at = now;
+      }
+      seen_at = now;
       /* a flood: ship continuously rather than once per interval, so the
       ** WAL in use stays near wal_max instead of growing for a whole
       ** interval.  Only while the WAL grows fast: a slow writer whose WAL

@@ -215,18 +215,22 @@ static int file_put_begin(ws_upload **out, ws_store *st, const char *name,
   /* Split the final path into directory and base name for the temp. */
   char *slash = strrchr(up->path, '/');
   *slash = '\0';
-  int created = 0;
-  if ((rc = mkdir_p(up->path, &created, err))) { *slash = '/'; goto fail; }
-  if (created) {
-    /* New subdirectory: make its entry durable before objects go in it. */
-    if ((rc = ws_fsync_dir_of(up->path, err))) { *slash = '/'; goto fail; }
-  }
   up->tmp = ws_asprintf(err, "%s/.%s.tmp-%ld-%lu", up->path, slash + 1,
                         (long)getpid(), atomic_fetch_add(&fs->seq, 1));
-  *slash = '/';
   rc = WS_ENOMEM;
-  if (!up->tmp) goto fail;
+  if (!up->tmp) { *slash = '/'; goto fail; }
+  /* The directory is there for every object but the first of its kind:
+  ** mkdir -p only when the create says it is missing (it was one mkdir per
+  ** path component and a stat per object). */
   up->fd = open(up->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (up->fd < 0 && errno == ENOENT) {
+    int created = 0;
+    if ((rc = mkdir_p(up->path, &created, err))) { *slash = '/'; goto fail; }
+    /* New subdirectory: make its entry durable before objects go in it. */
+    if (created && (rc = ws_fsync_dir_of(up->path, err))) { *slash = '/'; goto fail; }
+    up->fd = open(up->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  }
+  *slash = '/';
   if (up->fd < 0) {
     rc = ws_fail(err, WS_EIO, "create %s: %s", up->tmp, strerror(errno));
     goto fail;
