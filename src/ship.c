@@ -154,6 +154,28 @@ static int64_t wal_in_use(ship *s) {
   return wal_in_use_peek(s, &mx, &nb);
 }
 
+/* May sync_all move the pin now (it is covered)?  Each move lets the
+** app's next autocheckpoint, once its WAL is past 1000 frames, backfill up
+** to it with two fsyncs inside the app's COMMIT.  After every sync at
+** --sync-interval 0 that was after nearly every commit (82 fsyncs instead
+** of 19 for a 1000 tx/s writer in 5 s; its CPU x1.58).  So a move waits for
+** REPIN_MS or for checkpoint_frames/4 frames since the last one (each of
+** the app's backfills then covers at least that many commits), except:
+**   - below checkpoint_frames (SQLite's autocheckpoint threshold by
+**     default) the app runs no checkpoint, so a move costs it nothing;
+**   - a pin on read-lock 0 blocks every backfill (pin.h): it moves at once.
+** With only the time limit, a 10,000 tx/s writer at --sync-interval 0 saw
+** lag p99 ~57 ms instead of ~23: the WAL ran to the write barrier with
+** nothing backfilled, and the barrier's pre-work then had it all to do.
+** Not moving is always safe (the rule is "swap only when covered", never
+** "swap when covered"); the pin just stays covered. */
+static int repin_due(ship *s) {
+  uint32_t mx, nb, q = s->o->checkpoint_frames / 4;
+  if (ws_pin_slot0(s->pin) || ws_mono_ms() - s->swap_ms >= REPIN_MS) return 1;
+  if (!s->o->checkpoint_frames || !ws_pin_shm_peek(s->pin, &mx, &nb)) return 0;
+  return mx < s->o->checkpoint_frames || mx < s->swap_mx || mx - s->swap_mx >= q;
+}
+
 /* Ship everything committed, then move the pin to the end.  The swap needs
 ** only the old pin covered; commits that land during the upload belong to
 ** the new pin and normally wait for the next interval (s->more), so one
@@ -175,18 +197,10 @@ static int sync_all(ship *s, int drain, ws_err *err) {
       }
       continue;
     }
-    /* Each move of the pin lets the app's next autocheckpoint (once its
-    ** WAL is past 1000 frames) backfill up to it, with two fsyncs inside
-    ** the app's COMMIT.  After every sync at --sync-interval 0 that was
-    ** after nearly every commit (82 fsyncs instead of 19 for a 1000 tx/s
-    ** writer in 5 s; its CPU x1.58), so the pin moves at most every
-    ** REPIN_MS unless draining.  Not moving is always safe (the rule is
-    ** "swap only when covered", never "swap when covered"); the pin just
-    ** stays covered, and maint moves it when it checkpoints.  A pin on
-    ** read-lock 0 moves at once: it blocks every backfill (pin.h). */
-    if (!drain && !ws_pin_slot0(s->pin) && ws_mono_ms() - s->swap_ms < REPIN_MS)
-      return WS_OK;
+    if (!drain && !repin_due(s)) return WS_OK;
+    uint32_t nb;
     s->swap_ms = ws_mono_ms();
+    if (!ws_pin_shm_peek(s->pin, &s->swap_mx, &nb)) s->swap_mx = 0;
     if ((rc = ws_pin_swap(s->pin, err))) return rc;
     s->covered = 0;
     /* Anything committed since?  Look without shipping. */

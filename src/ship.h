@@ -62,6 +62,7 @@ typedef struct ship {
 
   uint32_t last_full_mx;   /* shm hint already acted on */
   int64_t swap_ms;         /* sync_all: when it last moved the pin to the end */
+  uint32_t swap_mx;         /* ... and the wal-index mxFrame just before */
   uint64_t objects, bytes; /* shipped so far */
   int64_t log_ms;          /* last "durable" log line */
   int64_t snap_ms;         /* capture time of the newest snapshot (unix ms) */
