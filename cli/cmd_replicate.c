@@ -73,6 +73,7 @@ static const int fwd_sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR
 ** until something happens instead of looking every 200 ms (each wake-up
 ** of an idle sidecar costs ~60 us of CPU on a small VM). */
 #define DONE_SIG (SIGRTMIN + 3)
+static pthread_t supervisor; /* the thread in run() */
 
 static void help(void) {
   printf(
@@ -240,7 +241,7 @@ static void *worker_main(void *arg) {
   w->rc = ws_replicate(&w->db.ro, &w->err);
   cli_obs_db_end(ob, &w->db.ro);
   atomic_store(&w->done, 1);
-  kill(getpid(), DONE_SIG); /* wake the supervisor (run) */
+  pthread_kill(supervisor, DONE_SIG); /* wake run(); thread-directed */
   return NULL;
 }
 
@@ -462,14 +463,21 @@ static pid_t spawn_child(const char *cmd) {
 
 /* ---------------------------------------------------------- main */
 
-static int run(state *s) {
+/* Before any thread exists (the --metrics server's included), so every
+** thread inherits the mask and only the supervisor's sigtimedwait takes
+** these signals: one landing on a library's thread would be lost (SIGCHLD)
+** or kill the process (DONE_SIG's default action). */
+static void block_signals(void) {
   sigemptyset(&sigs);
   for (size_t i = 0; i < sizeof(fwd_sigs) / sizeof(fwd_sigs[0]); i++)
     sigaddset(&sigs, fwd_sigs[i]);
   sigaddset(&sigs, SIGCHLD);
   sigaddset(&sigs, DONE_SIG);
-  /* before any thread exists, so every thread inherits the mask */
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  supervisor = pthread_self();
+}
+
+static int run(state *s) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_wake;
@@ -711,6 +719,7 @@ int cmd_replicate(int argc, char **argv) {
   cli_obs_defaults(c.metrics, c.metrics_remote, c.control); /* flags win */
   state s = {&o, {0}, NULL, 0};
   adopt(&s, &c);
+  block_signals();
   int rc = cli_obs_start(); /* --metrics */
   if (rc == CLI_OK) rc = run(&s);
   cli_obs_stop();

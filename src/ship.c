@@ -50,7 +50,8 @@
                                      further apart) that means a flood ... */
 #define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship */
 #define FLOOD_RECENT_MS 2000      /* ... and keeps the fast tick this long */
-#define REPIN_MS 1000             /* sync_all: pin moved at most this often */
+#define REPIN_MS 1000             /* sync_all: pin moved at most this often, */
+#define REPIN_MIN_MS 50           /* or this often after checkpoint_frames/4 */
 #define HOT_MS 1000               /* short interval: commits this recent ... */
 #define HOT_POLL_MS 1             /* ... mean polling the wal-index this often */
 #define PREWORK_ROUNDS 3          /* barrier: unlocked ship+checkpoint rounds */
@@ -160,7 +161,9 @@ static int64_t wal_in_use(ship *s) {
 ** --sync-interval 0 that was after nearly every commit (82 fsyncs instead
 ** of 19 for a 1000 tx/s writer in 5 s; its CPU x1.58).  So a move waits for
 ** REPIN_MS or for checkpoint_frames/4 frames since the last one (each of
-** the app's backfills then covers at least that many commits), except:
+** the app's backfills then covers at least that many commits) but at most
+** every REPIN_MIN_MS (an unthrottled writer commits 250 frames in 8 ms, and
+** moving that often cost it 10 % of its commits), except:
 **   - below checkpoint_frames (SQLite's autocheckpoint threshold by
 **     default) the app runs no checkpoint, so a move costs it nothing;
 **   - a pin on read-lock 0 blocks every backfill (pin.h): it moves at once.
@@ -171,9 +174,11 @@ static int64_t wal_in_use(ship *s) {
 ** "swap when covered"); the pin just stays covered. */
 static int repin_due(ship *s) {
   uint32_t mx, nb, q = s->o->checkpoint_frames / 4;
-  if (ws_pin_slot0(s->pin) || ws_mono_ms() - s->swap_ms >= REPIN_MS) return 1;
+  int64_t since = ws_mono_ms() - s->swap_ms;
+  if (ws_pin_slot0(s->pin) || since >= REPIN_MS) return 1;
   if (!s->o->checkpoint_frames || !ws_pin_shm_peek(s->pin, &mx, &nb)) return 0;
-  return mx < s->o->checkpoint_frames || mx < s->swap_mx || mx - s->swap_mx >= q;
+  return mx < s->o->checkpoint_frames || mx < s->swap_mx ||
+         (mx - s->swap_mx >= q && since >= REPIN_MIN_MS);
 }
 
 /* Ship everything committed, then move the pin to the end.  The swap needs
@@ -701,7 +706,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ** frames, so any look without a commit while the WAL held 256 frames
       ** was a "flood": fast ticks, and past wal_max/2 an object per tick), or
       ** at that rate per 100 ms when the looks are further apart (the slow
-      ** tick), so the threshold stays ~2,500 frames a second */
+      ** tick), so the threshold stays at least ~2,500 frames a second */
       int64_t span = now - seen_at > 100 ? now - seen_at : 100;
       if ((int64_t)(mx >= seen_mx ? mx - seen_mx : mx) * 100 >= FLOOD_FRAMES * span) {
         if (now - flood_at >= FLOOD_RECENT_MS)

@@ -223,7 +223,7 @@ static int iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
   size_t step = 16;
   for (;;) {
     size_t want = step < chunk ? step : chunk;
-    step *= 4;
+    if (step < chunk) step *= 4;
     if (max_frame) {
       if (pos.frame >= max_frame) break;
       if (max_frame - pos.frame < want) want = max_frame - pos.frame;

@@ -454,6 +454,51 @@ static void test_iter_stops_at_corrupt_frame(void) {
   gen_close(&g);
 }
 
+/* One iter call over more valid frames than its read buffer grows to in
+** ~30 reads (32 MiB here): the read size grows x4 per read from 16 frames
+** and must stop at the buffer, not wrap to 0 and spin. */
+static int count_frame(void *ud, const ws_frame *f, ws_err *err) {
+  (void)f, (void)err;
+  ++*(long *)ud;
+  return WS_OK;
+}
+static void test_iter_long_valid_run(void) {
+  const uint32_t ps = 32768, n = 1000;
+  size_t len = WS_WAL_HDR_SIZE + (size_t)n * (24 + ps);
+  uint8_t *b = calloc(1, len);
+  CHECK(b != NULL);
+  if (!b) return;
+  put_be32(b, WS_WAL_MAGIC_BE);
+  put_be32(b + 4, 3007000);
+  put_be32(b + 8, ps);
+  put_be32(b + 16, 0x1234), put_be32(b + 20, 0x5678);
+  seal_header(b, 1);
+  for (uint32_t i = 0; i < n; i++) {
+    uint8_t *f = b + WS_WAL_HDR_SIZE + (size_t)i * (24 + ps);
+    put_be32(f, i % 50 + 1);
+    put_be32(f + 4, i % 10 == 9 ? 50 : 0);   /* a commit every 10 frames */
+    memcpy(f + 8, b + 16, 8);
+    memset(f + 24, (int)i, 64);
+  }
+  seal_frames(b, ps, n, 1);
+  char path[64];
+  snprintf(path, sizeof(path), "%s/long-wal", root);
+  CHECK(spit(path, b, len) == 0);
+  ws_wal *w = NULL;
+  ws_walhdr h;
+  ws_walpos end;
+  ws_err err = WS_ERR_INIT;
+  long count = 0;
+  CHECK(ws_wal_open(&w, path, &err) == WS_OK);
+  CHECK(ws_wal_header(w, &h, &err) == WS_OK);
+  ws_walpos st = ws_walpos_start(&h);
+  CHECK(ws_wal_iter(w, &h, &st, 0, count_frame, &count, &end, &err) == WS_OK);
+  CHECK_EQ(count, (long)n);
+  CHECK_EQ(end.frame, n);
+  ws_wal_close(w);
+  free(b);
+}
+
 /* Walk `path` with ws_wal_iter_known up to frame `to`. */
 static int walk_known(const char *path, seen *s, uint32_t to, ws_walpos *end, ws_err *err) {
   ws_wal *w;
@@ -799,6 +844,7 @@ int main(void) {
   RUN(test_iter_page_size_4096);
   RUN(test_iter_page_size_65536);
   RUN(test_iter_stops_at_corrupt_frame);
+  RUN(test_iter_long_valid_run);
   RUN(test_iter_truncated);
   RUN(test_iter_known);
   RUN(test_iter_ignores_old_cycle);
