@@ -45,9 +45,11 @@
 #define FAST_TICK_MS 20           /* checkpoint-lock probe period while behind */
 #define SLOW_TICK_MS 250          /* the same when no blocking checkpoint was seen
                                      for CKPT_RECENT_MS and no flood is on */
+#define WARM_TICK_MS 100          /* the same right after commits resume, or
+                                     while the WAL grows at FLOOD_BPS/4 */
 #define CKPT_RECENT_MS 60000
-#define FLOOD_FRAMES 256          /* WAL growth per look (per 100 ms for looks
-                                     further apart) that means a flood ... */
+#define FLOOD_BPS (10 << 20)      /* WAL growth, bytes a second over >= 100 ms,
+                                     that means a flood ... */
 #define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship */
 #define FLOOD_RECENT_MS 2000      /* ... and keeps the fast tick this long */
 #define REPIN_MS 1000             /* sync_all: pin moved at most this often, */
@@ -649,7 +651,9 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   int broken = first_retry && (s.need_snapshot || (s.pin && !ws_pin_held(s.pin)));
   int64_t ckpt_at = INT64_MIN / 2, flood_at = INT64_MIN / 2, active_at = INT64_MIN / 2;
   uint32_t seen_mx = 0;
-  int64_t seen_at = ws_mono_ms();
+  uint32_t flood_base_mx = 0;
+  int64_t warm_at = INT64_MIN / 2;
+  int64_t flood_base_at = ws_mono_ms();
   int64_t seen_walsz = ws_wal_size(s.wal);
   while (!stop_requested(o)) {
     int64_t now = ws_mono_ms();
@@ -665,7 +669,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** SLOW_TICK_MS longer, the ones after it the fast tick.  A flood keeps
     ** the fast tick so the WAL in use stays near wal_max. */
     int64_t tick = now - flood_at < FLOOD_RECENT_MS || now - ckpt_at < CKPT_RECENT_MS
-                       ? FAST_TICK_MS : SLOW_TICK_MS;
+                       ? FAST_TICK_MS
+                   : now - warm_at < SLOW_TICK_MS ? WARM_TICK_MS : SLOW_TICK_MS;
     if (pending && timeout > tick) timeout = tick;
     if (ckpt_seen) timeout = 1; /* it is waiting now: answer within 1 ms */
     if (pending && last_sync + o->sync_interval_ms - now < timeout)
@@ -684,7 +689,12 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     int mask = ws_watch_wait(s.watch, (int)(timeout < 0 ? 0 : timeout), events);
     if (stop_requested(o)) break;
     now = ws_mono_ms();
+    int was_pending = pending;
     if (mask & WS_WATCH_WAL) pending = 1;
+    /* the first commits after a quiet spell (or a new -wal): look again
+    ** soon, in case they are a flood's first (at 300 MB/s a 250 ms tick
+    ** is 75 MB) */
+    if (pending && !was_pending) warm_at = now;
 
     uint32_t mx = 0, nb = 0;
     int force = 0;
@@ -700,21 +710,31 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ws_log(WS_LOG_DEBUG, "ship", "app checkpoint holds the checkpoint and write locks");
     if (ckpt_seen) force = 1, ckpt_at = now;
     if (s.pin && ws_pin_shm_peek(s.pin, &mx, &nb)) {
+      if (mx != seen_mx && !pending) warm_at = now;
       if (mx != seen_mx) pending = 1, active_at = now;
-      /* grown by FLOOD_FRAMES since the last look (or since a reset: mx
-      ** went down; an unchanged mx is no growth — it was counted as mx
-      ** frames, so any look without a commit while the WAL held 256 frames
-      ** was a "flood": fast ticks, and past wal_max/2 an object per tick), or
-      ** at that rate per 100 ms when the looks are further apart (the slow
-      ** tick), so the threshold stays at least ~2,500 frames a second */
-      int64_t span = now - seen_at > 100 ? now - seen_at : 100;
-      if ((int64_t)(mx >= seen_mx ? mx - seen_mx : mx) * 100 >= FLOOD_FRAMES * span) {
-        if (now - flood_at >= FLOOD_RECENT_MS)
-          ws_log(WS_LOG_DEBUG, "ship", "flood: the WAL grew from %u to %u frames in %lld ms",
-                 seen_mx, mx, (long long)(now - seen_at));
-        flood_at = now;
+      if (mx == flood_base_mx) flood_base_at = now; /* quiet: window restarts */
+      /* A flood: the WAL grew by FLOOD_BPS over a window of at least
+      ** 100 ms (a reset since counts the frames of the new cycle).  In
+      ** bytes, not frames: 64 KiB pages flood at a few thousand frames a
+      ** second.  (It was 256 frames per look, and an unchanged mx counted
+      ** as a reset: any look without a commit while the WAL held 256 frames
+      ** was a "flood", with 20 ms ticks and, past wal_max/2, an object per
+      ** tick.) */
+      if (now - flood_base_at >= 100) {
+        uint64_t grown = (uint64_t)(mx >= flood_base_mx ? mx - flood_base_mx : mx) *
+                         (s.page_size + WS_WAL_FRAME_HDR);
+        /* a quarter of a flood's rate keeps the warm tick */
+        if (grown * 4000 >= (uint64_t)FLOOD_BPS * (uint64_t)(now - flood_base_at))
+          warm_at = now;
+        if (grown * 1000 >= (uint64_t)FLOOD_BPS * (uint64_t)(now - flood_base_at)) {
+          if (now - flood_at >= FLOOD_RECENT_MS)
+            ws_log(WS_LOG_DEBUG, "ship", "flood: the WAL grew from %u to %u frames in %lld ms",
+                   flood_base_mx, mx, (long long)(now - flood_base_at));
+          flood_at = now;
+        }
+        flood_base_mx = mx;
+        flood_base_at = now;
       }
-      seen_at = now;
       /* a flood: ship continuously rather than once per interval, so the
       ** WAL in use stays near wal_max instead of growing for a whole
       ** interval.  Only while the WAL grows fast: a slow writer whose WAL
