@@ -8,6 +8,9 @@
 #   fixed  the writer at 1000 tx/s for AB_FIXED_S seconds: its own CPU (user +
 #          sys from wait4(), microseconds) alone, next to each binary with the
 #          default 1 s interval and with --sync-interval 0
+#   lag    bench/lagprobe at each rate of AB_LAG_RATES (default "1000 10000")
+#          for AB_LAG_S seconds with --sync-interval 0: commit -> durable p99,
+#          and the objects made (AB_LAG_RATES="" skips it)
 # AB_ROUNDS rounds (default 3); medians at the end.  Run after `make`; uses
 # bench/wsmon.c (built here).  Output: one line per run, then the medians.
 set -euo pipefail
@@ -17,6 +20,8 @@ ROUNDS=${AB_ROUNDS:-3} FLOOD_S=${AB_FLOOD_S:-8} FIXED_S=${AB_FIXED_S:-5}
 WR=$PWD/build/tools/ws-writer
 . bench/lib.sh
 bench_scratch ab
+LAG_RATES=${AB_LAG_RATES-"1000 10000"} LAG_S=${AB_LAG_S:-5}
+[ -n "$LAG_RATES" ] && cc -std=c11 -D_GNU_SOURCE -O2 -o "$T/lagprobe" bench/lagprobe.c -lsqlite3 -lpthread
 declare -A R=()
 note() { R[$1]="${R[$1]:-} $2"; }
 
@@ -60,11 +65,23 @@ fixed() { # fixed MODE(alone|old|new) INTERVAL
   note "fixed-$m-$iv" "$cpu"
 }
 
+lag() { # lag RATE MODE(old|new)
+  local rate=$1 m=$2 d=$T/l bin=$OLD out f
+  [ "$m" = new ] && bin=$NEW
+  rm -rf "$d"; mkdir -p "$d"
+  out=$("$T/lagprobe" --db "$d/app.db" --store "$d/store" --rate "$rate" --duration "$LAG_S" \
+    --log "$d/log" -- "$bin" replicate --log-level debug --sync-interval 0 "$d/app.db" "$d/store")
+  f=$(grep 'lag_durable_ms' <<<"$out")
+  echo "lag $rate tx/s sync 0 mode=$m p50=$(kv p50 <<<"$f") p99=$(kv p99 <<<"$f") max=$(kv max <<<"$f") objects=$(nobj "$d/store")"
+  note "lag-$rate-$m" "$(kv p99 <<<"$f")"
+}
+
 echo "ab: old=$OLD ($(sha256sum "$OLD" | cut -c1-12)) new=$NEW ($(sha256sum "$NEW" | cut -c1-12)) rounds=$ROUNDS loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
   for ps in 1024 4096 65536; do for m in alone old new; do flood "$ps" "$m"; done; done
   fixed alone 1s
   for iv in 1s 0; do for m in old new; do fixed "$m" "$iv"; done; done
+  for rate in $LAG_RATES; do for m in old new; do lag "$rate" "$m"; done; done
 done
 echo "--- medians over $ROUNDS rounds (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
 for ps in 1024 4096 65536; do
@@ -79,4 +96,7 @@ echo "fixed alone: writer CPU $a ms per 1000 tx (runs:${R[fixed-alone-1s]})"
 for iv in 1s 0; do for m in old new; do
   c=$(median <<<"${R[fixed-$m-$iv]}")
   echo "fixed $m interval=$iv: writer CPU $c ms per 1000 tx (x alone $(awk -v c="$c" -v a="$a" 'BEGIN{printf "%.3f", c/a}'); runs:${R[fixed-$m-$iv]})"
+done; done
+for rate in $LAG_RATES; do for m in old new; do
+  echo "lag $rate tx/s sync 0 $m: p99 $(median <<<"${R[lag-$rate-$m]}") ms (runs:${R[lag-$rate-$m]})"
 done; done

@@ -69,7 +69,7 @@ enum { S_SYNC = 1, S_SNAP = 2, S_CKPT = 4, S_WALMAX = 8, S_LEVEL = 16, S_POLL = 
        S_ONCE = 64, S_RETAIN = 128, S_COMPACT = 256 };
 
 static const int fwd_sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-/* A worker that ends sends this to the process, so the supervisor sleeps
+/* A worker that ends sends this to the supervisor thread, so it sleeps
 ** until something happens instead of looking every 200 ms (each wake-up
 ** of an idle sidecar costs ~60 us of CPU on a small VM). */
 #define DONE_SIG (SIGRTMIN + 3)

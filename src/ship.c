@@ -651,9 +651,11 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   int broken = first_retry && (s.need_snapshot || (s.pin && !ws_pin_held(s.pin)));
   int64_t ckpt_at = INT64_MIN / 2, flood_at = INT64_MIN / 2, active_at = INT64_MIN / 2;
   uint32_t seen_mx = 0;
-  uint32_t flood_base_mx = 0;
+  uint32_t flood_base_mx = 0, nb0;
   int64_t warm_at = INT64_MIN / 2;
   int64_t flood_base_at = ws_mono_ms();
+  /* the WAL found at start is not growth */
+  if (s.pin && ws_pin_shm_peek(s.pin, &seen_mx, &nb0)) flood_base_mx = seen_mx;
   int64_t seen_walsz = ws_wal_size(s.wal);
   while (!stop_requested(o)) {
     int64_t now = ws_mono_ms();
@@ -667,13 +669,17 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** never run a blocking checkpoint (SQLite's autocheckpoint is PASSIVE)
     ** get the slow tick; the first blocking checkpoint waits at most
     ** SLOW_TICK_MS longer, the ones after it the fast tick.  A flood keeps
-    ** the fast tick so the WAL in use stays near wal_max. */
+    ** the fast tick so the WAL in use stays near wal_max; commits that just
+    ** resumed, or a WAL growing at a quarter of a flood's rate, get the
+    ** warm tick so a flood's start is seen within ~100 ms. */
     int64_t tick = now - flood_at < FLOOD_RECENT_MS || now - ckpt_at < CKPT_RECENT_MS
                        ? FAST_TICK_MS
                    : now - warm_at < SLOW_TICK_MS ? WARM_TICK_MS : SLOW_TICK_MS;
     if (pending && timeout > tick) timeout = tick;
     if (ckpt_seen) timeout = 1; /* it is waiting now: answer within 1 ms */
-    if (pending && last_sync + o->sync_interval_ms - now < timeout)
+    /* (not while a failed sync backs off: the interval is long past, and
+    ** a timeout of 0 until retry_at spun a core during a store outage) */
+    if (pending && !retry_at && last_sync + o->sync_interval_ms - now < timeout)
       timeout = last_sync + o->sync_interval_ms - now;
     /* Already pending: file events carry no news until the sync is due.
     ** Nothing pending, we want to wake at the next commit; an inotify
@@ -743,7 +749,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ** many PUTs) until the barrier at wal_max; it keeps the interval. */
       if (ship_wal_max(&s) && now - flood_at < FLOOD_RECENT_MS &&
           (uint64_t)mx * (s.page_size + WS_WAL_FRAME_HDR) > ship_wal_max(&s) / 2)
-        force = 1, flood_at = now;
+        force = 1; /* not flood_at = now: an idle app whose WAL stays past
+                    ** wal_max/2 then got a forced sync every tick, forever */
       seen_mx = mx;
     }
     if (s.wal && !pending) { /* only news while not pending already */

@@ -4,8 +4,8 @@
 # database, and the sidecar resumes without a gap once the fault is gone:
 #   - the restore target's file system full (ENOSPC): restore fails, OUT and
 #     its temp file are gone; the file store's file system full: the
-#     sidecar reports it, keeps the database pinned, and catches up when
-#     space returns;
+#     sidecar reports it, keeps the database pinned without spinning while
+#     it backs off, and catches up when space returns;
 #   - a read-only store directory: replicate says so; ls and restore work;
 #   - the store directory removed while the sidecar runs;
 #   - the database deleted, or replaced by another database, while the
@@ -20,6 +20,9 @@
 # error path), and skips the read-only case (root ignores permission bits).
 . "$(dirname "$0")/lib.sh"
 PYDIR=$WS_ROOT/tests/fuzz
+
+# cpu_ms PID: on-CPU milliseconds of all the process's threads so far
+cpu_ms() { awk '{s += $1} END {printf "%d", s / 1e6}' /proc/"$1"/task/*/schedstat 2>/dev/null || echo 0; }
 
 MNT=()
 cleanup_mounts() { local m; for m in "${MNT[@]}"; do umount -l "$m" 2>/dev/null; done; }
@@ -66,6 +69,11 @@ if small_fs "$WORK/sfull" 3m; then
     pass store_enospc_reported
     one_line store_enospc_names_path "$SIDECAR_LOG" "sfull/store/[^ ]*: No space left on device"
     kill -0 "$SIDECAR_PID" 2>/dev/null && pass store_enospc_sidecar_alive || fail store_enospc_sidecar_alive "sidecar exited: $(tail -n 2 "$SIDECAR_LOG" | tr '\n' '|')"
+    # Backing off must not spin: the sync interval's clamp once made every
+    # wait 0 until the retry was due (2989 ms of CPU in these 3 s).
+    c0=$(cpu_ms "$SIDECAR_PID"); sleep 3; c1=$(cpu_ms "$SIDECAR_PID")
+    if [ $((c1 - c0)) -lt 300 ]; then pass store_enospc_backoff_idle
+    else fail store_enospc_backoff_idle "the sidecar used $((c1 - c0)) ms of CPU in 3 s of backing off"; fi
     mount -o remount,size=256m "$WORK/sfull"
     run_writer sf_more --db "$db" --workload mixed --txns 50 --seed 6
     sleep 3
