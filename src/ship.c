@@ -53,7 +53,7 @@
 #define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship */
 #define FLOOD_RECENT_MS 2000      /* ... and keeps the fast tick this long */
 #define REPIN_MS 1000             /* sync_all: pin moved at most this often, */
-#define REPIN_MIN_MS 50           /* or this often after checkpoint_frames/4 */
+#define REPIN_MIN_MS 50           /* ... and at least this far apart */
 #define HOT_MS 1000               /* short interval: commits this recent ... */
 #define HOT_POLL_MS 1             /* ... mean polling the wal-index this often */
 #define PREWORK_ROUNDS 3          /* barrier: unlocked ship+checkpoint rounds */
@@ -163,12 +163,15 @@ static int64_t wal_in_use(ship *s) {
 ** --sync-interval 0 that was after nearly every commit (82 fsyncs instead
 ** of 19 for a 1000 tx/s writer in 5 s; its CPU x1.58).  So a move waits for
 ** REPIN_MS or for checkpoint_frames/4 frames since the last one (each of
-** the app's backfills then covers at least that many commits) but at most
-** every REPIN_MIN_MS (an unthrottled writer commits 250 frames in 8 ms, and
-** moving that often cost it 10 % of its commits), except:
-**   - below checkpoint_frames (SQLite's autocheckpoint threshold by
-**     default) the app runs no checkpoint, so a move costs it nothing;
-**   - a pin on read-lock 0 blocks every backfill (pin.h): it moves at once.
+** the app's backfills then covers at least that many commits); below
+** checkpoint_frames (SQLite's autocheckpoint threshold by default) the app
+** runs no checkpoint and any count will do.  Never more often than every
+** REPIN_MIN_MS: an unthrottled writer commits 250 frames in 8 ms, and
+** moving that often cost it 10 % of its commits; moving after every sync
+** below checkpoint_frames made a 1000 tx/s writer's CPU x1.20 instead of
+** x0.94 at --sync-interval 0 (each move is followed by a look for more,
+** and at interval 0 by another object).  A pin on read-lock 0 blocks every
+** backfill (pin.h): it moves at once.
 ** With only the time limit, a 10,000 tx/s writer at --sync-interval 0 saw
 ** lag p99 ~57 ms instead of ~23: the WAL ran to the write barrier with
 ** nothing backfilled, and the barrier's pre-work then had it all to do.
@@ -178,9 +181,9 @@ static int repin_due(ship *s) {
   uint32_t mx, nb, q = s->o->checkpoint_frames / 4;
   int64_t since = ws_mono_ms() - s->swap_ms;
   if (ws_pin_slot0(s->pin) || since >= REPIN_MS) return 1;
-  if (!s->o->checkpoint_frames || !ws_pin_shm_peek(s->pin, &mx, &nb)) return 0;
-  return mx < s->o->checkpoint_frames || mx < s->swap_mx ||
-         (mx - s->swap_mx >= q && since >= REPIN_MIN_MS);
+  if (since < REPIN_MIN_MS || !s->o->checkpoint_frames || !ws_pin_shm_peek(s->pin, &mx, &nb))
+    return 0;
+  return mx < s->o->checkpoint_frames || mx < s->swap_mx || mx - s->swap_mx >= q;
 }
 
 /* Ship everything committed, then move the pin to the end.  The swap needs
