@@ -159,24 +159,17 @@ static int64_t wal_in_use(ship *s) {
 
 /* May sync_all move the pin now (it is covered)?  Each move lets the
 ** app's next autocheckpoint, once its WAL is past 1000 frames, backfill up
-** to it with two fsyncs inside the app's COMMIT.  After every sync at
-** --sync-interval 0 that was after nearly every commit (82 fsyncs instead
-** of 19 for a 1000 tx/s writer in 5 s; its CPU x1.58).  So a move waits for
-** REPIN_MS or for checkpoint_frames/4 frames since the last one (each of
-** the app's backfills then covers at least that many commits); below
-** checkpoint_frames (SQLite's autocheckpoint threshold by default) the app
-** runs no checkpoint and any count will do.  Never more often than every
-** REPIN_MIN_MS: an unthrottled writer commits 250 frames in 8 ms, and
-** moving that often cost it 10 % of its commits (every 50 ms: 5-8 %; every
-** 100 ms: ~3 %, and lag p99 at 10,000 tx/s ~23 ms; every 200 ms: none,
-** and ~35 ms); moving after every sync
-** below checkpoint_frames made a 1000 tx/s writer's CPU x1.20 instead of
-** x0.94 at --sync-interval 0 (each move is followed by a look for more,
-** and at interval 0 by another object).  A pin on read-lock 0 blocks every
-** backfill (pin.h): it moves at once.
-** With only the time limit, a 10,000 tx/s writer at --sync-interval 0 saw
-** lag p99 ~57 ms instead of ~23: the WAL ran to the write barrier with
-** nothing backfilled, and the barrier's pre-work then had it all to do.
+** to it with two fsyncs inside the app's COMMIT, so moves are rationed:
+**   - a pin on read-lock 0 blocks every backfill (pin.h): move at once;
+**   - otherwise at most every REPIN_MIN_MS, and at least every REPIN_MS;
+**   - in between, while the WAL is under checkpoint_frames (SQLite's
+**     autocheckpoint threshold by default: the app runs no checkpoint), or
+**     once checkpoint_frames/4 frames came since the last move.
+** Measured at --sync-interval 0 (docs/DESIGN.md, "Not starving the app"):
+** a move after every sync cost a 1000 tx/s writer 82-99 fsyncs instead of
+** 19 in 5 s; only once a second left a 10,000 tx/s writer's WAL to the
+** barrier with nothing backfilled (lag p99 ~57 ms instead of ~23); a 50 ms
+** floor cost an unthrottled writer 5-8 % of its commits, 100 ms ~3 %.
 ** Not moving is always safe (the rule is "swap only when covered", never
 ** "swap when covered"); the pin just stays covered. */
 static int repin_due(ship *s) {
@@ -702,10 +695,6 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     now = ws_mono_ms();
     int was_pending = pending;
     if (mask & WS_WATCH_WAL) pending = 1;
-    /* the first commits after a quiet spell (or a new -wal): look again
-    ** soon, in case they are a flood's first (at 300 MB/s a 250 ms tick
-    ** is 75 MB) */
-    if (pending && !was_pending) warm_at = now;
 
     uint32_t mx = 0, nb = 0;
     int force = 0;
@@ -721,7 +710,6 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ws_log(WS_LOG_DEBUG, "ship", "app checkpoint holds the checkpoint and write locks");
     if (ckpt_seen) force = 1, ckpt_at = now;
     if (s.pin && ws_pin_shm_peek(s.pin, &mx, &nb)) {
-      if (mx != seen_mx && !pending) warm_at = now;
       if (mx != seen_mx) pending = 1, active_at = now;
       if (mx == flood_base_mx) flood_base_at = now; /* quiet: window restarts */
       /* A flood: the WAL grew by FLOOD_BPS over a window of at least
@@ -763,6 +751,10 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       if (sz != seen_walsz) pending = 1;
       seen_walsz = sz;
     }
+    /* the first commits after a quiet spell (or a new -wal): look again
+    ** soon, in case they are a flood's first (at 300 MB/s a 250 ms tick
+    ** is 75 MB) */
+    if (pending && !was_pending) warm_at = now;
     /* lag starts counting now; a waiter or a snapshot request needs a sync */
     if (o->stats && ws_stats_tick(o->stats, pending)) pending = 1;
     if (now - last_slow < (o->poll_ms ? o->poll_ms : 1000) && !force && !mask &&

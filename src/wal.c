@@ -218,8 +218,7 @@ static int iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
   /* The file keeps its size after a reset, so the bytes past the last
   ** commit are usually a stale cycle's frames: start with a few frames and
   ** grow, rather than copy a whole buffer (1 MiB) that the first salt
-  ** check discards.  That copy was a fifth of the sidecar's CPU at
-  ** 100 tx/s (several scans per sync). */
+  ** check discards, at each of the several scans of a sync. */
   size_t step = 16;
   for (;;) {
     size_t want = step < chunk ? step : chunk;
