@@ -94,9 +94,10 @@ int ship_write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
 
 /* ship_delta.c */
 /* Encode frame f's page into enc: as a delta onto its previous content when
-** allow (s->ds holds the state just before f) and that pays, else whole. */
+** allow (s->ds holds the state just before f) and that pays, else whole.
+** hash: f's page hash when allow (the caller sets it into s->ds next). */
 int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
-                  int allow, ws_err *err);
+                  int allow, uint64_t hash, ws_err *err);
 void ship_delta_free(ship_delta *d);
 /* ws_dbscan_src.on_frame for a scan of h's cycle: ud is a ship_seen. */
 typedef struct ship_seen {

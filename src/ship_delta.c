@@ -17,8 +17,17 @@
 ** The map also learns the frames a state scan (a snapshot, a start) read
 ** from the WAL, so pages still in the WAL then have their base too.
 **
+** Before either read, a small direct-mapped cache of the pages this process
+** last shipped (content and page hash, RECENT_BYTES in all) is asked: most
+** commits change the same few pages (a hot leaf, page 1, an index leaf),
+** whose base is the frame shipped just before.  An entry is used only if
+** its hash is the one s->ds holds, the same proof as for a read, so a stale
+** entry (a rescan, a snapshot, another page in the slot) is never a base.
+** At 1000 tx/s this saved the base's pread and its page hash on nearly
+** every frame (docs/benchmarks.md, S6).
+**
 ** Memory: 8 bytes per distinct page of the WAL cycle (bounded by the WAL,
-** capped at MAP_MAX entries), a frame and a delta buffer.
+** capped at MAP_MAX entries), a frame and a delta buffer, RECENT_BYTES.
 */
 #include "ship.h"
 #include "common.h"
@@ -28,6 +37,8 @@
 #include <string.h>
 
 #define MAP_MAX (1u << 20)
+#define RECENT_BYTES (256u << 10) /* the recent-page cache: 64 pages of 4 KiB */
+#define RECENT_MAX 64             /* entries, a power of two (and >= 4) */
 
 struct ship_delta {
   uint32_t salt1, salt2;   /* cycle the map describes */
@@ -35,6 +46,10 @@ struct ship_delta {
   size_t cap, n;
   uint8_t *frame;          /* one WAL frame (header + page) */
   uint8_t *out;            /* a delta */
+  uint32_t nrecent;        /* recent-page cache: entries, a power of two */
+  uint32_t *rpg;           /* page number per entry, 0 = empty */
+  uint64_t *rhash;         /* page hash of rdata's entry */
+  uint8_t *rdata;          /* nrecent pages */
   uint32_t page_size;
   int off;                 /* WALSHIP_NO_DELTA=1 (benchmarks: side by side) */
 };
@@ -78,6 +93,9 @@ static const uint8_t *base_of(ship *s, ship_delta *d, const ws_walhdr *h,
   uint32_t ps = s->page_size, fs = WS_WAL_FRAME_HDR + ps;
   const uint8_t *page = NULL;
   ws_err ignore = WS_ERR_INIT;
+  uint32_t r = f->pgno & (d->nrecent - 1);
+  if (d->rpg[r] == f->pgno && d->rhash[r] == s->ds.h[f->pgno - 1])
+    return d->rdata + (size_t)r * ps;
   size_t i = d->cap ? slot(d, f->pgno) : 0;
   if (d->cap && d->key[i] && d->val[i] < f->idx) {
     if (ws_wal_read_raw(s->wal, d->val[i], d->frame, fs, &ignore) == WS_OK &&
@@ -107,11 +125,22 @@ static ship_delta *dl_for(ship *s, const ws_walhdr *h, ws_err *err) {
   if (d->page_size != ps) {
     free(d->frame);
     free(d->out);
-    d->frame = d->out = NULL;
+    free(d->rpg);
+    free(d->rhash);
+    free(d->rdata);
+    d->frame = d->out = d->rdata = NULL;
+    d->rpg = NULL;
+    d->rhash = NULL;
     d->page_size = 0;
+    uint32_t nr = RECENT_BYTES / ps;
+    nr = nr > RECENT_MAX ? RECENT_MAX : nr < 4 ? 4 : nr;
     if (!(d->frame = ws_malloc(WS_WAL_FRAME_HDR + (size_t)ps, err)) ||
-        !(d->out = ws_malloc(ws_delta_worth(ps), err)))
+        !(d->out = ws_malloc(ws_delta_worth(ps), err)) ||
+        !(d->rpg = ws_calloc(nr, sizeof(*d->rpg), err)) ||
+        !(d->rhash = ws_calloc(nr, sizeof(*d->rhash), err)) ||
+        !(d->rdata = ws_malloc((size_t)nr * ps, err)))
       return NULL;
+    d->nrecent = nr;
     d->page_size = ps;
     reset = 1;
   }
@@ -132,7 +161,7 @@ void ship_delta_seen(void *ud, uint32_t pgno, uint32_t idx) {
 }
 
 int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
-                  int allow, ws_err *err) {
+                  int allow, uint64_t hash, ws_err *err) {
   ship_delta *d = dl_for(s, h, err);
   uint32_t ps = s->page_size;
   if (!d) return WS_ENOMEM;
@@ -144,7 +173,15 @@ int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
       rc = ws_enc_delta(enc, f->pgno, d->out, len, err);
   }
   if (rc < 0) rc = ws_enc_page(enc, f->pgno, f->page, err);
-  if (rc == WS_OK && !d->off) remember(d, f->pgno, f->idx);
+  if (rc == WS_OK && !d->off) {
+    remember(d, f->pgno, f->idx);
+    if (allow) {
+      uint32_t r = f->pgno & (d->nrecent - 1);
+      memcpy(d->rdata + (size_t)r * ps, f->page, ps);
+      d->rpg[r] = f->pgno;
+      d->rhash[r] = hash;
+    }
+  }
   return rc;
 }
 
@@ -154,5 +191,8 @@ void ship_delta_free(ship_delta *d) {
   free(d->val);
   free(d->frame);
   free(d->out);
+  free(d->rpg);
+  free(d->rhash);
+  free(d->rdata);
   free(d);
 }

@@ -305,10 +305,9 @@ static int segenc_frame(void *ud, const ws_frame *f, ws_err *err) {
   if (e->inframe == 0 &&
       (rc = ws_enc_txn_begin(e->u->enc, txid, e->now, t->db_pages, t->nframes, err)))
     return rc;
-  if ((rc = ship_put_page(s, e->h, f, e->u->enc, !e->resume, err))) return rc;
-  if (!e->resume &&
-      (rc = ws_dbstate_set(&s->ds, f->pgno, ws_page_hash(f->pgno, f->page, s->page_size), err)))
-    return rc;
+  uint64_t ph = e->resume ? 0 : ws_page_hash(f->pgno, f->page, s->page_size);
+  if ((rc = ship_put_page(s, e->h, f, e->u->enc, !e->resume, ph, err))) return rc;
+  if (!e->resume && (rc = ws_dbstate_set(&s->ds, f->pgno, ph, err))) return rc;
   if (++e->inframe < t->nframes) return WS_OK;
   /* the last frame of a transaction must be its commit frame */
   if (!f->commit || f->commit != t->db_pages)
