@@ -744,6 +744,17 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
           (uint64_t)mx * (s.page_size + WS_WAL_FRAME_HDR) > ship_wal_max(&s) / 2)
         force = 1; /* not flood_at = now: an idle app whose WAL stays past
                     ** wal_max/2 then got a forced sync every tick, forever */
+      /* A pin on read-lock 0 (after a barrier or a full checkpoint) blocks
+      ** every backfill, and past its autocheckpoint size (1000 frames by
+      ** default, our checkpoint_frames) each of the app's commits sorts the
+      ** whole WAL before failing on that lock.  Move it off before then:
+      ** ship the new cycle's first frames and re-pin (sync_all moves a
+      ** slot-0 pin at once).  Under a flood that was left to the
+      ** wal_max/2 rule above, and the app spent ~11 % of its time in
+      ** walMerge (docs/benchmarks.md, S6). */
+      if (s.o->checkpoint_frames && ws_pin_slot0(s.pin) && mx > nb &&
+          mx >= s.o->checkpoint_frames / 2)
+        force = 1;
       seen_mx = mx;
     }
     if (s.wal && !pending) { /* only news while not pending already */
