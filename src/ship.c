@@ -281,14 +281,16 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
       return rc;
     }
   } while (!s->covered);
+  int64_t t2 = ws_mono_ms();
   rc = ws_pin_barrier_end(s->pin, &nlog, &nckpt, err);
   s->covered = 0;
   if (!ws_pin_held(s->pin)) /* attach re-proves continuity */
     return rc ? rc : ws_fail(err, WS_ERROR, "pin lost after barrier");
   if (s->o->stats) ws_stats_barrier(s->o->stats);
   ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d "
-         "wait_ms=%lld held_ms=%lld", (long long)walsz, nlog, nckpt,
-         (long long)(t1 - t0), (long long)(ws_mono_ms() - t1));
+         "wait_ms=%lld held_ms=%lld (ship_ms=%lld checkpoint_ms=%lld)", (long long)walsz,
+         nlog, nckpt, (long long)(t1 - t0), (long long)(ws_mono_ms() - t1),
+         (long long)(t2 - t1), (long long)(ws_mono_ms() - t2));
   if (rc) return rc;
   return sync_all(s, 0, err);
 }
