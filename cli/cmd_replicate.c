@@ -72,7 +72,7 @@ static const int fwd_sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR
 /* A worker that ends sends this to the supervisor thread, so it sleeps
 ** until something happens instead of looking every 200 ms (each wake-up
 ** of an idle sidecar costs ~60 us of CPU on a small VM). */
-#define DONE_SIG (SIGRTMIN + 3)
+#define DONE_SIG (SIGRTMIN + 3) /* +4 is src/wlock.c's */
 static pthread_t supervisor; /* the thread in run() */
 
 static void help(void) {

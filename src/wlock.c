@@ -5,8 +5,21 @@
 ** condition variable up to its deadline; the waiter blocks in
 ** F_OFD_SETLKW and, once it has the lock, hands it over (`held`) if it is
 ** still wanted, else unlocks at once.  Only the waiter ever blocks in the
-** kernel, so a timeout never needs to interrupt a syscall; it is cancelled
-** (F_OFD_SETLKW is a cancellation point) only when the pin closes.
+** kernel, so a timeout never needs to interrupt a syscall; only closing
+** does, while the waiter may block for as long as the app holds the lock.
+**
+** Closing interrupts it with a signal, never pthread_cancel: cancelling
+** unwinds the thread's stack without running its frames' epilogues, so
+** ASan's shadow of that stack stays poisoned and its own code at thread
+** exit reported a stack-buffer-overflow in its sigaltstack interceptor
+** (every run of test_wlock under `make asan`; google/sanitizers#1399), and
+** a run was once seen hanging.  WLOCK_SIG has a no-op handler installed
+** without SA_RESTART, so the fcntl returns EINTR and the waiter finds
+** `quit`.  Polling F_OFD_SETLK instead would lose the wake-up at the app's
+** very next unlock, the reason this file exists.  The waiter starts with
+** every signal blocked and unblocks only WLOCK_SIG: it takes no signal
+** meant for another thread (cli/cmd_replicate.c blocks its own in its
+** threads, which create ours).
 */
 #include "wlock.h"
 #include "common.h"
@@ -14,12 +27,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SHM_LOCK_WRITE 120 /* unix VFS: WAL_WRITE_LOCK's byte in -shm */
+/* Reserved for this file: cli/cmd_replicate.c uses SIGRTMIN+2 and +3. */
+#define WLOCK_SIG (SIGRTMIN + 4)
+/* A signal sent just before the waiter entered the kernel is lost (the
+** handler ran, the fcntl then blocks), so closing sends again this often. */
+#define KICK_MS 10
 
 struct ws_wlock {
   int fd;
@@ -27,8 +46,24 @@ struct ws_wlock {
   pthread_mutex_t mu;
   pthread_cond_t cv;       /* CLOCK_MONOTONIC */
   int want, held, quit;
+  int inkernel;            /* the waiter is in (or about to enter) the fcntl */
+  int gone;                /* the waiter has left its loop for good */
   int err;                 /* errno of a failed wait, reported once */
 };
+
+static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
+static int sig_errno;      /* sigaction's failure, if it failed */
+
+static void on_wlock_sig(int sig) { (void)sig; }
+
+static void install_sig(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_wlock_sig;
+  sa.sa_flags = 0;         /* no SA_RESTART: the fcntl must return EINTR */
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(WLOCK_SIG, &sa, NULL) != 0) sig_errno = errno;
+}
 
 static int lockop(int fd, short type, int cmd) {
   struct flock fl;
@@ -42,17 +77,20 @@ static int lockop(int fd, short type, int cmd) {
 
 static void *waiter(void *arg) {
   ws_wlock *w = arg;
-  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+  sigset_t ss;
+  sigemptyset(&ss);
+  sigaddset(&ss, WLOCK_SIG);
+  pthread_sigmask(SIG_UNBLOCK, &ss, NULL);
   pthread_mutex_lock(&w->mu);
   for (;;) {
     while (!w->quit && (!w->want || w->held)) pthread_cond_wait(&w->cv, &w->mu);
     if (w->quit) break;
+    w->inkernel = 1;
     pthread_mutex_unlock(&w->mu);
-    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     int r = lockop(w->fd, F_WRLCK, F_OFD_SETLKW);
     int e = errno;
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     pthread_mutex_lock(&w->mu);
+    w->inkernel = 0;
     if (r == 0 && w->want && !w->quit) {
       w->held = 1;
       w->want = 0;
@@ -64,12 +102,17 @@ static void *waiter(void *arg) {
     }
     pthread_cond_broadcast(&w->cv);
   }
+  w->gone = 1;
+  pthread_cond_broadcast(&w->cv);
   pthread_mutex_unlock(&w->mu);
   return NULL;
 }
 
 int ws_wlock_open(ws_wlock **out, const char *shm_path, ws_err *err) {
   *out = NULL;
+  pthread_once(&sig_once, install_sig);
+  if (sig_errno)
+    return ws_fail(err, WS_EIO, "write-lock waiter's signal: %s", strerror(sig_errno));
   ws_wlock *w = ws_calloc(1, sizeof(*w), err);
   if (!w) return WS_ENOMEM;
   w->fd = open(shm_path, O_RDWR | O_CLOEXEC);
@@ -84,7 +127,12 @@ int ws_wlock_open(ws_wlock **out, const char *shm_path, ws_err *err) {
   pthread_cond_init(&w->cv, &ca);
   pthread_condattr_destroy(&ca);
   pthread_mutex_init(&w->mu, NULL);
+  /* born with every signal blocked; the waiter unblocks WLOCK_SIG alone */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   int e = pthread_create(&w->th, NULL, waiter, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (e) {
     close(w->fd);
     pthread_cond_destroy(&w->cv);
@@ -131,8 +179,15 @@ void ws_wlock_close(ws_wlock *w) {
   w->quit = 1;
   w->want = 0;
   pthread_cond_broadcast(&w->cv);
+  while (!w->gone) {
+    if (w->inkernel) pthread_kill(w->th, WLOCK_SIG);
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_nsec += KICK_MS * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+  }
   pthread_mutex_unlock(&w->mu);
-  pthread_cancel(w->th); /* acts only inside the blocking fcntl */
   pthread_join(w->th, NULL);
   close(w->fd);            /* drops the lock if it was still held */
   pthread_cond_destroy(&w->cv);
