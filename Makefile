@@ -27,6 +27,10 @@ SQLITE_DIR  = $(B)/sqlite
 SQLITE_H    = $(SQLITE_DIR)/sqlite3.h
 SQLITE_OBJ  = $(SQLITE_DIR)/sqlite3.o
 SQLITE_OPTS = -DSQLITE_ENABLE_DBPAGE_VTAB -DSQLITE_THREADSAFE=1
+# Its own flags, not $(CFLAGS): the asan and fuzz builds share this object
+# (SQLITE_DIR=build/sqlite), and whichever build came first used to decide
+# them, so an ASan-first tree then failed to link the plain build.
+SQLITE_CFLAGS ?= -O2 -g
 
 .PHONY: all deps test demo clean unit bench
 all: $(B)/walship $(UNIT_BIN) $(TOOL_BIN)
@@ -40,7 +44,7 @@ $(SQLITE_DIR)/sqlite3.c $(SQLITE_H): scripts/fetch-sqlite.sh
 
 $(SQLITE_OBJ): $(SQLITE_DIR)/sqlite3.c $(SQLITE_H)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) $(SQLITE_OPTS) -fPIC -c $< -o $@
+	@$(CC) $(SQLITE_CFLAGS) $(SQLITE_OPTS) -fPIC -c $< -o $@
 
 $(B)/src/%.o: src/%.c $(HDRS) $(SQLITE_H)
 	@mkdir -p $(@D)
