@@ -48,6 +48,7 @@ struct ws_wlock {
   int want, held, quit;
   int inkernel;            /* the waiter is in (or about to enter) the fcntl */
   int gone;                /* the waiter has left its loop for good */
+  int orphan;              /* closed while stuck: the waiter frees w */
   int err;                 /* errno of a failed wait, reported once */
 };
 
@@ -63,6 +64,23 @@ static void install_sig(void) {
   sa.sa_flags = 0;         /* no SA_RESTART: the fcntl must return EINTR */
   sigemptyset(&sa.sa_mask);
   if (sigaction(WLOCK_SIG, &sa, NULL) != 0) sig_errno = errno;
+}
+
+/* Is WLOCK_SIG still ours?  A program embedding the library may have
+** changed it since: ignored or SA_RESTART, the fcntl is never interrupted
+** (close would wait as long as the app holds the lock); SIG_DFL, the signal
+** would kill the process. */
+static int sig_ours(void) {
+  struct sigaction cur;
+  return sigaction(WLOCK_SIG, NULL, &cur) == 0 && cur.sa_handler == on_wlock_sig &&
+         !(cur.sa_flags & SA_RESTART);
+}
+
+static void wlock_free(ws_wlock *w) {
+  close(w->fd);            /* drops the lock if it was still held */
+  pthread_cond_destroy(&w->cv);
+  pthread_mutex_destroy(&w->mu);
+  free(w);
 }
 
 static int lockop(int fd, short type, int cmd) {
@@ -103,8 +121,10 @@ static void *waiter(void *arg) {
     pthread_cond_broadcast(&w->cv);
   }
   w->gone = 1;
+  int orphan = w->orphan;
   pthread_cond_broadcast(&w->cv);
   pthread_mutex_unlock(&w->mu);
+  if (orphan) wlock_free(w);
   return NULL;
 }
 
@@ -179,6 +199,14 @@ void ws_wlock_close(ws_wlock *w) {
   w->quit = 1;
   w->want = 0;
   pthread_cond_broadcast(&w->cv);
+  if (!w->gone && w->inkernel && !sig_ours()) {
+    /* Cannot interrupt it: leave it to return when the app unlocks (it
+    ** then unlocks too, sees quit) and free w itself. */
+    w->orphan = 1;
+    pthread_mutex_unlock(&w->mu);
+    pthread_detach(w->th);
+    return;
+  }
   while (!w->gone) {
     if (w->inkernel) pthread_kill(w->th, WLOCK_SIG);
     struct timespec dl;
@@ -189,8 +217,5 @@ void ws_wlock_close(ws_wlock *w) {
   }
   pthread_mutex_unlock(&w->mu);
   pthread_join(w->th, NULL);
-  close(w->fd);            /* drops the lock if it was still held */
-  pthread_cond_destroy(&w->cv);
-  pthread_mutex_destroy(&w->mu);
-  free(w);
+  wlock_free(w);
 }

@@ -201,6 +201,43 @@ static void test_close_while_waiting_loop(void) {
   CHECK_EQ(child_try(0), 0);
 }
 
+/* A host program that ignores WLOCK_SIG (SIGRTMIN+4) after we installed
+** it: close cannot interrupt the waiter, so it must leave it (it frees
+** itself once the lock comes free) rather than signal it forever. */
+static void test_close_when_signal_taken_over(void) {
+  ws_err err = WS_ERR_INIT;
+  int fd = open(path, O_RDWR);
+  CHECK(fd >= 0);
+  struct flock fl;
+  memset(&fl, 0, sizeof(fl));
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 120;
+  fl.l_len = 1;
+  CHECK_EQ(fcntl(fd, F_OFD_SETLK, &fl), 0);
+  int before = threads();
+  ws_wlock *w = NULL;
+  CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
+  CHECK_EQ(ws_wlock_acquire(w, 20, &err), WS_ELOCKED);
+  struct sigaction ign, saved;
+  memset(&ign, 0, sizeof(ign));
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  CHECK_EQ(sigaction(SIGRTMIN + 4, &ign, &saved), 0);
+  signal(SIGALRM, on_alarm);
+  alarm(10);
+  int64_t t0 = ws_mono_ms();
+  ws_wlock_close(w);
+  CHECK(ws_mono_ms() - t0 < 1000);
+  alarm(0);
+  signal(SIGALRM, SIG_DFL);
+  close(fd);               /* the left waiter gets the lock, drops it, exits */
+  for (int i = 0; i < 200 && threads() != before; i++) usleep(5000);
+  CHECK_EQ(threads(), before);
+  CHECK_EQ(child_try(0), 0); /* and the lock is free */
+  CHECK_EQ(sigaction(SIGRTMIN + 4, &saved, NULL), 0);
+}
+
 static void test_missing_file_named(void) {
   ws_wlock *w = NULL;
   ws_err err = WS_ERR_INIT;
@@ -218,6 +255,7 @@ int main(void) {
   RUN(test_late_lock_dropped);
   RUN(test_close_while_waiting);
   RUN(test_close_while_waiting_loop);
+  RUN(test_close_when_signal_taken_over);
   RUN(test_missing_file_named);
   unlink(path);
   T_EXIT();
