@@ -28,6 +28,8 @@ struct ws_pin {
   int shm_fd;
   ws_wlock *wlock;        /* the barrier's write lock, opened on first use */
   int slot0;              /* hint: the WAL was fully backfilled at the pin */
+  uint32_t slot0_mx;       /* ... at this frame (mxFrame then) */
+  int64_t slot0_ms;        /* ... taken then (monotonic) */
 };
 
 static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb);
@@ -167,6 +169,8 @@ int ws_pin_swap(ws_pin *p, ws_err *err) {
   if ((rc = take(p, next, err))) return rc;  /* old pin still held */
   uint32_t mx, nb;
   p->slot0 = shm_peek(p, &mx, &nb) && mx == nb;
+  p->slot0_mx = p->slot0 ? mx : 0;
+  p->slot0_ms = ws_mono_ms();
   if (p->held >= 0 && (rc = exec(p, p->held, "COMMIT", err))) {
     sqlite3_exec(p->db[next], "COMMIT", NULL, NULL, NULL);
     return rc;
@@ -245,6 +249,8 @@ int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
   ** the pin as lost and re-attach (which re-proves continuity). */
   p->held = r2 == WS_OK ? y : -1;
   p->slot0 = *nlog >= 0 && *nlog == *nckpt;
+  p->slot0_mx = p->slot0 ? (uint32_t)*nlog : 0;
+  p->slot0_ms = ws_mono_ms();
   return rc ? rc : r2;
 }
 
@@ -280,6 +286,12 @@ int ws_pin_ckpt_locked(ws_pin *p) {
 }
 
 int ws_pin_slot0(const ws_pin *p) { return p->slot0; }
+
+int ws_pin_slot0_since(const ws_pin *p, uint32_t *mx, int64_t *ms) {
+  *mx = p->slot0_mx;
+  *ms = p->slot0_ms;
+  return p->slot0;
+}
 
 int ws_pin_shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) { return shm_peek(p, mx, nb); }
 

@@ -56,6 +56,9 @@ void ws_pin_barrier_abort(ws_pin *p);
 ** and every autocheckpoint of the app builds (sorts) its frame iterator
 ** before failing on that lock: such a pin must move on soon. */
 int ws_pin_slot0(const ws_pin *p);
+/* The same, with the WAL's mxFrame when that pin was taken and when
+** (ws_mono_ms): how many frames came since, and how fast. */
+int ws_pin_slot0_since(const ws_pin *p, uint32_t *mx, int64_t *ms);
 
 /* Non-zero while a pin is held (zero after a failed barrier: re-attach). */
 int ws_pin_held(const ws_pin *p);

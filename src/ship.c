@@ -54,6 +54,7 @@
 #define FLOOD_RECENT_MS 2000      /* ... and keeps the fast tick this long */
 #define REPIN_MS 1000             /* sync_all: pin moved at most this often, */
 #define REPIN_MIN_MS 100          /* ... and at least this far apart */
+#define BURST_MS 200              /* after a quiet second: fast ticks this long */
 #define HOT_MS 1000               /* short interval: commits this recent ... */
 #define HOT_POLL_MS 1             /* ... mean polling the wal-index this often */
 #define PREWORK_ROUNDS 3          /* barrier: unlocked ship+checkpoint rounds */
@@ -653,6 +654,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   uint32_t seen_mx = 0;
   uint32_t flood_base_mx = 0, nb0;
   int64_t warm_at = INT64_MIN / 2;
+  int64_t burst_at = INT64_MIN / 2; /* commits resumed after a quiet second */
+  uint32_t burst_mx = 0;            /* ... with the WAL at this frame */
   int64_t flood_base_at = ws_mono_ms();
   /* the WAL found at start is not growth */
   if (s.pin && ws_pin_shm_peek(s.pin, &seen_mx, &nb0)) flood_base_mx = seen_mx;
@@ -674,6 +677,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** warm tick so a flood's start is seen within ~100 ms. */
     int64_t tick = now - flood_at < FLOOD_RECENT_MS || now - ckpt_at < CKPT_RECENT_MS
                        ? FAST_TICK_MS
+                   : now - burst_at < BURST_MS ? FAST_TICK_MS
                    : now - warm_at < SLOW_TICK_MS ? WARM_TICK_MS : SLOW_TICK_MS;
     if (pending && timeout > tick) timeout = tick;
     if (ckpt_seen) timeout = 1; /* it is waiting now: answer within 1 ms */
@@ -686,7 +690,9 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** event costs the app's write() (9 % of a 1000 tx/s writer's CPU at
     ** --sync-interval 0), so while commits keep coming at a short interval
     ** we look every HOT_POLL_MS instead, and arm inotify once they stop. */
-    int events = !pending;
+    /* (pending but quiet for a second: the next write may start a burst,
+    ** which a slow tick saw only 250 ms late, ~80 MB of WAL at 64 KiB) */
+    int events = !pending || now - active_at >= 1000;
     if (events && o->sync_interval_ms < FAST_TICK_MS && now - active_at < HOT_MS) {
       events = 0;
       if (timeout > HOT_POLL_MS) timeout = HOT_POLL_MS;
@@ -712,7 +718,21 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ws_log(WS_LOG_DEBUG, "ship", "app checkpoint holds the checkpoint and write locks");
     if (ckpt_seen) force = 1, ckpt_at = now;
     if (s.pin && ws_pin_shm_peek(s.pin, &mx, &nb)) {
-      if (mx != seen_mx) pending = 1, active_at = now;
+      if (mx != seen_mx) {
+        if (now - active_at >= 1000) burst_at = now, burst_mx = seen_mx;
+        pending = 1, active_at = now;
+      }
+      /* A writer starting from idle fills the page cache at up to ~800 MB/s
+      ** (64 KiB pages): a 100 ms flood window was 80 MB of WAL before we
+      ** reacted.  For BURST_MS after a quiet second, look every FAST_TICK_MS
+      ** and call it a flood as soon as the WAL grew by wal_max/4. */
+      if (now - burst_at < BURST_MS && ship_wal_max(&s) && mx >= burst_mx &&
+          (uint64_t)(mx - burst_mx) * (s.page_size + WS_WAL_FRAME_HDR) >= ship_wal_max(&s) / 4) {
+        if (now - flood_at >= FLOOD_RECENT_MS)
+          ws_log(WS_LOG_DEBUG, "ship", "flood: the WAL grew from %u to %u frames in %lld ms "
+                 "after a quiet spell", burst_mx, mx, (long long)(now - burst_at));
+        flood_at = now;
+      }
       if (mx == flood_base_mx) flood_base_at = now; /* quiet: window restarts */
       /* A flood: the WAL grew by FLOOD_BPS over a window of at least
       ** 100 ms (a reset since counts the frames of the new cycle).  In
@@ -753,9 +773,16 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ** ship the new cycle's first frames and re-pin (sync_all moves a
       ** slot-0 pin at once).  Under a flood that was left to the
       ** wal_max/2 rule above, and the app spent ~11 % of its time in
-      ** walMerge (docs/benchmarks.md, S6). */
-      if (s.o->checkpoint_frames && ws_pin_slot0(s.pin) && mx > nb &&
-          mx >= s.o->checkpoint_frames / 2)
+      ** walMerge (docs/benchmarks.md, S6).  Counted from the frame the pin
+      ** was taken at (a WAL that cannot restart, e.g. under an app reader,
+      ** would otherwise force a sync, then maint's checkpoint a slot-0
+      ** re-pin, at every tick), and only for a writer that gets there
+      ** within a second: slower ones meet the interval's sync first. */
+      uint32_t s0mx;
+      int64_t s0ms;
+      if (s.o->checkpoint_frames && ws_pin_slot0_since(s.pin, &s0mx, &s0ms) && mx > nb &&
+          now - s0ms <= REPIN_MS &&
+          (mx >= s0mx ? mx - s0mx : mx) >= s.o->checkpoint_frames / 2)
         force = 1;
       seen_mx = mx;
     }
