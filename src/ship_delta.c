@@ -94,7 +94,7 @@ static const uint8_t *base_of(ship *s, ship_delta *d, const ws_walhdr *h,
   const uint8_t *page = NULL;
   ws_err ignore = WS_ERR_INIT;
   uint32_t r = f->pgno & (d->nrecent - 1);
-  if (d->rpg[r] == f->pgno && d->rhash[r] == s->ds.h[f->pgno - 1])
+  if (d->nrecent && d->rpg[r] == f->pgno && d->rhash[r] == s->ds.h[f->pgno - 1])
     return d->rdata + (size_t)r * ps;
   size_t i = d->cap ? slot(d, f->pgno) : 0;
   if (d->cap && d->key[i] && d->val[i] < f->idx) {
@@ -135,12 +135,14 @@ static ship_delta *dl_for(ship *s, const ws_walhdr *h, ws_err *err) {
     uint32_t nr = RECENT_BYTES / ps;
     nr = nr > RECENT_MAX ? RECENT_MAX : nr < 4 ? 4 : nr;
     if (!(d->frame = ws_malloc(WS_WAL_FRAME_HDR + (size_t)ps, err)) ||
-        !(d->out = ws_malloc(ws_delta_worth(ps), err)) ||
-        !(d->rpg = ws_calloc(nr, sizeof(*d->rpg), err)) ||
-        !(d->rhash = ws_calloc(nr, sizeof(*d->rhash), err)) ||
-        !(d->rdata = ws_malloc((size_t)nr * ps, err)))
+        !(d->out = ws_malloc(ws_delta_worth(ps), err)))
       return NULL;
-    d->nrecent = nr;
+    /* the cache is an optimisation: without memory for it, none */
+    d->nrecent = 0;
+    d->rpg = calloc(nr, sizeof(*d->rpg));
+    d->rhash = calloc(nr, sizeof(*d->rhash));
+    d->rdata = malloc((size_t)nr * ps);
+    if (d->rpg && d->rhash && d->rdata) d->nrecent = nr;
     d->page_size = ps;
     reset = 1;
   }
@@ -175,7 +177,7 @@ int ship_put_page(ship *s, const ws_walhdr *h, const ws_frame *f, ws_enc *enc,
   if (rc < 0) rc = ws_enc_page(enc, f->pgno, f->page, err);
   if (rc == WS_OK && !d->off) {
     remember(d, f->pgno, f->idx);
-    if (allow) {
+    if (allow && d->nrecent) {
       uint32_t r = f->pgno & (d->nrecent - 1);
       memcpy(d->rdata + (size_t)r * ps, f->page, ps);
       d->rpg[r] = f->pgno;
