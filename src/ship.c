@@ -255,15 +255,24 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
   /* A writer that never pauses outruns that pre-work (it keeps appending
   ** while we ship and backfill), so past twice the limit the lock comes
   ** first: the WAL stays near 2 * wal_max, and the lock span grows. */
-  int64_t lim = 2 * (int64_t)ship_wal_max(s);
+  int64_t lim = 2 * (int64_t)ship_wal_max(s), tp = ws_mono_ms();
   /* Up to three rounds while the tail left for the lock shrinks: what the
   ** lock span costs is mostly that tail's fsyncs (the checkpoint's fsync of
   ** the WAL writes out every page the app wrote since the last one). */
-  for (int round = 0; round < PREWORK_ROUNDS && walsz < lim; round++) {
+  /* And a writer faster than we ship (random blobs: ~200 MB/s against our
+  ** ~100) outruns it from the start: we come here with much of the WAL
+  ** unshipped, the pre-work's shipping and checkpoint fsync took ~200 ms
+  ** while the WAL grew to 80-105 MB.  Then the lock comes first too. */
+  uint32_t mx0, nb0;
+  wal_in_use_peek(s, &mx0, &nb0);
+  uint64_t fsz0 = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
+  int behind = s->have_cycle && mx0 > s->pos.frame &&
+               (uint64_t)(mx0 - s->pos.frame) * fsz0 > ship_wal_max(s) / 4;
+  for (int round = 0; round < PREWORK_ROUNDS && walsz < lim && !behind; round++) {
     do {
       if ((rc = sync_once(s, &shipped, err))) return rc;
     } while (!s->covered && wal_in_use(s) <= lim); /* outrun: lock now */
-    if (!s->covered) break;
+    if (!s->covered || (walsz = wal_in_use(s)) > lim) break;
     if ((rc = ws_pin_swap(s->pin, err))) return rc;
     s->covered = 0;
     if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
@@ -289,9 +298,9 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
     return rc ? rc : ws_fail(err, WS_ERROR, "pin lost after barrier");
   if (s->o->stats) ws_stats_barrier(s->o->stats);
   ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d "
-         "wait_ms=%lld held_ms=%lld (ship_ms=%lld checkpoint_ms=%lld)", (long long)walsz,
-         nlog, nckpt, (long long)(t1 - t0), (long long)(ws_mono_ms() - t1),
-         (long long)(t2 - t1), (long long)(ws_mono_ms() - t2));
+         "prework_ms=%lld wait_ms=%lld held_ms=%lld (ship_ms=%lld checkpoint_ms=%lld)",
+         (long long)walsz, nlog, nckpt, (long long)(t0 - tp), (long long)(t1 - t0),
+         (long long)(ws_mono_ms() - t1), (long long)(t2 - t1), (long long)(ws_mono_ms() - t2));
   if (rc) return rc;
   return sync_all(s, 0, err);
 }
