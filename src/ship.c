@@ -664,6 +664,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   uint32_t flood_base_mx = 0, nb0;
   int64_t warm_at = INT64_MIN / 2;
   int64_t burst_at = INT64_MIN / 2; /* commits resumed after a quiet second */
+  int64_t forced_at = INT64_MIN / 2;
   uint32_t burst_mx = 0;            /* ... with the WAL at this frame */
   int64_t flood_base_at = ws_mono_ms();
   /* the WAL found at start is not growth */
@@ -804,6 +805,13 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** soon, in case they are a flood's first (at 300 MB/s a 250 ms tick
     ** is 75 MB) */
     if (pending && !was_pending) warm_at = now;
+    /* A flood's or a slot-0 pin's forced sync at most once a fast tick: the
+    ** app's own checkpoint writing the database file woke us at every
+    ** write (inotify), and each wake-up ran a sync and a checkpoint attempt
+    ** that the app's held lock made fail: ~40 a millisecond while it ran.
+    ** A waiting blocking checkpoint (ckpt_seen) keeps its 1 ms answer. */
+    if (force && !ckpt_seen && now - forced_at < FAST_TICK_MS) force = 0;
+    if (force) forced_at = now;
     /* lag starts counting now; a waiter or a snapshot request needs a sync */
     if (o->stats && ws_stats_tick(o->stats, pending)) pending = 1;
     if (now - last_slow < (o->poll_ms ? o->poll_ms : 1000) && !force && !mask &&
