@@ -204,6 +204,19 @@ static int sync_all(ship *s, int drain, ws_err *err) {
       continue;
     }
     if (!drain && !repin_due(s)) return WS_OK;
+    /* Leaving read-lock 0: the new pin lands at the WAL's end, past what
+    ** was committed during our upload, and the app's checkpoint may then
+    ** backfill those frames before we ship them: a page whose base is the
+    ** database file ships whole after that (segment bytes per random update
+    ** 180 -> 284 with the slot-0 rule).  Ship them first: that window is
+    ** one short upload instead of a long one. */
+    if (!drain && ws_pin_slot0(s->pin)) {
+      if ((rc = sync_once(s, &shipped, err))) return rc;
+      if (!s->covered) {
+        s->more = 1;
+        return WS_OK;
+      }
+    }
     uint32_t nb;
     s->swap_ms = ws_mono_ms();
     if (!ws_pin_shm_peek(s->pin, &s->swap_mx, &nb)) s->swap_mx = 0;
