@@ -173,6 +173,18 @@ static int64_t wal_in_use(ship *s) {
 ** floor cost an unthrottled writer 5-8 % of its commits, 100 ms ~3 %.
 ** Not moving is always safe (the rule is "swap only when covered", never
 ** "swap when covered"); the pin just stays covered. */
+/* The pin sits on read-lock 0 and a fast writer has committed
+** checkpoint_frames/2 frames since it was taken, within a second: the main
+** loop forces a sync to move it, and sync_all ships once more first (below
+** and at the loop's use). */
+static int slot0_outrun(ship *s, uint32_t mx, uint32_t nb, int64_t now) {
+  uint32_t s0mx;
+  int64_t s0ms;
+  return s->o->checkpoint_frames && s->pin && ws_pin_slot0_since(s->pin, &s0mx, &s0ms) &&
+         mx > nb && now - s0ms <= REPIN_MS &&
+         (mx >= s0mx ? mx - s0mx : mx) >= s->o->checkpoint_frames / 2;
+}
+
 static int repin_due(ship *s) {
   uint32_t mx, nb, q = s->o->checkpoint_frames / 4;
   int64_t since = ws_mono_ms() - s->swap_ms;
@@ -210,13 +222,13 @@ static int sync_all(ship *s, int drain, ws_err *err) {
     ** database file ships whole after that (segment bytes per random update
     ** 180 -> 284 with the slot-0 rule).  Ship them first: that window is
     ** one short upload instead of a long one. */
-    if (!drain && ws_pin_slot0(s->pin)) {
+    /* Only for the fast writer the slot-0 rule moves the pin for (not at
+    ** the final sync, nor after maint's re-pin under a slow one).  Capped
+    ** or not, the swap may follow: the first pass covered the pin, which is
+    ** all the rule asks, and staying on read-lock 0 blocks every backfill. */
+    uint32_t mx1, nb1;
+    if (!drain && ws_pin_shm_peek(s->pin, &mx1, &nb1) && slot0_outrun(s, mx1, nb1, ws_mono_ms()))
       if ((rc = sync_once(s, &shipped, err))) return rc;
-      if (!s->covered) {
-        s->more = 1;
-        return WS_OK;
-      }
-    }
     uint32_t nb;
     s->swap_ms = ws_mono_ms();
     if (!ws_pin_shm_peek(s->pin, &s->swap_mx, &nb)) s->swap_mx = 0;
@@ -801,12 +813,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ** would otherwise force a sync, then maint's checkpoint a slot-0
       ** re-pin, at every tick), and only for a writer that gets there
       ** within a second: slower ones meet the interval's sync first. */
-      uint32_t s0mx;
-      int64_t s0ms;
-      if (s.o->checkpoint_frames && ws_pin_slot0_since(s.pin, &s0mx, &s0ms) && mx > nb &&
-          now - s0ms <= REPIN_MS &&
-          (mx >= s0mx ? mx - s0mx : mx) >= s.o->checkpoint_frames / 2)
-        force = 1;
+      if (slot0_outrun(&s, mx, nb, now)) force = 1;
       seen_mx = mx;
     }
     if (s.wal && !pending) { /* only news while not pending already */
