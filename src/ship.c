@@ -158,6 +158,18 @@ static int64_t wal_in_use(ship *s) {
   return wal_in_use_peek(s, &mx, &nb);
 }
 
+/* The pin sits on read-lock 0 and a fast writer has committed
+** checkpoint_frames/2 frames since it was taken, within a second: the main
+** loop forces a sync to move it, and sync_all ships once more before the
+** swap. */
+static int slot0_outrun(ship *s, uint32_t mx, uint32_t nb, int64_t now) {
+  uint32_t s0mx;
+  int64_t s0ms;
+  return s->o->checkpoint_frames && s->pin && ws_pin_slot0_since(s->pin, &s0mx, &s0ms) &&
+         mx > nb && now - s0ms <= REPIN_MS &&
+         (mx >= s0mx ? mx - s0mx : mx) >= s->o->checkpoint_frames / 2;
+}
+
 /* May sync_all move the pin now (it is covered)?  Each move lets the
 ** app's next autocheckpoint, once its WAL is past 1000 frames, backfill up
 ** to it with two fsyncs inside the app's COMMIT, so moves are rationed:
@@ -173,18 +185,6 @@ static int64_t wal_in_use(ship *s) {
 ** floor cost an unthrottled writer 5-8 % of its commits, 100 ms ~3 %.
 ** Not moving is always safe (the rule is "swap only when covered", never
 ** "swap when covered"); the pin just stays covered. */
-/* The pin sits on read-lock 0 and a fast writer has committed
-** checkpoint_frames/2 frames since it was taken, within a second: the main
-** loop forces a sync to move it, and sync_all ships once more first (below
-** and at the loop's use). */
-static int slot0_outrun(ship *s, uint32_t mx, uint32_t nb, int64_t now) {
-  uint32_t s0mx;
-  int64_t s0ms;
-  return s->o->checkpoint_frames && s->pin && ws_pin_slot0_since(s->pin, &s0mx, &s0ms) &&
-         mx > nb && now - s0ms <= REPIN_MS &&
-         (mx >= s0mx ? mx - s0mx : mx) >= s->o->checkpoint_frames / 2;
-}
-
 static int repin_due(ship *s) {
   uint32_t mx, nb, q = s->o->checkpoint_frames / 4;
   int64_t since = ws_mono_ms() - s->swap_ms;
@@ -216,16 +216,15 @@ static int sync_all(ship *s, int drain, ws_err *err) {
       continue;
     }
     if (!drain && !repin_due(s)) return WS_OK;
-    /* Leaving read-lock 0: the new pin lands at the WAL's end, past what
-    ** was committed during our upload, and the app's checkpoint may then
-    ** backfill those frames before we ship them: a page whose base is the
-    ** database file ships whole after that (segment bytes per random update
-    ** 180 -> 284 with the slot-0 rule).  Ship them first: that window is
-    ** one short upload instead of a long one. */
-    /* Only for the fast writer the slot-0 rule moves the pin for (not at
-    ** the final sync, nor after maint's re-pin under a slow one).  Capped
-    ** or not, the swap may follow: the first pass covered the pin, which is
-    ** all the rule asks, and staying on read-lock 0 blocks every backfill. */
+    /* Leaving read-lock 0 for a fast writer (slot0_outrun; not at the
+    ** final sync, nor after maint's re-pin under a slow one): the new pin
+    ** lands at the WAL's end, past what was committed during our upload,
+    ** and the app's checkpoint may then backfill those frames before we
+    ** ship them, so a page whose base is the database file ships whole
+    ** (segment bytes per random update 180 -> 284).  Ship them first: that
+    ** window is one short upload instead of a long one.  Capped or not,
+    ** the swap may follow: the first pass covered the pin, which is all the
+    ** rule asks, and staying on read-lock 0 blocks every backfill. */
     uint32_t mx1, nb1;
     if (!drain && ws_pin_shm_peek(s->pin, &mx1, &nb1) && slot0_outrun(s, mx1, nb1, ws_mono_ms()))
       if ((rc = sync_once(s, &shipped, err))) return rc;
