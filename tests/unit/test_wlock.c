@@ -159,6 +159,18 @@ static void on_alarm(int sig) {
   _exit(1);
 }
 
+/* Take the write-lock byte (120) on another open file description of
+** ours, so our own waiter blocks behind it: the fd, or -1. */
+static int hold_write_byte(void) {
+  int fd = open(path, O_RDWR);
+  if (fd < 0) return -1;
+  if (classic(fd, F_WRLCK, F_OFD_SETLK) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 /* Close while the waiter is blocked because another open file description
 ** of ours holds the lock, 300 times: at once after a wait of 0 ms (the
 ** waiter may not have started waiting), a few microseconds later (it may be
@@ -169,15 +181,8 @@ static void on_alarm(int sig) {
 ** at its first close. */
 static void test_close_while_waiting_loop(void) {
   ws_err err = WS_ERR_INIT;
-  int fd = open(path, O_RDWR);
+  int fd = hold_write_byte();
   CHECK(fd >= 0);
-  struct flock fl;
-  memset(&fl, 0, sizeof(fl));
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = 120;
-  fl.l_len = 1;
-  CHECK_EQ(fcntl(fd, F_OFD_SETLK, &fl), 0);
   int before = threads();
   signal(SIGALRM, on_alarm);
   alarm(60);
@@ -206,15 +211,8 @@ static void test_close_while_waiting_loop(void) {
 ** itself once the lock comes free) rather than signal it forever. */
 static void test_close_when_signal_taken_over(void) {
   ws_err err = WS_ERR_INIT;
-  int fd = open(path, O_RDWR);
+  int fd = hold_write_byte();
   CHECK(fd >= 0);
-  struct flock fl;
-  memset(&fl, 0, sizeof(fl));
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = 120;
-  fl.l_len = 1;
-  CHECK_EQ(fcntl(fd, F_OFD_SETLK, &fl), 0);
   int before = threads();
   ws_wlock *w = NULL;
   CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
