@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <libgen.h>
 #include <limits.h>
@@ -75,6 +76,20 @@ int64_t ws_mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ws_random_id(void *buf, size_t n) {
+  uint8_t *p = buf;
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = getrandom(p + got, n - got, 0);
+    if (r > 0) got += (size_t)r;
+    else if (r < 0 && errno == EINTR) continue;
+    else break;
+  }
+  uint64_t t = (uint64_t)ws_now_ms() * 0x9E3779B97F4A7C15ull ^ ((uint64_t)getpid() << 20) ^
+               (uint64_t)ws_mono_ms();
+  for (; got < n; got++, t = t * 0x100000001B3ull + 0x9E37u) p[got] = (uint8_t)(t >> 56);
 }
 
 ssize_t ws_pread_full(int fd, void *buf, size_t n, off_t off, const char *path, ws_err *err) {

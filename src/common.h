@@ -46,6 +46,10 @@ static inline void ws_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); 
 
 int64_t ws_now_ms(void);        /* wall clock, unix ms */
 int64_t ws_mono_ms(void);       /* monotonic ms */
+/* n random bytes for names and IDs (not keys): the kernel's getrandom, or
+** clock and pid bits if it fails.  Not OpenSSL's RAND_bytes: its first call
+** initializes the library's DRBG and providers, ~2 MiB of the sidecar's RSS. */
+void ws_random_id(void *buf, size_t n);
 
 /* Full read/write with EINTR handling; set err naming path on failure.
 ** ws_pread_full returns the bytes read (short only at EOF) or -1. */

@@ -72,9 +72,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -100,10 +100,7 @@ static void self_init(void) {
   uint8_t r[6] = {0};
   if (gethostname(host_, sizeof(host_) - 1) != 0) strcpy(host_, "unknown");
   host_[sizeof(host_) - 1] = 0;
-  if (RAND_bytes(r, sizeof(r)) != 1) {
-    uint64_t t = (uint64_t)ws_now_ms() ^ ((uint64_t)getpid() << 20);
-    memcpy(r, &t, sizeof(r));
-  }
+  ws_random_id(r, sizeof(r));
   snprintf(self_, sizeof(self_), "%s:%ld:%02x%02x%02x%02x%02x%02x", host_, (long)getpid(),
            r[0], r[1], r[2], r[3], r[4], r[5]);
 }
@@ -274,10 +271,7 @@ static int get_tag(int *have, char *tag, ws_store *st, ws_err *err) {
 ** condition was not. */
 static int probe_one(int *honours, const char **ignored, ws_store *st, ws_err *err) {
   uint8_t r[8];
-  if (RAND_bytes(r, sizeof(r)) != 1) {
-    uint64_t t = (uint64_t)ws_mono_ms() ^ ((uint64_t)getpid() << 24);
-    memcpy(r, &t, sizeof(r));
-  }
+  ws_random_id(r, sizeof(r));
   char name[48];
   snprintf(name, sizeof(name), "lease/probe-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1],
            r[2], r[3], r[4], r[5], r[6], r[7]);

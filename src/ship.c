@@ -39,7 +39,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define FAST_TICK_MS 20           /* checkpoint-lock probe period while behind */
@@ -504,8 +503,7 @@ static int chain_frame(void *ud, const ws_frame *f, ws_err *err) {
 
 static uint64_t new_lineage(void) {
   uint64_t v = 0;
-  if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
-    v = (uint64_t)ws_now_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+  ws_random_id(&v, sizeof(v));
   return v;
 }
 
