@@ -257,12 +257,19 @@ struct ws_enc {
   uint8_t sample[SAMPLE_BYTES]; /* slices of the open block, for a probe */
 };
 
-static int emit(ws_enc *e, const void *buf, size_t len, ws_err *err) {
+/* Write len bytes; known_crc: their crc32 is already known (a raw block's
+** payload), else it is computed here. */
+static int emit_crc(ws_enc *e, const void *buf, size_t len, int known, uint32_t known_crc,
+                    ws_err *err) {
   int rc = e->write(e->ud, buf, len, err);
   if (rc) return rc;
-  e->crc = crc_up(e->crc, buf, len);
+  e->crc = known ? crc_cat(e->crc, known_crc, len) : crc_up(e->crc, buf, len);
   e->bytes_out += len;
   return WS_OK;
+}
+
+static int emit(ws_enc *e, const void *buf, size_t len, ws_err *err) {
+  return emit_crc(e, buf, len, 0, 0, err);
 }
 
 /* Whether the sample predicts deflate would not pay on the open block.  A
@@ -311,11 +318,12 @@ static int flush_block(ws_enc *e, ws_err *err) {
   bh[2] = bh[3] = 0;
   ws_put32(bh + 4, raw_len);
   ws_put32(bh + 8, stored);
-  ws_put32(bh + 12, crc_of(e->raw, raw_len));
+  uint32_t raw_crc = crc_of(e->raw, raw_len);
+  ws_put32(bh + 12, raw_crc);
   if (enc)
     rc = emit(e, e->out, WS_BLOCK_HDR_SIZE + (size_t)stored, err);
   else if ((rc = emit(e, bh, WS_BLOCK_HDR_SIZE, err)) == WS_OK)
-    rc = emit(e, e->raw, raw_len, err);
+    rc = emit_crc(e, e->raw, raw_len, 1, raw_crc, err);
   if (rc) return rc;
   e->raw_total += raw_len;
   e->raw_len = 0;

@@ -238,6 +238,8 @@ static int block_done(ws_dec *d, ws_err *err) {
                ULL(d->blk), d->raw_have, d->raw_len);
   if (crc_of(d->raw, d->raw_len) != d->raw_crc)
     return BAD("%s: block %llu: crc mismatch", o, ULL(d->blk));
+  if (d->enc == 0) /* its stored bytes, skipped by block_data */
+    d->crc = crc_cat(d->crc, d->raw_crc, d->raw_len);
   for (size_t i = 0, used = 0; i < d->raw_len; i += used) {
     int rc = one_record(d, d->raw + i, d->raw_len - i, &used, err);
     if (rc) return rc;
@@ -255,7 +257,7 @@ static int block_data(ws_dec *d, const uint8_t **p, size_t *len, ws_err *err) {
   const char *o = d->obj;
   size_t take = d->stored_len - d->stored_have;
   if (take > *len) take = *len;
-  d->crc = crc_up(d->crc, *p, take);
+  if (d->enc != 0) d->crc = crc_up(d->crc, *p, take); /* raw: at block_done */
   if (d->enc == 0) {
     memcpy(d->raw + d->stored_have, *p, take);
     d->raw_have += (uint32_t)take;

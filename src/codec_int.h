@@ -7,6 +7,7 @@
 
 #include "codec.h"
 #include <libdeflate.h>
+#include <zlib.h>
 
 #define PGNO_MAX 0x7fffffffu
 #define REC_T_SIZE 25u        /* 'T' txid(8) time(8) db_pages(4) npages(4) */
@@ -23,6 +24,14 @@ static inline uint32_t crc_up(uint32_t crc, const void *p, size_t n) {
 }
 
 static inline uint32_t crc_of(const uint8_t *p, size_t n) { return crc_up(0, p, n); }
+
+/* The crc32 of A then B from crc(A), crc(B) and B's length (zlib's
+** crc32_combine, O(log n)).  A raw block's stored bytes are its raw bytes,
+** whose crc the block header carries: the object's running crc takes them
+** this way instead of a second pass (14 % of a snapshot restore's CPU). */
+static inline uint32_t crc_cat(uint32_t crc_a, uint32_t crc_b, size_t len_b) {
+  return (uint32_t)crc32_combine(crc_a, crc_b, (z_off_t)len_b);
+}
 
 /* TXID of record number i: consecutive from txid_first, except a merged
 ** segment's single record, which stands for the whole range and carries its

@@ -624,6 +624,32 @@ static void test_crc_checked_before_callbacks(void) {
   free(m.p);
 }
 
+/* A raw block whose payload changed and whose block crc was fixed up to
+** match: the block passes, the object crc (which takes a raw block's bytes
+** from its block crc, not a second pass) must not. */
+static void test_object_crc_covers_raw_blocks(void) {
+  spec sp = {WS_KIND_SEGMENT, 512, 1, 1, 10, PG_RANDOM, 0};
+  membuf m = {0};
+  trace want = {0}, got = {0};
+  ws_err err = WS_ERR_INIT;
+  CHECK_EQ(make_obj(&m, &sp, &want, &err), WS_OK);
+  uint8_t *bh = m.p + WS_OBJHDR_SIZE;
+  CHECK(bh[0] == 'B' && bh[1] == 0);       /* random pages: stored raw */
+  uint32_t raw_len = ws_get32(bh + 4);
+  CHECK_EQ(decode(m.p, m.n, 0, &got, &err), WS_OK);
+  /* the object crc is still zlib's crc32 of every byte before the trailer
+  ** (objects of older versions, and other readers, rely on it) */
+  ws_objtrl t;
+  CHECK_EQ(ws_objtrl_parse(&t, m.p + m.n - WS_OBJTRL_SIZE, WS_OBJTRL_SIZE, "t", &err), WS_OK);
+  CHECK_EQ(t.crc, (uint32_t)crc32(0, m.p, (uInt)(m.n - WS_OBJTRL_SIZE)));
+  bh[WS_BLOCK_HDR_SIZE + 100] ^= 0x01;
+  ws_put32(bh + 12, (uint32_t)crc32(0, bh + WS_BLOCK_HDR_SIZE, raw_len));
+  memset(&got, 0, sizeof(got));
+  CHECK_EQ(decode(m.p, m.n, 0, &got, &err), WS_ECORRUPT);
+  CHECK(strstr(err.msg, "object crc mismatch") != NULL);
+  free(m.p);
+}
+
 static void test_callback_stop_propagates(void) {
   spec sp = {WS_KIND_SEGMENT, 512, 1, 3, 10, PG_TEXT, 6};
   membuf m = {0};
@@ -825,6 +851,7 @@ int main(void) {
   RUN(test_absurd_block_length_refused);
   RUN(test_record_validation);
   RUN(test_crc_checked_before_callbacks);
+  RUN(test_object_crc_covers_raw_blocks);
   RUN(test_callback_stop_propagates);
   RUN(test_encoder_refuses_misuse);
   T_EXIT();
