@@ -12,9 +12,10 @@
 ** encodes them (ws_wal_iter_known) takes them from the buffer when all it
 ** asks for is there.  At 100 tx/s with a 1 s interval a sync's frames fit
 ** (~120 of 254), and the second pread was ~10 % of the sidecar's CPU.
-** Only frames that passed the chain check are served, and only to the
-** known pass of the same cycle: they are exactly the bytes it would have
-** had verified, and never stale bytes past the valid end.
+** Only frames that passed the chain check, up to the last commit frame
+** among them, are served, once, to the known pass of the same cycle: they
+** are exactly the bytes the scan verified, never an uncommitted frame that
+** may be rewritten in place, and never bytes of an older sync.
 */
 #include "wal.h"
 #include "common.h"
@@ -38,10 +39,13 @@ struct ws_wal {
   size_t bufsz;
   uint32_t buf_ps;      /* page size the buffer was sized for */
   /* the cache (top of file): buf starts with frames c_first+1 ..
-  ** c_first+c_ok of cycle c_salt1/c_salt2, verified */
+  ** c_first+c_ok of cycle c_salt1/c_salt2, verified; c_commit: the last
+  ** commit frame among them (relative to c_first, 0 = none).  Frames past
+  ** it may still be rewritten in place (an open or rolled-back write
+  ** transaction), so only frames up to it are ever served. */
   int c_has;
   uint32_t c_salt1, c_salt2;
-  uint32_t c_first, c_ok;
+  uint32_t c_first, c_ok, c_commit;
 };
 
 void ws_wal_cksum(int bigendian, const uint8_t *d, size_t n, uint32_t *ps1,
@@ -214,13 +218,16 @@ int ws_wal_iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
 int ws_wal_iter_known(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
                       uint32_t to_frame, ws_frame_fn cb, void *ud, ws_walpos *end,
                       ws_err *err) {
-  return iter(w, h, from, to_frame, 1, cb, ud, end, err);
+  int rc = iter(w, h, from, to_frame, 1, cb, ud, end, err);
+  w->c_has = 0; /* one use: the encode right after its scan, never a later one */
+  return rc;
 }
 
-/* Frames (from, to] all verified in the buffer, for cycle h? */
+/* Frames (from, to] all verified in the buffer, for cycle h, and none past
+** its last commit frame? */
 static int cached(const ws_wal *w, const ws_walhdr *h, uint32_t from, uint32_t to) {
   return w->c_has && to > from && w->c_salt1 == h->salt1 && w->c_salt2 == h->salt2 &&
-         from >= w->c_first && to - w->c_first <= w->c_ok;
+         from >= w->c_first && to - w->c_first <= w->c_commit;
 }
 
 static int iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
@@ -265,7 +272,7 @@ static int iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
         if (want > chunk - slot) want = chunk - slot;
       } else if (!known) {
         w->c_has = 1, w->c_salt1 = h->salt1, w->c_salt2 = h->salt2;
-        w->c_first = pos.frame, w->c_ok = 0;
+        w->c_first = pos.frame, w->c_ok = w->c_commit = 0;
       } else {
         w->c_has = 0;                    /* overwritten below */
       }
@@ -282,7 +289,10 @@ static int iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
       const uint8_t *fh = base + i * fs;
       uint32_t s1 = pos.ck1, s2 = pos.ck2;
       if (!(known ? frame_known(h, fh, &s1, &s2) : frame_ok(h, fh, &s1, &s2))) goto done;
-      if (!known) w->c_ok = (uint32_t)(slot + i + 1);
+      if (!known) {
+        w->c_ok = (uint32_t)(slot + i + 1);
+        if (ws_get32(fh + 4)) w->c_commit = w->c_ok;
+      }
       pos.frame++;
       pos.ck1 = s1;
       pos.ck2 = s2;

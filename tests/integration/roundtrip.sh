@@ -53,6 +53,11 @@ growth() {
   cp -r "$store" "$WORK/grow.compacted"
   run_cmd "$WALSHIP" compact --now +72h --log-level warn "$WORK/grow.compacted"
   check_eq grow_compact_exit0 0 "$LAST_RC"
+  # (the merged objects carry the zero-based deltas on: the case needs some)
+  local merged
+  merged=$("$WALSHIP" ls "$WORK/grow.compacted" 2>/dev/null | awk 'NR > 1 && $1 == "merged"' | wc -l)
+  if [ "$merged" -ge 1 ]; then pass grow_compacted_has_merged_objects
+  else fail grow_compacted_has_merged_objects "ls shows $merged merged objects"; fi
   check_restore grow_compacted "$WORK/grow.compacted" "$db"
 }
 growth

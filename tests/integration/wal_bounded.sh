@@ -105,6 +105,11 @@ PY
   wait "$rpid"
   unset "_BG_NAME[$rpid]"
   stop_sidecar app_reader_sigterm_exit0
+  # the scenario needs the reader alive throughout: ~8 s of 50 ms transactions
+  local rt
+  rt=$(sed -n 's/^reader: transactions=\([0-9]*\)/\1/p' "$WORK/reader.log")
+  if [ "${rt:-0}" -ge 50 ]; then pass app_reader_reader_ran
+  else fail app_reader_reader_ran "reader: $(tail -n 2 "$WORK/reader.log" | tr '\n' '|')"; fi
   n=$(find "$store/seg" -name '*.seg' | wc -l)
   echo "app_reader: $n segments; $(cat "$WORK/reader.log"); WAL cycles seen: $(grep -c "new WAL cycle" "$SIDECAR_LOG")"
   # ~8 s at a 1 s interval: ~9 segments; one per commit would be ~100

@@ -569,7 +569,8 @@ static void test_iter_known(void) {
 ** frames that pass verified from its buffer, not from the file: a page
 ** changed in the file since is not seen.  Frames it did not verify in one
 ** run (a range longer than the buffer), or after ws_wal_read_frame reused
-** the buffer, come from the file.  A synthetic WAL of 4000 frames of 512
+** the buffer, or past the last commit frame, or in a second known pass,
+** come from the file.  A synthetic WAL of 4000 frames of 512
 ** bytes: the buffer holds ~1950. */
 static void test_iter_known_cache(void) {
   gen g;
@@ -623,6 +624,41 @@ static void test_iter_known_cache(void) {
     free(k);
     ws_wal_close(w);
   }
+  /* Frames past the last commit frame are not served (an open transaction
+  ** may rewrite them in place), and a cache serves one known pass only. */
+  memcpy(c, b, n);
+  for (uint32_t i = 90; i < small; i++) put_be32(c + 32 + (size_t)i * fs + 4, 0);
+  seal_frames(c, ps, nf, (int)(be32(c) & 1));
+  uint8_t *c2 = malloc(n);
+  for (int kase = 0; kase < 2; kase++) {
+    CHECK(spit(g.tmp, c, n) == 0);
+    ws_wal *w;
+    ws_walhdr h;
+    ws_walpos ve, ke;
+    CHECK_EQ(ws_wal_open(&w, g.tmp, &err), WS_OK);
+    CHECK_EQ(ws_wal_header(w, &h, &err), WS_OK);
+    ws_walpos st = ws_walpos_start(&h);
+    seen *v = seen_new(), *k = seen_new(), *k2 = seen_new();
+    v->file = k->file = k2->file = c;
+    v->ps = k->ps = k2->ps = ps;
+    uint32_t to = kase == 0 ? small : 90;
+    CHECK_EQ(ws_wal_iter(w, &h, &st, small, on_frame, v, &ve, &err), WS_OK);
+    CHECK_EQ(v->n, small);
+    memcpy(c2, c, n);                    /* a page byte of frame 50 or 95 */
+    c2[kase == 0 ? 32 + 94 * fs + 24 + 7 : p50] ^= 0x5a;
+    CHECK(spit(g.tmp, c2, n) == 0);
+    CHECK_EQ(ws_wal_iter_known(w, &h, &st, to, on_frame, k, &ke, &err), WS_OK);
+    CHECK_EQ(k->n, to);
+    /* kase 0: past the last commit, read from the file; 1: from the buffer */
+    CHECK_EQ(k->page_diffs, (kase == 0 ? 1u : 0u));
+    CHECK_EQ(ws_wal_iter_known(w, &h, &st, to, on_frame, k2, &ke, &err), WS_OK);
+    CHECK_EQ(k2->page_diffs, 1);         /* the second pass reads the file */
+    free(v);
+    free(k);
+    free(k2);
+    ws_wal_close(w);
+  }
+  free(c2);
   /* a fresh reader does see the change (the check above can fail) */
   seen *k = seen_new();
   ws_walpos ke;
