@@ -11,7 +11,8 @@
 #   lag    bench/lagprobe at each rate of AB_LAG_RATES (default "1000 10000")
 #          for AB_LAG_S seconds with --sync-interval 0: commit -> durable p99,
 #          and the objects made (AB_LAG_RATES="" skips it)
-# AB_ROUNDS rounds (default 3); medians at the end.  Run after `make`; uses
+# AB_ROUNDS rounds (default 3; old runs before new in odd rounds, after it in
+# even ones); medians at the end.  Run after `make`; uses
 # bench/wsmon.c (built here).  Output: one line per run, then the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,10 +79,13 @@ lag() { # lag RATE MODE(old|new)
 
 echo "ab: old=$OLD ($(sha256sum "$OLD" | cut -c1-12)) new=$NEW ($(sha256sum "$NEW" | cut -c1-12)) rounds=$ROUNDS loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
-  for ps in 1024 4096 65536; do for m in alone old new; do flood "$ps" "$m"; done; done
+  # old and new swap places every other round: run order alone moved a flood's
+  # commits by 2-3 % in session 7 (docs/benchmarks.md S7.2)
+  ord="old new"; [ $((r % 2)) = 0 ] && ord="new old"
+  for ps in 1024 4096 65536; do for m in alone $ord; do flood "$ps" "$m"; done; done
   fixed alone 1s
-  for iv in 1s 0; do for m in old new; do fixed "$m" "$iv"; done; done
-  for rate in $LAG_RATES; do for m in old new; do lag "$rate" "$m"; done; done
+  for iv in 1s 0; do for m in $ord; do fixed "$m" "$iv"; done; done
+  for rate in $LAG_RATES; do for m in $ord; do lag "$rate" "$m"; done; done
 done
 echo "--- medians over $ROUNDS rounds (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
 for ps in 1024 4096 65536; do

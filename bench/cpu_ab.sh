@@ -49,7 +49,8 @@ one() { # one RATE old|new
 echo "cpu_ab: old=$OLD ($(sha256sum "$OLD" | cut -c1-12)) new=$NEW ($(sha256sum "$NEW" | cut -c1-12))" \
   "interval=$IV window=${S}s rounds=$ROUNDS loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
-  for rate in $RATES; do for m in old new; do one "$rate" "$m"; done; done
+  ord="old new"; [ $((r % 2)) = 0 ] && ord="new old"   # run order, swapped every other round
+  for rate in $RATES; do for m in $ord; do one "$rate" "$m"; done; done
 done
 [ "${CPU_STRACE:-0}" = 1 ] && exit 0
 echo "--- medians over $ROUNDS rounds (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
