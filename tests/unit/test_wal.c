@@ -565,6 +565,41 @@ static void test_iter_known(void) {
   gen_close(&g);
 }
 
+/* A case of test_iter_known_cache: write img to path, open a reader on it,
+** scan (verify) frames up to scan_to into cc->v, then flip the page byte at
+** offset `at` in the file (scratch: a copy of img's size).  The reader's
+** buffer keeps the bytes it verified; the file has the change. */
+typedef struct cache_case {
+  ws_wal *w;
+  ws_walhdr h;
+  ws_walpos st, ve;
+  seen *v;
+} cache_case;
+
+static void cache_case_open(cache_case *cc, const char *path, const uint8_t *img,
+                            uint8_t *scratch, size_t n, uint32_t ps, uint32_t scan_to,
+                            size_t at) {
+  ws_err err = WS_ERR_INIT;
+  CHECK(spit(path, img, n) == 0);
+  CHECK_EQ(ws_wal_open(&cc->w, path, &err), WS_OK);
+  CHECK_EQ(ws_wal_header(cc->w, &cc->h, &err), WS_OK);
+  cc->st = ws_walpos_start(&cc->h);
+  cc->v = seen_new();
+  cc->v->file = img;
+  cc->v->ps = ps;
+  CHECK_EQ(ws_wal_iter(cc->w, &cc->h, &cc->st, scan_to, on_frame, cc->v, &cc->ve, &err), WS_OK);
+  CHECK_EQ(cc->v->n, scan_to);
+  CHECK_EQ(cc->v->page_diffs, 0);
+  memcpy(scratch, img, n);
+  scratch[at] ^= 0x5a;
+  CHECK(spit(path, scratch, n) == 0);
+}
+
+static void cache_case_close(cache_case *cc) {
+  free(cc->v);
+  ws_wal_close(cc->w);
+}
+
 /* The encode pass right after a verifying pass on the same reader takes the
 ** frames that pass verified from its buffer, not from the file: a page
 ** changed in the file since is not seen.  Frames it did not verify in one
@@ -593,36 +628,25 @@ static void test_iter_known_cache(void) {
   seal_frames(b, ps, nf, (int)(be32(b) & 1));
   size_t p50 = 32 + 49 * fs + 24 + 7, plast = 32 + (size_t)(nf - 10) * fs + 24 + 7;
   for (int kase = 0; kase < 3; kase++) {
-    CHECK(spit(g.tmp, b, n) == 0);
-    ws_wal *w;
-    ws_walhdr h;
-    ws_walpos ve, ke;
-    CHECK_EQ(ws_wal_open(&w, g.tmp, &err), WS_OK);
-    CHECK_EQ(ws_wal_header(w, &h, &err), WS_OK);
-    ws_walpos st = ws_walpos_start(&h);
-    seen *v = seen_new(), *k = seen_new();
-    v->file = k->file = b;
-    v->ps = k->ps = ps;
+    cache_case cc;
     uint32_t to = kase == 1 ? nf : small;
-    CHECK_EQ(ws_wal_iter(w, &h, &st, to, on_frame, v, &ve, &err), WS_OK);
-    CHECK_EQ(v->n, to);
-    CHECK_EQ(v->page_diffs, 0);
-    memcpy(c, b, n);                     /* a page byte changes in the file */
-    c[kase == 1 ? plast : p50] ^= 0x5a;
-    CHECK(spit(g.tmp, c, n) == 0);
+    cache_case_open(&cc, g.tmp, b, c, n, ps, to, kase == 1 ? plast : p50);
+    seen *k = seen_new();
+    ws_walpos ke;
+    k->file = b;
+    k->ps = ps;
     uint8_t page[512];
     if (kase == 2)
-      CHECK_EQ(ws_wal_read_frame(w, &h, 1, st.ck1, st.ck2, page, &err), WS_OK);
-    CHECK_EQ(ws_wal_iter_known(w, &h, &st, to, on_frame, k, &ke, &err), WS_OK);
+      CHECK_EQ(ws_wal_read_frame(cc.w, &cc.h, 1, cc.st.ck1, cc.st.ck2, page, &err), WS_OK);
+    CHECK_EQ(ws_wal_iter_known(cc.w, &cc.h, &cc.st, to, on_frame, k, &ke, &err), WS_OK);
     CHECK_EQ(k->n, to);
-    CHECK(memcmp(&ke, &ve, sizeof(ke)) == 0);
+    CHECK(memcmp(&ke, &cc.ve, sizeof(ke)) == 0);
     for (uint32_t i = 0; i < k->n; i++)
-      CHECK(memcmp(&k->after[i], &v->after[i], sizeof(ws_walpos)) == 0);
+      CHECK(memcmp(&k->after[i], &cc.v->after[i], sizeof(ws_walpos)) == 0);
     /* kase 0: served from the buffer; 1: longer than it; 2: after read_frame */
     CHECK_EQ(k->page_diffs, (kase == 0 ? 0u : 1u));
-    free(v);
     free(k);
-    ws_wal_close(w);
+    cache_case_close(&cc);
   }
   /* Frames past the last commit frame are not served (an open transaction
   ** may rewrite them in place), and a cache serves one known pass only. */
@@ -631,32 +655,22 @@ static void test_iter_known_cache(void) {
   seal_frames(c, ps, nf, (int)(be32(c) & 1));
   uint8_t *c2 = malloc(n);
   for (int kase = 0; kase < 2; kase++) {
-    CHECK(spit(g.tmp, c, n) == 0);
-    ws_wal *w;
-    ws_walhdr h;
-    ws_walpos ve, ke;
-    CHECK_EQ(ws_wal_open(&w, g.tmp, &err), WS_OK);
-    CHECK_EQ(ws_wal_header(w, &h, &err), WS_OK);
-    ws_walpos st = ws_walpos_start(&h);
-    seen *v = seen_new(), *k = seen_new(), *k2 = seen_new();
-    v->file = k->file = k2->file = c;
-    v->ps = k->ps = k2->ps = ps;
+    cache_case cc;                       /* a page byte of frame 95 or 50 */
+    cache_case_open(&cc, g.tmp, c, c2, n, ps, small, kase == 0 ? 32 + 94 * fs + 24 + 7 : p50);
+    seen *k = seen_new(), *k2 = seen_new();
+    ws_walpos ke;
+    k->file = k2->file = c;
+    k->ps = k2->ps = ps;
     uint32_t to = kase == 0 ? small : 90;
-    CHECK_EQ(ws_wal_iter(w, &h, &st, small, on_frame, v, &ve, &err), WS_OK);
-    CHECK_EQ(v->n, small);
-    memcpy(c2, c, n);                    /* a page byte of frame 50 or 95 */
-    c2[kase == 0 ? 32 + 94 * fs + 24 + 7 : p50] ^= 0x5a;
-    CHECK(spit(g.tmp, c2, n) == 0);
-    CHECK_EQ(ws_wal_iter_known(w, &h, &st, to, on_frame, k, &ke, &err), WS_OK);
+    CHECK_EQ(ws_wal_iter_known(cc.w, &cc.h, &cc.st, to, on_frame, k, &ke, &err), WS_OK);
     CHECK_EQ(k->n, to);
     /* kase 0: past the last commit, read from the file; 1: from the buffer */
     CHECK_EQ(k->page_diffs, (kase == 0 ? 1u : 0u));
-    CHECK_EQ(ws_wal_iter_known(w, &h, &st, to, on_frame, k2, &ke, &err), WS_OK);
+    CHECK_EQ(ws_wal_iter_known(cc.w, &cc.h, &cc.st, to, on_frame, k2, &ke, &err), WS_OK);
     CHECK_EQ(k2->page_diffs, 1);         /* the second pass reads the file */
-    free(v);
     free(k);
     free(k2);
-    ws_wal_close(w);
+    cache_case_close(&cc);
   }
   free(c2);
   /* a fresh reader does see the change (the check above can fail) */
