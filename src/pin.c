@@ -30,6 +30,7 @@ struct ws_pin {
   int slot0;              /* hint: the WAL was fully backfilled at the pin */
   uint32_t slot0_mx;       /* ... at this frame (mxFrame then) */
   int64_t slot0_ms;        /* ... taken then (monotonic) */
+  uint32_t mark_lb;        /* hint: the pin sees at least the frames up to here */
 };
 
 static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb);
@@ -166,8 +167,8 @@ int ws_pin_swap(ws_pin *p, ws_err *err) {
   int rc;
   if (p->barrier >= 0)
     return ws_fail(err, WS_EINVAL, "pin swap during a barrier");
+  uint32_t mx, nb, lb = shm_peek(p, &mx, &nb) ? mx : 0; /* before: a lower bound */
   if ((rc = take(p, next, err))) return rc;  /* old pin still held */
-  uint32_t mx, nb;
   p->slot0 = shm_peek(p, &mx, &nb) && mx == nb;
   p->slot0_mx = p->slot0 ? mx : 0;
   p->slot0_ms = ws_mono_ms();
@@ -176,6 +177,7 @@ int ws_pin_swap(ws_pin *p, ws_err *err) {
     return rc;
   }
   p->held = next;
+  p->mark_lb = lb;
   return WS_OK;
 }
 
@@ -240,7 +242,9 @@ int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
   } else if (r != SQLITE_OK) {
     rc = sqlfail(p, p->db[y], r, "checkpoint", err);
   }
-  /* Re-pin on y (slot 0 when the backfill completed), then drop x. */
+  /* Re-pin on y (slot 0 when the backfill completed), then drop x.  We
+  ** hold the write lock: the WAL's end cannot move under the peek. */
+  uint32_t mx, nb, lb = shm_peek(p, &mx, &nb) ? mx : 0;
   int r2 = take(p, y, err);
   sqlite3_exec(p->db[x], "ROLLBACK", NULL, NULL, NULL);
   p->barrier = -1;
@@ -248,6 +252,7 @@ int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
   /* If y could not be pinned there is no pin now: the caller must treat
   ** the pin as lost and re-attach (which re-proves continuity). */
   p->held = r2 == WS_OK ? y : -1;
+  p->mark_lb = lb;
   p->slot0 = *nlog >= 0 && *nlog == *nckpt;
   p->slot0_mx = p->slot0 ? (uint32_t)*nlog : 0;
   p->slot0_ms = ws_mono_ms();
@@ -286,6 +291,12 @@ int ws_pin_ckpt_locked(ws_pin *p) {
 }
 
 int ws_pin_slot0(const ws_pin *p) { return p->slot0; }
+
+int ws_pin_waits_on_writes(const ws_pin *p, uint32_t mx, uint32_t nb) {
+  if (p->held < 0) return 0;
+  if (p->slot0) return p->slot0_mx == mx; /* nothing committed since */
+  return p->mark_lb > nb;
+}
 
 int ws_pin_slot0_since(const ws_pin *p, uint32_t *mx, int64_t *ms) {
   *mx = p->slot0_mx;

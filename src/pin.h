@@ -60,6 +60,14 @@ int ws_pin_slot0(const ws_pin *p);
 ** (ws_mono_ms): how many frames came since, and how fast. */
 int ws_pin_slot0_since(const ws_pin *p, uint32_t *mx, int64_t *ms);
 
+/* Hint: could an app checkpoint that waits for our reader (RESTART,
+** TRUNCATE) only do so after writing the database file, which inotify
+** reports?  Yes when the pin is on read-lock 0 with no commit since (such
+** a checkpoint does not wait for it), or when the WAL (mx, nb: from
+** ws_pin_shm_peek) has frames up to the pin's mark still to backfill.
+** The idle loop then sleeps on file events instead of polling. */
+int ws_pin_waits_on_writes(const ws_pin *p, uint32_t mx, uint32_t nb);
+
 /* Non-zero while a pin is held (zero after a failed barrier: re-attach). */
 int ws_pin_held(const ws_pin *p);
 

@@ -56,6 +56,8 @@
 #define BURST_MS 200              /* after a quiet second: fast ticks this long */
 #define HOT_MS 1000               /* short interval: commits this recent ... */
 #define HOT_POLL_MS 1             /* ... mean polling the wal-index this often */
+#define IDLE_TICK_MS 1000         /* idle, nothing can wait on us unseen: the longest sleep */
+#define SETTLE_MS 1000            /* ... but poll_ms this long after a database write */
 #define PREWORK_ROUNDS 3          /* barrier: unlocked ship+checkpoint rounds */
 
 /* ------------------------------------------------------------- sync */
@@ -673,6 +675,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   }
   if (o->once) goto done;
   if ((rc = ws_watch_open(&s.watch, o->db_path, err))) goto out;
+  if (o->stats) ws_watch_set_kick(s.watch, ws_stats_kick_fd(o->stats));
   if ((o->retention_ms > 0 || o->compaction) &&
       (rc = ws_maint_start(&mt, o, maint_period_ms(), err)))
     goto out;
@@ -688,6 +691,10 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   int64_t burst_at = INT64_MIN / 2; /* commits resumed after a quiet second */
   int64_t forced_at = INT64_MIN / 2;
   uint32_t burst_mx = 0;            /* ... with the WAL at this frame */
+  int idle_ok = 0;                  /* ws_pin_waits_on_writes at the last look */
+  int repin_wanted = 0;             /* ... no, and the idle re-pin below is to come */
+  int64_t db_event_at = INT64_MIN / 2;
+  uint32_t repin_mx = UINT32_MAX, repin_nb = UINT32_MAX; /* idle re-pin done here */
   int64_t flood_base_at = ws_mono_ms();
   /* the WAL found at start is not growth */
   if (s.pin && ws_pin_shm_peek(s.pin, &seen_mx, &nb0)) flood_base_mx = seen_mx;
@@ -729,15 +736,35 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       events = 0;
       if (timeout > HOT_POLL_MS) timeout = HOT_POLL_MS;
     }
+    /* Idle, and an app checkpoint could wait for our reader only after
+    ** writing the database file (ws_pin_waits_on_writes), which inotify
+    ** reports: sleep on file events for up to IDLE_TICK_MS (or poll_ms if
+    ** longer).  Each wake-up costs ~50-150 us of CPU on a 2-vCPU VM
+    ** (docs/benchmarks.md, S8), and an idle sidecar woke 4 times a second.
+    ** Not for a minute after an app's blocking checkpoint.  After a write
+    ** of the database file (a checkpoint's backfill) look every
+    ** SLOW_TICK_MS for SETTLE_MS: a backfill that completes leaves a pin
+    ** that no longer qualifies, unannounced.  A pin that does not qualify
+    ** is moved REPIN_MS after the last move (below): wake up for that. */
+    if (events && !pending && !retry_at && !broken && ws_watch_inotify(s.watch)) {
+      if (idle_ok && now - ckpt_at >= CKPT_RECENT_MS && timeout < IDLE_TICK_MS)
+        timeout = IDLE_TICK_MS;
+      if (repin_wanted) {
+        int64_t due = s.swap_ms + REPIN_MS - now;
+        if (timeout > due) timeout = due > 0 ? due : 1;
+      }
+      if (now - db_event_at < SETTLE_MS && timeout > SLOW_TICK_MS) timeout = SLOW_TICK_MS;
+    }
     if (retry_at && retry_at - now < timeout) timeout = retry_at - now;
     int mask = ws_watch_wait(s.watch, (int)(timeout < 0 ? 0 : timeout), events);
     if (stop_requested(o)) break;
     now = ws_mono_ms();
     int was_pending = pending;
     if (mask & WS_WATCH_WAL) pending = 1;
+    if (mask & WS_WATCH_DB) db_event_at = now;
 
     uint32_t mx = 0, nb = 0;
-    int force = 0;
+    int force = 0, idle_repin = 0;
     /* A blocking app checkpoint holds the app's writers while it waits for
     ** our reader: ship (if anything is pending) and re-pin now, and again
     ** every tick while it waits, rather than at the next interval.  With
@@ -812,6 +839,16 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ** within a second: slower ones meet the interval's sync first. */
       if (slot0_outrun(&s, mx, nb, now)) force = 1;
       seen_mx = mx;
+      /* Idle with a pin an app's RESTART/TRUNCATE could wait on without
+      ** writing first (behind the WAL's end, or the app's own checkpoint
+      ** backfilled up to it): move it, once per WAL state, to the end
+      ** (read-lock 0 if fully backfilled), where the long idle sleep is
+      ** safe.  Rationed like every move (REPIN_MS). */
+      idle_ok = ws_pin_waits_on_writes(s.pin, mx, nb);
+      repin_wanted = !pending && !idle_ok && (mx != repin_mx || nb != repin_nb);
+      if (repin_wanted && now - s.swap_ms >= REPIN_MS) force = 1, idle_repin = 1;
+    } else {
+      idle_ok = repin_wanted = 0;
     }
     if (s.wal && !pending) { /* only news while not pending already */
       int64_t sz = ws_wal_size(s.wal);
@@ -829,6 +866,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** A waiting blocking checkpoint (ckpt_seen) keeps its 1 ms answer. */
     if (force && !ckpt_seen && now - forced_at < FAST_TICK_MS) force = 0;
     if (force) forced_at = now;
+    if (force && idle_repin) repin_mx = mx, repin_nb = nb, repin_wanted = 0;
     /* lag starts counting now; a waiter or a snapshot request needs a sync */
     if (o->stats && ws_stats_tick(o->stats, pending)) pending = 1;
     if (now - last_slow < (o->poll_ms ? o->poll_ms : 1000) && !force && !mask &&

@@ -28,6 +28,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,7 @@ struct ws_stats {
   uint64_t served_txid;    /* ... which found commits up to here */
   uint64_t snap_req, snap_taking, snap_done;
   int stopped;
+  int kick_fd;             /* eventfd: a request arrived (the sidecar's loop polls it) */
   ws_stats_dest_view *dests; /* v.ndests of them, names owned (dest_names) */
   char **dest_names;
 };
@@ -69,6 +72,16 @@ const char *ws_stats_kind(int code) {
     return kind_names[code];
   return "other";
 }
+
+/* Wake the sidecar's loop, which may be sleeping on file events only. */
+static void kick(ws_stats *st) {
+  uint64_t one = 1;
+  if (st->kick_fd >= 0 && write(st->kick_fd, &one, sizeof(one)) < 0) {
+    /* EAGAIN: the counter is full, the loop is awake anyway */
+  }
+}
+
+int ws_stats_kick_fd(ws_stats *st) { return st ? st->kick_fd : -1; }
 
 int ws_stats_new(ws_stats **out, const char *db, const char *dest, ws_err *err) {
   ws_stats *st = ws_calloc(1, sizeof(*st), err);
@@ -89,12 +102,15 @@ int ws_stats_new(ws_stats **out, const char *db, const char *dest, ws_err *err) 
   st->v.dest = st->dest;
   st->v.started_ms = ws_now_ms();
   st->v.running = 1;
+  /* without it requests still get answered, at the loop's next tick */
+  st->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   *out = st;
   return WS_OK;
 }
 
 void ws_stats_free(ws_stats *st) {
   if (!st) return;
+  if (st->kick_fd >= 0) close(st->kick_fd);
   pthread_cond_destroy(&st->cv);
   pthread_mutex_destroy(&st->mu);
   for (size_t i = 0; i < st->v.ndests; i++) free(st->dest_names[i]);
@@ -145,6 +161,7 @@ int ws_stats_wait(ws_stats *st, uint64_t txid, int now, int64_t timeout_ms,
   pthread_mutex_lock(&st->mu);
   if (now) {
     uint64_t gen = ++st->req_gen;
+    kick(st);
     txid = 0;
     while (st->served_gen < gen && (r = wait_over(st, until, cancel, ud)) < 0)
       timed_wait(st, until);
@@ -163,6 +180,7 @@ int ws_stats_wait(ws_stats *st, uint64_t txid, int now, int64_t timeout_ms,
 uint64_t ws_stats_snapshot_request(ws_stats *st) {
   pthread_mutex_lock(&st->mu);
   uint64_t gen = ++st->snap_req;
+  kick(st);
   pthread_mutex_unlock(&st->mu);
   return gen;
 }

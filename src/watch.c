@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 struct ws_watch {
   int ifd;            /* -1: polling only */
   int armed;          /* the watch includes IN_MODIFY | IN_CLOSE_WRITE */
+  int kick;           /* -1, or a descriptor polled too (ws_watch_set_kick) */
   char *dir;
   char *db_base;
   char *wal_base;
@@ -38,7 +40,7 @@ int ws_watch_open(ws_watch **out, const char *db_path, ws_err *err) {
   char a[PATH_MAX], b[PATH_MAX];
   ws_watch *w = ws_calloc(1, sizeof(*w), err);
   if (!w) return WS_ENOMEM;
-  w->ifd = -1;
+  w->ifd = w->kick = -1;
   snprintf(a, sizeof(a), "%s", db_path);
   snprintf(b, sizeof(b), "%s", db_path);
   const char *dir = dirname(a), *base = basename(b);
@@ -96,6 +98,26 @@ static void arm(ws_watch *w, int on) {
     w->armed = on;
 }
 
+int ws_watch_inotify(const ws_watch *w) { return w->ifd >= 0; }
+
+void ws_watch_set_kick(ws_watch *w, int fd) { w->kick = fd; }
+
+/* poll() on what is set of {inotify (when on), kick}: the mask, with
+** WS_WATCH_KICK when the kick fired (its counter is reset). */
+static int wait_fds(ws_watch *w, int timeout_ms, int on) {
+  struct pollfd p[2];
+  int n = 0, mask = 0;
+  if (on) p[n].fd = w->ifd, p[n].events = POLLIN, p[n].revents = 0, n++;
+  if (w->kick >= 0) p[n].fd = w->kick, p[n].events = POLLIN, p[n].revents = 0, n++;
+  if (poll(n ? p : NULL, (nfds_t)n, timeout_ms) <= 0) return 0;
+  if (w->kick >= 0 && (p[n - 1].revents & POLLIN)) {
+    uint64_t v;
+    if (read(w->kick, &v, sizeof(v)) == (ssize_t)sizeof(v)) mask |= WS_WATCH_KICK;
+  }
+  if (on && (p[0].revents & POLLIN)) mask |= drain(w);
+  return mask;
+}
+
 int ws_watch_wait(ws_watch *w, int timeout_ms, int events) {
   if (timeout_ms < 0) timeout_ms = 0;
   if (w->ifd >= 0 && events && !w->armed) {
@@ -106,12 +128,10 @@ int ws_watch_wait(ws_watch *w, int timeout_ms, int events) {
   }
   if (w->ifd >= 0 && !events) arm(w, 0);
   if (w->ifd < 0 || !events) {
-    if (timeout_ms) poll(NULL, 0, timeout_ms);
-    return w->ifd < 0 ? 0 : drain(w);
+    int mask = timeout_ms ? wait_fds(w, timeout_ms, 0) : 0;
+    return w->ifd < 0 ? mask : mask | drain(w);
   }
   int mask = drain(w);
   if (mask) return mask;
-  struct pollfd pfd = {w->ifd, POLLIN, 0};
-  if (poll(&pfd, 1, timeout_ms) > 0) mask = drain(w);
-  return mask;
+  return wait_fds(w, timeout_ms, 1);
 }

@@ -9,7 +9,7 @@
 
 #include "walship/walship.h"
 
-enum { WS_WATCH_WAL = 1, WS_WATCH_DB = 2 };
+enum { WS_WATCH_WAL = 1, WS_WATCH_DB = 2, WS_WATCH_KICK = 4 };
 
 typedef struct ws_watch ws_watch;
 
@@ -25,5 +25,10 @@ void ws_watch_close(ws_watch *w);
 ** of what is queued, usually 0) so the caller re-reads the files before
 ** sleeping. */
 int ws_watch_wait(ws_watch *w, int timeout_ms, int events);
+/* Is inotify on (else every change waits for the caller's timeout)? */
+int ws_watch_inotify(const ws_watch *w);
+/* Also wake (WS_WATCH_KICK) when fd becomes readable (an eventfd: it is
+** read to reset it); -1 for none. */
+void ws_watch_set_kick(ws_watch *w, int fd);
 
 #endif

@@ -141,6 +141,10 @@ void ws_stats_stopped(ws_stats *st);
 /* The WAL changed (a commit may be on its way).  Returns 1 when a waiter or
 ** a snapshot request needs a sync (the caller marks one pending). */
 int ws_stats_tick(ws_stats *st, int wal_changed);
+/* A descriptor that becomes readable when a waiter or a snapshot request
+** arrives, so an idle loop sleeping on file events answers at once; -1 if
+** none (requests then wait for the loop's next tick). */
+int ws_stats_kick_fd(ws_stats *st);
 /* Before a WAL scan: the request generation it will answer. */
 uint64_t ws_stats_scan_begin(ws_stats *st);
 /* A scan found commits up to txid; complete: it read to the end of the WAL
