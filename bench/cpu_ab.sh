@@ -6,7 +6,9 @@
 # (default 1s); the sidecar's on-CPU time over a CPU_S (default 10) second
 # window starting 5 s in (so start-up and the first snapshot are excluded) is
 # read from /proc/PID/task/*/schedstat (all threads), and reported per 1000
-# transactions.  CPU_ROUNDS rounds (default 4); medians at the end.  With
+# transactions.  The rate "idle" is a writer that makes 200 commits and stops:
+# the sidecar's CPU over the window is then reported per second of idling.
+# CPU_ROUNDS rounds (default 4); medians at the end.  With
 # CPU_STRACE=1 each run is also counted by `strace -f -c` over the window
 # (slower; the counts, not the times, are the point): syscalls per 10 s.
 set -euo pipefail
@@ -27,8 +29,12 @@ one() { # one RATE old|new
   "$WR" --db "$d/db" --txns 0 >/dev/null
   "$bin" replicate --sync-interval "$IV" "$d/db" "$d/store" 2>"$d/log" & sc=$!
   wait_log "$d/log" "snapshot durable" 30
-  "$WR" --db "$d/db" --duration $((S + 7)) --rate "$rate" --workload insert \
-    --synchronous normal --seed 1 >"$d/w" 2>&1 & wr=$!
+  if [ "$rate" = idle ]; then
+    "$WR" --db "$d/db" --txns 200 --rate 0 --workload insert --seed 1 >"$d/w" 2>&1 & wr=$!
+  else
+    "$WR" --db "$d/db" --duration $((S + 7)) --rate "$rate" --workload insert \
+      --synchronous normal --seed 1 >"$d/w" 2>&1 & wr=$!
+  fi
   sleep 5
   if [ "${CPU_STRACE:-0}" = 1 ]; then
     timeout "$S" strace -f -c -p "$sc" -o "$T/strace" 2>/dev/null || true
@@ -38,8 +44,14 @@ one() { # one RATE old|new
   fi
   wait "$wr"; kill -TERM "$sc"; wait "$sc" || true
   if [ -z "$st" ]; then
-    local per; per=$(awk -v a="$a" -v b="$b" -v r="$rate" -v s="$S" 'BEGIN{printf "%.1f", (b-a)/1e6/(r*s)*1000}')
-    echo "rate=$rate mode=$m sidecar_cpu_ms_per_1000tx=$per objects=$(nobj "$d/store")"
+    local per unit=sidecar_cpu_ms_per_1000tx
+    if [ "$rate" = idle ]; then
+      unit=sidecar_cpu_ms_per_s
+      per=$(awk -v a="$a" -v b="$b" -v s="$S" 'BEGIN{printf "%.3f", (b-a)/1e6/s}')
+    else
+      per=$(awk -v a="$a" -v b="$b" -v r="$rate" -v s="$S" 'BEGIN{printf "%.1f", (b-a)/1e6/(r*s)*1000}')
+    fi
+    echo "rate=$rate mode=$m $unit=$per objects=$(nobj "$d/store")"
     R[$rate-$m]="${R[$rate-$m]:-} $per"
   else
     echo "rate=$rate mode=$m$st objects=$(nobj "$d/store")"
@@ -55,5 +67,6 @@ done
 [ "${CPU_STRACE:-0}" = 1 ] && exit 0
 echo "--- medians over $ROUNDS rounds (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
 for rate in $RATES; do for m in old new; do
-  echo "rate=$rate $m: sidecar CPU $(median <<<"${R[$rate-$m]}") ms per 1000 tx (runs:${R[$rate-$m]})"
+  u="ms per 1000 tx"; [ "$rate" = idle ] && u="ms per s idle"
+  echo "rate=$rate $m: sidecar CPU $(median <<<"${R[$rate-$m]}") $u (runs:${R[$rate-$m]})"
 done; done
