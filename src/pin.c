@@ -34,6 +34,7 @@ struct ws_pin {
 };
 
 static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb);
+static int shm_byte_locked(ws_pin *p, off_t byte);
 
 static int sqlfail(ws_pin *p, sqlite3 *db, int rc, const char *what, ws_err *err) {
   return ws_fail(err, WS_ESQLITE, "%s %s: %s (%d)", what, p->path,
@@ -167,9 +168,14 @@ int ws_pin_swap(ws_pin *p, ws_err *err) {
   int rc;
   if (p->barrier >= 0)
     return ws_fail(err, WS_EINVAL, "pin swap during a barrier");
-  uint32_t mx, nb, lb = shm_peek(p, &mx, &nb) ? mx : 0; /* before: a lower bound */
+  /* Peeks before and after the take: the pin sees at least the frames up
+  ** to the first's mxFrame, and it is on read-lock 0 if the WAL was fully
+  ** backfilled at both with nothing committed in between (a backfill
+  ** completing between the take and one peek alone would fake it). */
+  uint32_t mx0, nb0, mx, nb;
+  int ok0 = shm_peek(p, &mx0, &nb0);
   if ((rc = take(p, next, err))) return rc;  /* old pin still held */
-  p->slot0 = shm_peek(p, &mx, &nb) && mx == nb;
+  p->slot0 = ok0 && shm_peek(p, &mx, &nb) && mx0 == nb0 && mx == nb && mx == mx0;
   p->slot0_mx = p->slot0 ? mx : 0;
   p->slot0_ms = ws_mono_ms();
   if (p->held >= 0 && (rc = exec(p, p->held, "COMMIT", err))) {
@@ -177,7 +183,7 @@ int ws_pin_swap(ws_pin *p, ws_err *err) {
     return rc;
   }
   p->held = next;
-  p->mark_lb = lb;
+  p->mark_lb = ok0 ? mx0 : 0;
   return WS_OK;
 }
 
@@ -267,6 +273,14 @@ int ws_pin_held(const ws_pin *p) { return p->held >= 0; }
 #define SHM_LOCK_WRITE 120
 #define SHM_LOCK_CKPT 121
 
+int ws_pin_app_ckpt_lock(ws_pin *p) {
+  if (p->shm_fd < 0) {
+    p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC);
+    if (p->shm_fd < 0) return 0;
+  }
+  return shm_byte_locked(p, SHM_LOCK_CKPT);
+}
+
 static int shm_byte_locked(ws_pin *p, off_t byte) {
   struct flock fl = {0};
   fl.l_type = F_WRLCK;
@@ -283,19 +297,20 @@ static int shm_byte_locked(ws_pin *p, off_t byte) {
 ** threshold) hold only the checkpoint lock and never wait for us, so they
 ** must not count: they would turn every commit into an early sync. */
 int ws_pin_ckpt_locked(ws_pin *p) {
-  if (p->shm_fd < 0) {
-    p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC);
-    if (p->shm_fd < 0) return 0;
-  }
-  return shm_byte_locked(p, SHM_LOCK_CKPT) && shm_byte_locked(p, SHM_LOCK_WRITE);
+  return ws_pin_app_ckpt_lock(p) && shm_byte_locked(p, SHM_LOCK_WRITE);
 }
 
 int ws_pin_slot0(const ws_pin *p) { return p->slot0; }
 
 int ws_pin_waits_on_writes(const ws_pin *p, uint32_t mx, uint32_t nb) {
   if (p->held < 0) return 0;
-  if (p->slot0) return p->slot0_mx == mx; /* nothing committed since */
-  return p->mark_lb > nb;
+  /* on read-lock 0, nothing committed since: RESTART does not wait for it */
+  if (p->slot0) return p->slot0_mx == mx && nb == mx;
+  /* On slot >= 1 (which freezes the cycle: mark_lb <= mark <= mx), a
+  ** checkpoint first waits for readers whose mark is below mxFrame, before
+  ** it writes anything: only a pin at the end qualifies, with frames up
+  ** to it still to backfill (the writes that wake us). */
+  return p->mark_lb == mx && nb < mx;
 }
 
 int ws_pin_slot0_since(const ws_pin *p, uint32_t *mx, int64_t *ms) {

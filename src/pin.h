@@ -82,5 +82,8 @@ int ws_pin_shm_peek(ws_pin *p, uint32_t *mx_frame, uint32_t *n_backfill);
 ** checkpoint (FULL/RESTART/TRUNCATE) may be waiting, in its busy handler,
 ** for our reader to move.  A hint, two fcntl(F_GETLK). */
 int ws_pin_ckpt_locked(ws_pin *p);
+/* Another process holds the checkpoint lock (any checkpoint, PASSIVE too,
+** is running): one fcntl(F_GETLK). */
+int ws_pin_app_ckpt_lock(ws_pin *p);
 
 #endif

@@ -742,9 +742,9 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** longer).  Each wake-up costs ~50-150 us of CPU on a 2-vCPU VM
     ** (docs/benchmarks.md, S8), and an idle sidecar woke 4 times a second.
     ** Not for a minute after an app's blocking checkpoint.  After a write
-    ** of the database file (a checkpoint's backfill) look every
-    ** SLOW_TICK_MS for SETTLE_MS: a backfill that completes leaves a pin
-    ** that no longer qualifies, unannounced.  A pin that does not qualify
+    ** of the database file, or while an app checkpoint holds its lock,
+    ** look every SLOW_TICK_MS for SETTLE_MS: a backfill that completes
+    ** leaves a pin that no longer qualifies, unannounced.  A pin that does not qualify
     ** is moved REPIN_MS after the last move (below): wake up for that. */
     if (events && !pending && !retry_at && !broken && ws_watch_inotify(s.watch)) {
       if (idle_ok && now - ckpt_at >= CKPT_RECENT_MS && timeout < IDLE_TICK_MS)
@@ -772,7 +772,11 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** checkpoint has backfilled everything the re-pin lands on slot 0 and
     ** lets its RESTART/TRUNCATE finish. */
     int was_seen = ckpt_seen;
-    ckpt_seen = s.pin && ws_pin_ckpt_locked(s.pin);
+    int app_ckpt = s.pin && ws_pin_app_ckpt_lock(s.pin);
+    ckpt_seen = app_ckpt && ws_pin_ckpt_locked(s.pin);
+    /* a checkpoint running (PASSIVE too): its end, which sets nBackfill
+    ** after an fsync no event reports, is awaited with the settle looks */
+    if (app_ckpt) db_event_at = now;
     if (ckpt_seen && !was_seen)
       ws_log(WS_LOG_DEBUG, "ship", "app checkpoint holds the checkpoint and write locks");
     if (ckpt_seen) force = 1, ckpt_at = now;
