@@ -47,6 +47,12 @@ run() { # run WORKLOAD MODE(alone|walship) ROUND
     line="$line shipped_during_burst=$(awk -v a="$durable" -v c="$c" 'BEGIN{printf "%.1f%%", 100*(a-1)/c}') segment_bytes=$sb page_records=$pages"
     line="$line segment_bytes_per_page=$(awk -v b="$sb" -v p="$pages" 'BEGIN{if (p) printf "%.0f", b/p; else print "-"}') barriers=$(grep -c 'write barrier' "$d/log" || true) restore_equal=$same"
     R[$wl-wal]="${R[$wl-wal]:-} $(awk -v p="$p" 'BEGIN{printf "%.1f", p/1e6}')"
+    # a WAL past 64 MB is a keep-up failure: keep the sidecar's log for a look
+    if [ "${p:-0}" -gt 64000000 ]; then
+      mkdir -p "${BENCH_OUT:-build/bench}"
+      cp "$d/log" "${BENCH_OUT:-build/bench}/wl-$wl-round$r-sidecar.log"
+      line="$line sidecar_log=${BENCH_OUT:-build/bench}/wl-$wl-round$r-sidecar.log"
+    fi
   fi
   echo "$line"
 }
