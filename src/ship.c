@@ -57,7 +57,7 @@
 #define HOT_MS 1000               /* short interval: commits this recent ... */
 #define HOT_POLL_MS 1             /* ... mean polling the wal-index this often */
 #define IDLE_TICK_MS 1000         /* idle, nothing can wait on us unseen: the longest sleep */
-#define SETTLE_MS 1000            /* ... but poll_ms this long after a database write */
+#define SETTLE_MS 1000            /* ... but SLOW_TICK_MS looks this long after a database write */
 #define PREWORK_ROUNDS 3          /* barrier: unlocked ship+checkpoint rounds */
 
 /* ------------------------------------------------------------- sync */
@@ -744,8 +744,9 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** Not for a minute after an app's blocking checkpoint.  After a write
     ** of the database file, or while an app checkpoint holds its lock,
     ** look every SLOW_TICK_MS for SETTLE_MS: a backfill that completes
-    ** leaves a pin that no longer qualifies, unannounced.  A pin that does not qualify
-    ** is moved REPIN_MS after the last move (below): wake up for that. */
+    ** leaves a pin that no longer qualifies, unannounced.  A pin that does
+    ** not qualify is moved REPIN_MS after the last move (below): wake up
+    ** for that. */
     if (events && !pending && !retry_at && !broken && ws_watch_inotify(s.watch)) {
       if (idle_ok && now - ckpt_at >= CKPT_RECENT_MS && timeout < IDLE_TICK_MS)
         timeout = IDLE_TICK_MS;
