@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/workloads.sh [WALSHIP] — the load generator's other shapes, unthrottled,
 # alone vs next to the sidecar (defaults), alternating, WL_ROUNDS rounds of
-# WL_S seconds (default 3 x 8 s):
+# WL_S seconds (default 3 x 8 s; WL_WS_ARGS: more arguments for replicate):
 #   blob    inserts of 1-3 page blobs (overflow pages)
 #   update  UPDATEs of random rows of a small hot table (the same pages again
 #           and again: what page deltas are for)
@@ -27,7 +27,7 @@ run() { # run WORKLOAD MODE(alone|walship) ROUND
   if [ "$m" = alone ]; then
     "$T/wsmon" --wal "$d/db-wal" >"$d/mon" 2>/dev/null & mon=$!
   else
-    "$T/wsmon" --wal "$d/db-wal" -- "$W" replicate "$d/db" "$d/store" >"$d/mon" 2>"$d/log" & mon=$!
+    "$T/wsmon" --wal "$d/db-wal" -- "$W" replicate ${WL_WS_ARGS:-} "$d/db" "$d/store" >"$d/mon" 2>"$d/log" & mon=$!
     wait_log "$d/log" "snapshot durable" 30
   fi
   "$WR" --db "$d/db" --duration "$S" --rate 0 --workload "$wl" --synchronous normal --seed "$r" >"$d/w"
@@ -37,7 +37,7 @@ run() { # run WORKLOAD MODE(alone|walship) ROUND
   local c p line
   c=$(kv commits <"$d/w"); p=$(kv peak_wal_bytes <"$d/mon")
   R[$wl-$m]="${R[$wl-$m]:-} $c"
-  line="workload=$wl mode=$m round=$r commits=$c peak_wal_MB=$(awk -v p="$p" 'BEGIN{printf "%.1f", p/1e6}')"
+  line="workload=$wl mode=$m round=$r commits=$c busy=$(kv busy <"$d/w") peak_wal_MB=$(awk -v p="$p" 'BEGIN{printf "%.1f", p/1e6}')"
   if [ "$m" = walship ]; then
     local sb pages same
     sb=$(find "$d/store" -type f -name '*.seg' -printf '%s\n' | awk '{s+=$1} END{print s+0}')
@@ -45,7 +45,9 @@ run() { # run WORKLOAD MODE(alone|walship) ROUND
     "$W" restore "$d/store" -o "$d/out" --log-level warn >/dev/null
     same=$([ "$(sqlite3 "$d/db" .sha3sum)" = "$(sqlite3 "$d/out" .sha3sum)" ] && echo yes || echo NO)
     line="$line shipped_during_burst=$(awk -v a="$durable" -v c="$c" 'BEGIN{printf "%.1f%%", 100*(a-1)/c}') segment_bytes=$sb page_records=$pages"
-    line="$line segment_bytes_per_page=$(awk -v b="$sb" -v p="$pages" 'BEGIN{if (p) printf "%.0f", b/p; else print "-"}') barriers=$(grep -c 'write barrier' "$d/log" || true) restore_equal=$same"
+    line="$line segment_bytes_per_page=$(awk -v b="$sb" -v p="$pages" 'BEGIN{if (p) printf "%.0f", b/p; else print "-"}') barriers=$(grep -c 'write barrier: wal_bytes' "$d/log" || true) restore_equal=$same"
+    case " ${WL_WS_ARGS:-} " in *" debug "*|*"=debug "*) # logged at debug only
+      line="$line barrier_busy=$(grep -c 'write lock busy' "$d/log" || true)" ;; esac
     R[$wl-wal]="${R[$wl-wal]:-} $(awk -v p="$p" 'BEGIN{printf "%.1f", p/1e6}')"
     # a WAL past 64 MB is a keep-up failure: keep the sidecar's log for a look
     if [ "${p:-0}" -gt 64000000 ]; then

@@ -80,7 +80,7 @@ int ws_pin_shm_peek(ws_pin *p, uint32_t *mx_frame, uint32_t *n_backfill);
 
 /* Another process holds the checkpoint and the write lock: a blocking app
 ** checkpoint (FULL/RESTART/TRUNCATE) may be waiting, in its busy handler,
-** for our reader to move.  A hint, two fcntl(F_GETLK). */
+** for our reader to move.  A hint: three fcntl(F_GETLK) and two peeks. */
 int ws_pin_ckpt_locked(ws_pin *p);
 /* Another process holds the checkpoint lock (any checkpoint, PASSIVE too,
 ** is running): one fcntl(F_GETLK). */

@@ -59,6 +59,7 @@
 #define IDLE_TICK_MS 1000         /* idle, nothing can wait on us unseen: the longest sleep */
 #define SETTLE_MS 1000            /* ... but SLOW_TICK_MS looks this long after a database write */
 #define PREWORK_ROUNDS 3          /* barrier: unlocked ship+checkpoint rounds */
+#define BUSY_WARN_MS 10000        /* maint: at most one "WAL past the barrier" warning */
 
 /* ------------------------------------------------------------- sync */
 
@@ -198,14 +199,27 @@ static int repin_due(ship *s) {
 /* Ship everything committed, then move the pin to the end.  The swap needs
 ** only the old pin covered; commits that land during the upload belong to
 ** the new pin and normally wait for the next interval (s->more), so one
-** sync makes one object.  drain (final sync) ships until nothing is left.
+** sync makes one object.  drain ships until nothing is left: DRAIN_ALL
+** (--once) up to 64 rounds, DRAIN_STILL (an app checkpoint waits for us)
+** only while the WAL stays still.
 ** settled: the pin is at the end with nothing unshipped (snapshots need it). */
+enum { DRAIN_NO = 0, DRAIN_ALL = 1, DRAIN_STILL = 2 };
 static int sync_all(ship *s, int drain, ws_err *err) {
   int shipped, rc;
+  uint32_t mx0 = 0, mx, nb0;
+  if (drain == DRAIN_STILL && !(s->pin && ws_pin_shm_peek(s->pin, &mx0, &nb0))) drain = DRAIN_NO;
   s->settled = 0;
   s->more = 0;
   for (int round = 0; round < 64; round++) {
     if ((rc = sync_once(s, &shipped, err))) return rc;
+    /* A blocking checkpoint waiting for us holds the app's write lock: the
+    ** WAL cannot grow meanwhile.  If it does, the look that saw one was
+    ** wrong (one connection's autocheckpoint and another's transaction, or
+    ** one connection's checkpoint and next transaction between our lock
+    ** tests) or it has ended.  Chasing a live writer here never reached
+    ** maint's barrier: in 8 s of blob inserts the WAL reached 1.1-1.5 GB. */
+    if (drain == DRAIN_STILL && (!ws_pin_shm_peek(s->pin, &mx, &nb0) || mx != mx0))
+      drain = DRAIN_NO;
     if (!s->covered) {                     /* capped: the rest right away, */
       /* unless the app outruns us: then the barrier, which takes the lock
       ** first past twice the limit, is what bounds the WAL (an unthrottled
@@ -327,7 +341,7 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
          (long long)walsz, nlog, nckpt, (long long)(t0 - tp), (long long)(t1 - t0),
          (long long)(ws_mono_ms() - t1), (long long)(t2 - t1), (long long)(ws_mono_ms() - t2));
   if (rc) return rc;
-  return sync_all(s, 0, err);
+  return sync_all(s, DRAIN_NO, err);
 }
 
 /*
@@ -350,6 +364,21 @@ static int maint(ship *s, ws_err *err) {
   if (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx) {
     rc = barrier(s, walsz, err);
     if (rc != WS_ELOCKED) return rc;
+    /* Not an error, but the WAL keeps growing until a barrier gets in:
+    ** count it, and say so once every BUSY_WARN_MS while the WAL is past
+    ** four times the limit (the barrier normally holds it near twice). */
+    s->busy_n++;
+    if (s->o->stats) ws_stats_barrier_busy(s->o->stats);
+    ws_log(WS_LOG_DEBUG, "ship", "write barrier: %s; wal_bytes=%lld, trying again later",
+           err->msg, (long long)walsz);
+    int64_t now = ws_mono_ms();
+    if ((uint64_t)walsz > 4 * ship_wal_max(s) && now - s->busy_warn_ms >= BUSY_WARN_MS) {
+      s->busy_warn_ms = now;
+      ws_log(WS_LOG_WARN, "ship", "the WAL is %lld MB, past 4x --wal-max (%llu MB): the app's "
+             "writer kept the write lock through %u barrier attempts of 100 ms so far",
+             (long long)(walsz >> 20), (unsigned long long)(ship_wal_max(s) >> 20), s->busy_n);
+    }
+    *err = (ws_err)WS_ERR_INIT;
   }
   if (s->o->checkpoint_frames && mx >= s->o->checkpoint_frames && nb < mx) {
     /* PASSIVE is always safe (backfill never destroys a frame).  If it
@@ -661,7 +690,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     memset(err, 0, sizeof(*err));
     usleep(200000);
   }
-  rc = sync_all(&s, o->once, err);
+  rc = sync_all(&s, o->once ? DRAIN_ALL : DRAIN_NO, err);
   if (rc == WS_OK) rc = maint(&s, err);
   /* A store that fails the first upload is retried like any later one (the
   ** frames wait in the WAL under the pin); --once and bad input still stop. */
@@ -911,8 +940,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (broken || !s.pin || !ws_pin_held(s.pin)) rc = attach(&s, &e2);
     /* Drain (leave the pin at the end with nothing unshipped) when maint
     ** needs it: a checkpoint is due, or an app checkpoint waits for us. */
-    int drain = ckpt_seen;
-    if (rc == WS_OK) rc = sync_all(&s, drain, &e2);
+    if (rc == WS_OK) rc = sync_all(&s, ckpt_seen ? DRAIN_STILL : DRAIN_NO, &e2);
     if (rc == WS_OK) rc = maint(&s, &e2);
     if (rc == WS_OK) rc = maybe_snapshot(&s, &e2);
     if (rc == WS_OK) {
@@ -949,7 +977,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ws_err e2 = WS_ERR_INIT;
     rc = WS_OK;
     if (!s.pin || !ws_pin_held(s.pin) || s.need_snapshot) rc = attach(&s, &e2);
-    if (rc == WS_OK) rc = sync_all(&s, 0, &e2);
+    if (rc == WS_OK) rc = sync_all(&s, DRAIN_NO, &e2);
     if (rc) {
       ws_fail(err, rc, "final sync failed, transactions after txid %llu are not in "
               "the store yet (they stay in the WAL for the next start): %s",

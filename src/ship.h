@@ -68,6 +68,8 @@ typedef struct ship {
   int64_t snap_ms;         /* capture time of the newest snapshot (unix ms) */
   int64_t tail_fail_ms;    /* maint: last extra tail upload that did not
                               let the WAL reset (monotonic ms), 0 = none */
+  int64_t busy_warn_ms;    /* maint: last warning of a WAL past the barrier */
+  unsigned busy_n;         /* barrier attempts that found the lock busy */
   int settled;             /* last sync_all ended with the pin at the end */
   int more;                /* commits are waiting for the next sync */
 } ship;

@@ -341,6 +341,12 @@ void ws_stats_barrier(ws_stats *st) {
   pthread_mutex_unlock(&st->mu);
 }
 
+void ws_stats_barrier_busy(ws_stats *st) {
+  pthread_mutex_lock(&st->mu);
+  st->v.barriers_busy++;
+  pthread_mutex_unlock(&st->mu);
+}
+
 void ws_stats_wal_size(ws_stats *st, int64_t bytes) {
   pthread_mutex_lock(&st->mu);
   st->v.wal_bytes = bytes;

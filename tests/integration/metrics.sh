@@ -49,7 +49,8 @@ else fail scrape_during_load "$(head -c 300 "$WORK/during.txt")"; fi
 for m in walship_up walship_durable_txid walship_seen_txid walship_lag_transactions \
          walship_lag_seconds walship_wal_bytes walship_uploaded_bytes_total \
          walship_objects_total walship_errors_total walship_snapshot_age_seconds \
-         walship_sync_duration_seconds_count walship_checkpoint_duration_seconds_count; do
+         walship_sync_duration_seconds_count walship_checkpoint_duration_seconds_count \
+         walship_barriers_total walship_barrier_busy_total; do
   [ -n "$(metric "$m" "$WORK/during.txt")" ] || missing+="$m "
 done
 check_eq all_families_present "" "${missing:-}"
