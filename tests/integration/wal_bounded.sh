@@ -125,8 +125,8 @@ app_reader
 # write lock: the sidecar's look for a blocking checkpoint (both locks held)
 # then says yes although the writer is live.  Its answer, shipping until
 # nothing is left, chased the writer and never reached the barrier: the WAL
-# grew to 487-570 MB in 6 s (1.1-1.5 GB in 8 s when the look was fooled once
-# by the writer alone, in `make bench`).  It must stay near twice --wal-max.
+# grew to 487-900 MB in 6 s (1.1 GB in 8 s of blob inserts after one forced
+# false look; probably the 1470 MB flood of one `make bench` run).  It must stay near twice --wal-max.
 ckpt_lock_flood() {
   local db=$WORK/cklock.db store=$WORK/cklock.store wmax hpid seen
   mkdir -p "$store"
