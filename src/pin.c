@@ -301,12 +301,12 @@ static int shm_byte_locked(ws_pin *p, off_t byte) {
 ** must not count: they would turn every commit into an early sync.
 ** The tests are not atomic: a fast writer's autocheckpoint at the first
 ** and its next transaction at the second looked like both held (once in
-** ~25 blob floods).  Both locks stay held throughout a blocking
-** checkpoint, so: the write lock before and after the checkpoint lock, and
-** no commit in between (going from the write lock to an autocheckpoint
-** commits).  Still only a hint: one connection's PASSIVE checkpoint and
-** another's open transaction pass it (the caller's drain stops when the
-** WAL grows). */
+** ~25 blob floods).  A blocking checkpoint that waits for our reader holds
+** both, so: the write lock before and after the checkpoint lock, and the
+** WAL unchanged across.  That narrows the window, it does not close it (a
+** peek between a commit's header update and its unlock; one connection's
+** PASSIVE checkpoint next to another's open transaction): still a hint,
+** and the caller's drain stops when the WAL grows. */
 int ws_pin_ckpt_locked(ws_pin *p) {
   uint32_t mx0, mx1, nb;
   return shm_peek(p, &mx0, &nb) && shm_byte_locked(p, SHM_LOCK_WRITE) &&
