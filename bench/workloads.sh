@@ -47,7 +47,7 @@ run() { # run WORKLOAD MODE(alone|walship) ROUND
     line="$line shipped_during_burst=$(awk -v a="$durable" -v c="$c" 'BEGIN{printf "%.1f%%", 100*(a-1)/c}') segment_bytes=$sb page_records=$pages"
     line="$line segment_bytes_per_page=$(awk -v b="$sb" -v p="$pages" 'BEGIN{if (p) printf "%.0f", b/p; else print "-"}') barriers=$(grep -c 'write barrier: wal_bytes' "$d/log" || true) restore_equal=$same"
     case " ${WL_WS_ARGS:-} " in *" debug "*|*"=debug "*) # logged at debug only
-      line="$line barrier_busy=$(grep -c 'write lock busy' "$d/log" || true)" ;; esac
+      line="$line barrier_busy=$(grep -c 'write barrier not taken' "$d/log" || true)" ;; esac
     R[$wl-wal]="${R[$wl-wal]:-} $(awk -v p="$p" 'BEGIN{printf "%.1f", p/1e6}')"
     # a WAL past 64 MB is a keep-up failure: keep the sidecar's log for a look
     if [ "${p:-0}" -gt 64000000 ]; then

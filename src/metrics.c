@@ -166,6 +166,7 @@ GETTER(g_bytes, v->uploaded_bytes)
 GETTER(g_objects, v->objects)
 GETTER(g_barriers, v->barriers)
 GETTER(g_barriers_busy, v->barriers_busy)
+GETTER(g_yields, v->ckpt_yields)
 GETTER(g_snap_txid, v->snapshot_ms ? (double)v->snapshot_txid : 0.0 / 0.0)
 static double g_snap_age(const ws_stats_view *v, int64_t now) {
   return v->snapshot_ms ? (double)(now - v->snapshot_ms) / 1000.0 : 0.0 / 0.0;
@@ -196,8 +197,11 @@ static const struct {
   {{"walship_barriers_total", "counter", "Write barriers taken to let the WAL restart"},
    g_barriers, NULL},
   {{"walship_barrier_busy_total", "counter",
-    "Write barriers not taken: the app's write lock stayed busy for 100 ms (tried again later)"},
+    "Write barriers not taken: the app's write or checkpoint lock stayed busy (tried again later)"},
    g_barriers_busy, NULL},
+  {{"walship_checkpoint_yields_total", "counter",
+    "Times the read slot was let go for an app checkpoint still waiting with everything shipped"},
+   g_yields, NULL},
   {{"walship_snapshot_txid", "gauge", "TXID of the newest snapshot"}, g_snap_txid, NULL},
   {{"walship_snapshot_age_seconds", "gauge", "Seconds since the newest snapshot was taken"},
    g_snap_age, NULL},

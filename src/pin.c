@@ -33,6 +33,12 @@ struct ws_pin {
   uint32_t mark_lb;        /* hint: the pin sees at least the frames up to here */
 };
 
+/* The wal-index locks, bytes of -shm (unix VFS: WAL_WRITE_LOCK 0, CKPT 1,
+** READ_LOCK(i) 3 + i, from offset 120). */
+#define SHM_LOCK_WRITE 120
+#define SHM_LOCK_CKPT 121
+#define SHM_LOCK_READ0 123
+
 static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb);
 static int shm_byte_locked(ws_pin *p, off_t byte);
 
@@ -187,6 +193,48 @@ int ws_pin_swap(ws_pin *p, ws_err *err) {
   return WS_OK;
 }
 
+static int read0_guard(ws_pin *p, int type) {
+  struct flock fl = {0};
+  fl.l_type = (short)type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = SHM_LOCK_READ0;
+  fl.l_len = 1;
+  return fcntl(p->shm_fd, F_OFD_SETLK, &fl);
+}
+
+int ws_pin_yield(ws_pin *p, uint32_t mx, int hold_ms, int *yielded, ws_err *err) {
+  uint32_t mx0, nb0, mx1, nb1;
+  int rc, i = p->held;
+  *yielded = 0;
+  if (i < 0 || p->barrier >= 0) return ws_fail(err, WS_EINVAL, "yield without a pin");
+  if (p->shm_fd < 0 && (p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC)) < 0) return WS_OK;
+  /* OFD, not a process lock: SQLite's own POSIX locks on this file in this
+  ** process stay untouched, and the two kinds conflict like two processes'. */
+  if (read0_guard(p, F_RDLCK) != 0) return WS_OK; /* a backfill runs: not now */
+  if (!shm_peek(p, &mx0, &nb0) || mx0 != mx) { /* unshipped commits: no */
+    read0_guard(p, F_UNLCK);
+    return WS_OK;
+  }
+  if ((rc = exec(p, i, "COMMIT", err))) {
+    read0_guard(p, F_UNLCK);
+    return rc;
+  }
+  p->held = -1;
+  *yielded = 1;
+  for (int t = 0; t < hold_ms && ws_pin_app_ckpt_lock(p); t++) usleep(1000);
+  /* as in ws_pin_swap: on read-lock 0 only if fully backfilled throughout */
+  int ok0 = shm_peek(p, &mx0, &nb0);
+  rc = take(p, i, err);
+  p->slot0 = rc == WS_OK && ok0 && shm_peek(p, &mx1, &nb1) && mx0 == nb0 && mx1 == nb1 &&
+             mx1 == mx0;
+  p->slot0_mx = p->slot0 ? mx1 : 0;
+  p->slot0_ms = ws_mono_ms();
+  p->mark_lb = ok0 ? mx0 : 0;
+  if (rc == WS_OK) p->held = i;
+  read0_guard(p, F_UNLCK); /* after the take: the new pin protects from here */
+  return rc;
+}
+
 int ws_pin_checkpoint(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
   int i = p->held >= 0 ? 1 - p->held : 0;
   int r = sqlite3_wal_checkpoint_v2(p->db[i], "main", SQLITE_CHECKPOINT_PASSIVE,
@@ -273,8 +321,6 @@ int ws_pin_held(const ws_pin *p) { return p->held >= 0; }
 /* The wal-index lock bytes start at offset 120 of -shm (unix VFS):
 ** 120 WRITE, 121 CKPT, 122 RECOVER, 123.. READ(i).  POSIX locks held by
 ** our own process are never reported by F_GETLK, so a hit is the app. */
-#define SHM_LOCK_WRITE 120
-#define SHM_LOCK_CKPT 121
 
 int ws_pin_app_ckpt_lock(ws_pin *p) {
   if (p->shm_fd < 0) {

@@ -34,6 +34,20 @@ int ws_pin_swap(ws_pin *p, ws_err *err);
 /* End the current read transaction without taking a new one (shutdown). */
 void ws_pin_release(ws_pin *p);
 
+/* Let go of the pin's read-lock slot for up to hold_ms, then pin again at
+** the WAL's end; WS_OK with *yielded = 0 when it did not (mxFrame is not
+** `mx`, the caller's shipped end, or someone holds read-lock 0
+** exclusively).  For an app's blocking checkpoint that waits for our slot
+** although our mark is already at the end: it read the mark while we were
+** behind and retries only the slot's lock, which a swap never frees (both
+** our connections land on that slot, the one with the current mark).
+** Safe without a read transaction: a shared lock on read-lock 0 (an OFD
+** lock on -shm) is held throughout, and with it no frame can be backfilled,
+** so none can be reset (a restart needs the whole WAL backfilled).  The
+** wait ends early once the app's checkpoint lock is free.  If the new pin
+** cannot be taken there is none (ws_pin_held() is 0): re-attach. */
+int ws_pin_yield(ws_pin *p, uint32_t mx, int hold_ms, int *yielded, ws_err *err);
+
 /* PASSIVE checkpoint from the idle connection: never waits for the app's
 ** writers or readers.  nlog and nckpt as in sqlite3_wal_checkpoint_v2. A busy
 ** checkpoint lock (the app is checkpointing) is not an error: *nlog = -1. */

@@ -47,10 +47,17 @@
 #define WARM_TICK_MS 100          /* the same right after commits resume, or
                                      while the WAL grows at FLOOD_BPS/4 */
 #define CKPT_RECENT_MS 60000
+#define CKPT_TICK_MS 5            /* the probe period while behind, for CKPT_HOT_MS */
+#define CKPT_HOT_MS 5000          /* ... after an app's blocking checkpoint was seen */
+#define YIELD_AFTER_MS 120        /* one still waiting this long with nothing
+                                     left to ship: ws_pin_yield (past SQLite's
+                                     longest busy-handler sleep, 100 ms) */
 #define FLOOD_BPS (10 << 20)      /* WAL growth, bytes a second over >= 100 ms,
                                      that means a flood ... */
-#define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship */
 #define FLOOD_RECENT_MS 2000      /* ... and keeps the fast tick this long */
+#define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship */
+#define BARRIER_BACKOFF_MS 50     /* after a barrier whose checkpoint found the */
+#define BARRIER_BACKOFF_MAX_MS 1000 /* ... checkpoint lock busy, doubling to this */
 #define REPIN_MS 1000             /* sync_all: pin moved at most this often, */
 #define REPIN_MIN_MS 100          /* ... and at least this far apart */
 #define BURST_MS 200              /* after a quiet second: fast ticks this long */
@@ -295,6 +302,7 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
   ** while we ship and backfill), so past twice the limit the lock comes
   ** first: the WAL stays near 2 * wal_max, and the lock span grows. */
   int64_t lim = 2 * (int64_t)ship_wal_max(s), tp = ws_mono_ms();
+  ws_log(WS_LOG_DEBUG, "ship", "write barrier: begin, wal_bytes=%lld", (long long)walsz);
   /* Up to three rounds while the tail left for the lock shrinks: what the
   ** lock span costs is mostly that tail's fsyncs (the checkpoint's fsync of
   ** the WAL writes out every page the app wrote since the last one). */
@@ -335,6 +343,21 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
   s->covered = 0;
   if (!ws_pin_held(s->pin)) /* attach re-proves continuity */
     return rc ? rc : ws_fail(err, WS_ERROR, "pin lost after barrier");
+  if (!rc && nlog < 0) {
+    /* The checkpoint lock stayed busy past pin.c's ~30 ms: the tail is
+    ** shipped and the pin at the end, but nothing was backfilled, so the
+    ** WAL cannot reset.  Its holder is an app checkpoint: a RESTART or
+    ** TRUNCATE waiting for the write lock we just dropped, or a long
+    ** PASSIVE.  Trying again at once takes the write lock from under the
+    ** first and stalls the app's writers for nothing: not a barrier, and
+    ** the next waits BARRIER_BACKOFF_MS, doubling while this repeats. */
+    s->barrier_backoff_ms = s->barrier_backoff_ms ? s->barrier_backoff_ms * 2 : BARRIER_BACKOFF_MS;
+    if (s->barrier_backoff_ms > BARRIER_BACKOFF_MAX_MS) s->barrier_backoff_ms = BARRIER_BACKOFF_MAX_MS;
+    s->barrier_after_ms = ws_mono_ms() + s->barrier_backoff_ms;
+    return ws_fail(err, WS_ELOCKED, "checkpoint lock busy after the tail was shipped "
+                   "(an app checkpoint runs); next barrier in %d ms", s->barrier_backoff_ms);
+  }
+  s->barrier_backoff_ms = 0;
   if (s->o->stats) ws_stats_barrier(s->o->stats);
   ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d "
          "prework_ms=%lld wait_ms=%lld held_ms=%lld (ship_ms=%lld checkpoint_ms=%lld)",
@@ -361,7 +384,12 @@ static int maint(ship *s, ws_err *err) {
   int64_t walsz = wal_in_use_peek(s, &mx, &nb);
   if (s->o->stats) ws_stats_wal_size(s->o->stats, walsz);
 
-  if (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx) {
+  /* Not while an app's blocking checkpoint waits for us (ckpt_waiting):
+  ** it holds the write lock, so the barrier would only queue behind it for
+  ** 100 ms, and it resets the WAL itself once we re-pin (step 3).  A look
+  ** fooled into seeing one (pin.c) skips one tick, the next is 1 ms away. */
+  if (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx &&
+      !s->ckpt_waiting && ws_mono_ms() >= s->barrier_after_ms) {
     rc = barrier(s, walsz, err);
     if (rc != WS_ELOCKED) return rc;
     /* Not an error, but the WAL keeps growing until a barrier gets in:
@@ -369,14 +397,15 @@ static int maint(ship *s, ws_err *err) {
     ** four times the limit (the barrier normally holds it near twice). */
     s->busy_n++;
     if (s->o->stats) ws_stats_barrier_busy(s->o->stats);
-    ws_log(WS_LOG_DEBUG, "ship", "write barrier: %s; wal_bytes=%lld, trying again later",
+    ws_log(WS_LOG_DEBUG, "ship", "write barrier not taken: %s; wal_bytes=%lld",
            err->msg, (long long)walsz);
     int64_t now = ws_mono_ms();
     if ((uint64_t)walsz > 4 * ship_wal_max(s) && now - s->busy_warn_ms >= BUSY_WARN_MS) {
       s->busy_warn_ms = now;
-      ws_log(WS_LOG_WARN, "ship", "the WAL is %lld MB, past 4x --wal-max (%llu MB): the app's "
-             "writer kept the write lock through %u barrier attempts of 100 ms since start",
-             (long long)(walsz >> 20), (unsigned long long)(ship_wal_max(s) >> 20), s->busy_n);
+      ws_log(WS_LOG_WARN, "ship", "the WAL is %.1f MB, past 4x --wal-max (%.1f MB): %u write "
+             "barriers since start were not taken, the app's write or checkpoint lock stayed "
+             "busy (last: %s)", walsz / 1048576.0, ship_wal_max(s) / 1048576.0, s->busy_n,
+             err->msg);
     }
     *err = (ws_err)WS_ERR_INIT;
   }
@@ -712,6 +741,9 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   int64_t last_sync = ws_mono_ms(), retry_at = first_retry, last_mode_check = 0;
   int64_t backoff = first_retry ? 500 : 0, last_slow = 0;
   int pending = 0, ckpt_seen = 0;
+  int64_t stuck_at = 0, yield_at = 0; /* ws_pin_yield's schedule */
+  uint32_t stuck_mx = 0, stuck_nb = 0;
+  int yields = 0;
   int broken = first_retry && (s.need_snapshot || (s.pin && !ws_pin_held(s.pin)));
   int64_t ckpt_at = INT64_MIN / 2, flood_at = INT64_MIN / 2, active_at = INT64_MIN / 2;
   uint32_t seen_mx = 0;
@@ -743,7 +775,14 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ** the fast tick so the WAL in use stays near wal_max; commits that just
     ** resumed, or a WAL growing at a quarter of a flood's rate, get the
     ** warm tick so a flood's start is seen within ~100 ms. */
-    int64_t tick = now - flood_at < FLOOD_RECENT_MS || now - ckpt_at < CKPT_RECENT_MS
+    /* An app running blocking checkpoints every few seconds or faster gets
+    ** CKPT_TICK_MS: each one waits for our reader twice (to reach the WAL's
+    ** end, then slot 0), and SQLite's busy handler retries after 1, 2, 5,
+    ** 10, 15 ms...: found 20 ms later, a TRUNCATE every 50 commits at 1000
+    ** tx/s took 35-55 ms instead of 2.5 (10-21 with a 5 ms look; 200 looks
+    ** a second cost ~1 % of a core, bench/ckpt_ab.sh, docs/benchmarks.md). */
+    int64_t tick = now - ckpt_at < CKPT_HOT_MS ? CKPT_TICK_MS
+                   : now - flood_at < FLOOD_RECENT_MS || now - ckpt_at < CKPT_RECENT_MS
                        ? FAST_TICK_MS
                    : now - burst_at < BURST_MS ? FAST_TICK_MS
                    : now - warm_at < SLOW_TICK_MS ? WARM_TICK_MS : SLOW_TICK_MS;
@@ -941,8 +980,40 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     /* Drain (leave the pin at the end with nothing unshipped) when maint
     ** needs it: a checkpoint is due, or an app checkpoint waits for us. */
     if (rc == WS_OK) rc = sync_all(&s, ckpt_seen ? DRAIN_STILL : DRAIN_NO, &e2);
+    s.ckpt_waiting = ckpt_seen;
     if (rc == WS_OK) rc = maint(&s, &e2);
     if (rc == WS_OK) rc = maybe_snapshot(&s, &e2);
+    /* A blocking checkpoint still waits although everything is shipped and
+    ** the pin sits at the end: it read our mark while we were behind and
+    ** retries only our slot's lock, which every re-pin keeps held (pin.h).
+    ** Only when nothing moved for YIELD_AFTER_MS (no commit, no backfill):
+    ** the guard the yield holds blocks backfills too, and under a busy app
+    ** that was a stall of its own.  Let go of the slot for up to 50 ms,
+    ** then 110 (one busy-handler sleep).  Left alone it waited out the
+    ** app's whole busy timeout (5 s in bench/ckpt_ab.sh's flood). */
+    uint32_t smx = 0, snb = 0;
+    if (rc == WS_OK && ckpt_seen && s.settled && s.have_cycle && s.pin &&
+        ws_pin_shm_peek(s.pin, &smx, &snb)) {
+      /* stuck: the same WAL state (no commit, no backfill) all along */
+      if (!stuck_at || smx != stuck_mx || snb != stuck_nb)
+        stuck_at = now, stuck_mx = smx, stuck_nb = snb, yields = 0;
+      if (now - stuck_at >= YIELD_AFTER_MS && now >= yield_at && ws_pin_held(s.pin)) {
+        static const int hold[] = {50, 110};
+        int y, ms = hold[yields < 1 ? yields : 1];
+        rc = ws_pin_yield(s.pin, s.pos.frame, ms, &y, &e2);
+        if (rc == WS_OK && y) {
+          ws_log(WS_LOG_DEBUG, "ship", "an app checkpoint still waits with everything "
+                 "shipped: read slot released for up to %d ms", ms);
+          yields++;
+          s.covered = 0;
+          s.swap_ms = ws_mono_ms();
+          yield_at = s.swap_ms + 20;
+          if (s.o->stats) ws_stats_yield(s.o->stats);
+        }
+      }
+    } else if (!ckpt_seen) {
+      stuck_at = 0;
+    }
     if (rc == WS_OK) {
       pending = s.more;
       if (s.wal) seen_walsz = ws_wal_size(s.wal); /* not sampled while pending */

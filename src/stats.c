@@ -347,6 +347,12 @@ void ws_stats_barrier_busy(ws_stats *st) {
   pthread_mutex_unlock(&st->mu);
 }
 
+void ws_stats_yield(ws_stats *st) {
+  pthread_mutex_lock(&st->mu);
+  st->v.ckpt_yields++;
+  pthread_mutex_unlock(&st->mu);
+}
+
 void ws_stats_wal_size(ws_stats *st, int64_t bytes) {
   pthread_mutex_lock(&st->mu);
   st->v.wal_bytes = bytes;

@@ -120,6 +120,25 @@ PY
 }
 app_reader
 
+# Another process holding the checkpoint lock (byte 121 of -shm, the unix
+# VFS's WAL_CKPT_LOCK): ckhold.py SHM SECONDS HOLD GAP, in bursts of HOLD
+# seconds GAP apart, as a second connection's checkpoints do.
+cat >"$WORK/ckhold.py" <<'PY'
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+end, hold, gap, n = time.time() + float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), 0
+while time.time() < end:
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 121, os.SEEK_SET)
+        n += 1
+        time.sleep(hold)
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, 121, os.SEEK_SET)
+    except OSError:
+        pass
+    time.sleep(gap)
+print("holder: bursts=%d" % n)
+PY
+
 # Another app process takes the checkpoint lock in 5 ms bursts (as a second
 # connection's checkpoints do) while an unthrottled blob writer holds the
 # write lock: the sidecar's look for a blocking checkpoint (both locks held)
@@ -132,22 +151,7 @@ ckpt_lock_flood() {
   mkdir -p "$store"
   make_db "$db" || return
   start_sidecar "$db" "$store" --log-level debug || return
-  cat >"$WORK/ckhold.py" <<'PY'
-import fcntl, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDWR)
-end, n = time.time() + float(sys.argv[2]), 0
-while time.time() < end:
-    try:   # byte 121 of -shm: WAL_CKPT_LOCK (unix VFS)
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 121, os.SEEK_SET)
-        n += 1
-        time.sleep(0.005)
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, 121, os.SEEK_SET)
-    except OSError:
-        pass
-    time.sleep(0.005)
-print("holder: bursts=%d" % n)
-PY
-  python3 "$WORK/ckhold.py" "$db-shm" 6 >"$WORK/ckhold.log" 2>&1 &
+  python3 "$WORK/ckhold.py" "$db-shm" 6 0.005 0.005 >"$WORK/ckhold.log" 2>&1 &
   hpid=$!
   _BG_NAME[$hpid]=ckhold
   start_size_sampler "$db-wal"
@@ -166,5 +170,42 @@ PY
   check_restore cklock "$store" "$db"
 }
 ckpt_lock_flood
+
+# The barrier's checkpoint finds the checkpoint lock held (an app's RESTART
+# or TRUNCATE waiting for the write lock the barrier holds, or a long
+# PASSIVE): the tail is shipped but nothing backfilled.  Such a barrier is
+# not counted as taken, and the next one waits (50 ms, doubling to 1 s):
+# trying again at once took the write lock from the waiting checkpoint,
+# back to back, and stalled the app's writers for nothing.  Here another
+# process holds the lock in 300 ms bursts for 3 s of a 5 s insert flood.
+ckpt_lock_held() {
+  local db=$WORK/ckheld.db store=$WORK/ckheld.store hpid busy early taken
+  mkdir -p "$store"
+  make_db "$db" || return
+  start_sidecar "$db" "$store" --log-level debug --wal-max 4MiB || return
+  python3 "$WORK/ckhold.py" "$db-shm" 3 0.3 0.01 >"$WORK/ckheld.log" 2>&1 &
+  hpid=$!
+  _BG_NAME[$hpid]=ckheld
+  run_writer ckheld --db "$db" --workload insert --duration 5 --rate 0 --seed 56
+  wait "$hpid"
+  unset "_BG_NAME[$hpid]"
+  stop_sidecar ckheld_sigterm_exit0
+  busy=$(grep -c 'not taken: checkpoint lock busy' "$SIDECAR_LOG")
+  taken=$(grep -c 'INFO ship: write barrier: wal_bytes' "$SIDECAR_LOG")
+  # every barrier that begins after a busy one must begin after its back-off
+  early=$(awk '
+    function ms(t) { split(substr(t, 12, 12), a, ":"); return (a[1] * 3600 + a[2] * 60 + a[3]) * 1000 }
+    /not taken: checkpoint lock busy/ { match($0, /next barrier in [0-9]+/); after = ms($1) + substr($0, RSTART + 16, RLENGTH - 16) - 1 }
+    /write barrier: begin/ { if (after && ms($1) < after) n++ }
+    END { print n + 0 }' "$SIDECAR_LOG")
+  echo "ckheld: $WRITER_COMMITS commits, $(cat "$WORK/ckheld.log"), barriers: $taken taken, $busy with the checkpoint lock busy, $early begun inside a back-off"
+  if [ "$busy" -ge 1 ]; then pass ckheld_busy_checkpoint_not_a_barrier
+  else fail ckheld_busy_checkpoint_not_a_barrier "no barrier reported its checkpoint busy while another process held the lock for 3 s"; fi
+  check_eq ckheld_backoff_honoured 0 "$early"
+  if [ "$taken" -ge 1 ]; then pass ckheld_barrier_after_release
+  else fail ckheld_barrier_after_release "no write barrier completed in the 2 s after the lock was free"; fi
+  check_restore ckheld "$store" "$db"
+}
+ckpt_lock_held
 
 finish

@@ -278,11 +278,27 @@ static const char *mode_name(int m) {
   }
 }
 
+/* How long each checkpoint call took (ms): what a sidecar's reader makes a
+** blocking checkpoint wait shows here (bench/ckpt_ab.sh). */
+static double *g_ck_ms;
+static size_t g_ck_n, g_ck_cap;
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
 static void checkpoint(sqlite3 *db, int mode, stats *s) {
   static int turn = 0;
   int m = mode == CK_CYCLE ? turn++ % 4 : mode; /* PASSIVE..TRUNCATE are 0..3 */
   int nlog = 0, nckpt = 0;
+  double t0 = now_s();
   int rc = sqlite3_wal_checkpoint_v2(db, NULL, m, &nlog, &nckpt);
+  if (g_ck_n == g_ck_cap) {
+    g_ck_cap = g_ck_cap ? 2 * g_ck_cap : 1024;
+    if (!(g_ck_ms = realloc(g_ck_ms, g_ck_cap * sizeof *g_ck_ms))) die("out of memory");
+  }
+  g_ck_ms[g_ck_n++] = (now_s() - t0) * 1000.0;
   if (rc == SQLITE_OK) s->checkpoints++;
   else if (is_busy(rc)) s->ckpt_busy++;
   else die("wal_checkpoint(%s): %s", mode_name(m), sqlite3_errmsg(db));
@@ -447,7 +463,15 @@ int main(int argc, char **argv) {
   free(g_blob);
   if (s.ckpt_busy)
     fprintf(stderr, "ws-writer: %lld checkpoints returned SQLITE_BUSY\n", s.ckpt_busy);
-  printf("writer: commits=%lld busy=%lld checkpoints=%lld elapsed=%.3f\n",
+  printf("writer: commits=%lld busy=%lld checkpoints=%lld elapsed=%.3f",
          s.commits, s.busy, s.checkpoints, elapsed);
+  if (g_ck_n) { /* every call, busy or not */
+    qsort(g_ck_ms, g_ck_n, sizeof *g_ck_ms, cmp_double);
+    size_t i99 = g_ck_n * 99 / 100;
+    printf(" ckpt_calls=%zu ckpt_ms_p50=%.2f ckpt_ms_p99=%.2f ckpt_ms_max=%.2f", g_ck_n,
+           g_ck_ms[g_ck_n / 2], g_ck_ms[i99 < g_ck_n ? i99 : g_ck_n - 1], g_ck_ms[g_ck_n - 1]);
+  }
+  printf("\n");
+  free(g_ck_ms);
   return 0;
 }
