@@ -28,7 +28,7 @@
 #       restored as shipped and after compaction, vs a snapshot and dd
 #
 # Knobs (environment): LAG_S=10 LAG_REPS=5 BURST_S=8 ROUNDS=5 BASE_ROUNDS=3
-#   FIXED_S=8 RESTORE_REPS=3 BIG_ROWS=25000 (4000-byte blobs) SMALL_ROWS=85000
+#   FIXED_S=8 B2_WARM_S=4 RESTORE_REPS=3 BIG_ROWS=25000 (4000-byte blobs) SMALL_ROWS=85000
 #   UPDATES=10000 RESTORE_SIZES_MB="10 100 1000"
 # Plots (gnuplot, bench/deps.sh installs it): $BENCH_OUT/lag-cdf.png and
 # $BENCH_OUT/restore-size.png.
@@ -36,7 +36,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LAG_S=${LAG_S:-10} LAG_REPS=${LAG_REPS:-5} BURST_S=${BURST_S:-8} ROUNDS=${ROUNDS:-5}
-BASE_ROUNDS=${BASE_ROUNDS:-3} FIXED_S=${FIXED_S:-8} RESTORE_REPS=${RESTORE_REPS:-3}
+BASE_ROUNDS=${BASE_ROUNDS:-3} FIXED_S=${FIXED_S:-8} B2_WARM_S=${B2_WARM_S:-4} RESTORE_REPS=${RESTORE_REPS:-3}
 RESTORE_SIZES_MB=${RESTORE_SIZES_MB:-10 100 1000}
 BIG_ROWS=${BIG_ROWS:-25000} SMALL_ROWS=${SMALL_ROWS:-85000} UPDATES=${UPDATES:-10000}
 RATIO_BIG_ROWS=${RATIO_BIG_ROWS:-850000}
@@ -78,7 +78,7 @@ echo "walship binary: build/walship sha256 $(sha256sum build/walship | cut -c1-1
 echo "nproc: $(nproc)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')  kernel: $(uname -r)"
 echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)  scratch: $T ($(df --output=source "$T" | tail -1), rotational=$(cat /sys/block/$(basename "$(df --output=source "$T" | tail -1)")/queue/rotational 2>/dev/null || echo ?))"
 echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "settings: LAG_S=$LAG_S LAG_REPS=$LAG_REPS BURST_S=$BURST_S ROUNDS=$ROUNDS BASE_ROUNDS=$BASE_ROUNDS FIXED_S=$FIXED_S RESTORE_REPS=$RESTORE_REPS BIG_ROWS=$BIG_ROWS SMALL_ROWS=$SMALL_ROWS RATIO_BIG_ROWS=$RATIO_BIG_ROWS UPDATES=$UPDATES RESTORE_SIZES_MB='$RESTORE_SIZES_MB'"
+echo "settings: LAG_S=$LAG_S LAG_REPS=$LAG_REPS BURST_S=$BURST_S ROUNDS=$ROUNDS BASE_ROUNDS=$BASE_ROUNDS FIXED_S=$FIXED_S B2_WARM_S=$B2_WARM_S RESTORE_REPS=$RESTORE_REPS BIG_ROWS=$BIG_ROWS SMALL_ROWS=$SMALL_ROWS RATIO_BIG_ROWS=$RATIO_BIG_ROWS UPDATES=$UPDATES RESTORE_SIZES_MB='$RESTORE_SIZES_MB'"
 load() { echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 # ------------------------------------------------------------- (a) lag
@@ -218,11 +218,11 @@ BURST_WR_ARGS="--conns 4" burst walship conns4
 hdr "(b6) other shapes of load: overflow-page blobs and hot-page UPDATEs, unthrottled (bench/workloads.sh)"
 WL_S=$BURST_S bash bench/workloads.sh "$W"
 
-hdr "(b2) writer overhead at a fixed 1000 tx/s: the writer's own CPU, ${FIXED_S}s, $ROUNDS alternating rounds"
-echo "writer cmd: wsmon --wal DB-wal -- ws-writer --db DB --duration $FIXED_S --rate 1000 --workload insert --synchronous normal --seed R"
-echo "(the writer's user+sys CPU from wait4(): microseconds, not /usr/bin/time's 10 ms steps)"
+hdr "(b2) writer overhead at a fixed 1000 tx/s: the writer's own CPU, $((FIXED_S + B2_WARM_S))s, $ROUNDS alternating rounds"
+echo "writer cmd: wsmon --wal DB-wal -- ws-writer --db DB --duration $((FIXED_S + B2_WARM_S)) --warmup $B2_WARM_S --rate 1000 --workload insert --synchronous normal --seed R"
+echo "(writer_cpu: the whole run's user+sys CPU from wait4(), microseconds; steady: the last ${FIXED_S}s only, from the writer's CLOCK_PROCESS_CPUTIME_ID)"
 echo "modes: none; walship = walship replicate DB STORE (defaults); walship0 = walship replicate --sync-interval 0 DB STORE"
-declare -A WCPU=()
+declare -A WCPU=() WCPUS=()
 fixed() { # fixed MODE ROUND
   local m=$1 r=$2 d=$T/fixed-$1-$2 sc="" wl
   mkdir -p "$d"
@@ -232,8 +232,8 @@ fixed() { # fixed MODE ROUND
     walship0) "$W" replicate --sync-interval 0 "$d/app.db" "$d/store" 2>"$d/side.log" & sc=$! ;;
   esac
   if [ -n "$sc" ]; then BGPIDS+=("$sc"); wait_log "$d/side.log" "snapshot durable" 30; fi
-  "$BIN/wsmon" --wal "$d/app.db-wal" -- "$WR" --db "$d/app.db" --duration "$FIXED_S" --rate 1000 \
-    --workload insert --synchronous normal --seed "$r" >"$d/writer.txt" 2>&1
+  "$BIN/wsmon" --wal "$d/app.db-wal" -- "$WR" --db "$d/app.db" --duration "$((FIXED_S + B2_WARM_S))" \
+    --warmup "$B2_WARM_S" --rate 1000 --workload insert --synchronous normal --seed "$r" >"$d/writer.txt" 2>&1
   [ -n "$sc" ] && { kill -TERM "$sc"; wait "$sc" || true; }
   wl=$(cat "$d/writer.txt")
   local c u sy per
@@ -242,7 +242,10 @@ fixed() { # fixed MODE ROUND
   sy=$(awk -v m="$(kv cpu_sys_ms <<<"$wl")" 'BEGIN{printf "%.4f", m/1000}')
   per=$(awk -v u="$u" -v s="$sy" -v c="$c" 'BEGIN{printf "%.1f", (u+s)*1e6/c}')
   WCPU[$m]="${WCPU[$m]:-} $per"
-  echo "round=$r $(load) mode=$m commits=$c tx/s=$(awk -v c="$c" -v e="$(kv elapsed <<<"$wl")" 'BEGIN{printf "%.0f", c/e}') writer_user_s=$u writer_sys_s=$sy writer_cpu_ms_per_1000tx=$per"
+  local st
+  st=$(awk -v m="$(kv steady_cpu_ms <<<"$wl")" -v c="$(kv steady_commits <<<"$wl")" 'BEGIN{printf "%.2f", m*1000/c}')
+  WCPUS[$m]="${WCPUS[$m]:-} $st"
+  echo "round=$r $(load) mode=$m commits=$c tx/s=$(awk -v c="$c" -v e="$(kv elapsed <<<"$wl")" 'BEGIN{printf "%.0f", c/e}') writer_user_s=$u writer_sys_s=$sy writer_cpu_ms_per_1000tx=$per steady_cpu_ms_per_1000tx=$st"
   rm -rf "$d"
 }
 for r in $(seq 1 "$ROUNDS"); do
@@ -253,6 +256,14 @@ for m in none walship walship0; do
 done
 for m in walship walship0; do
   echo "writer CPU ratio $m/none: $(div "$(median <<<"${WCPU[$m]}")" "$(median <<<"${WCPU[none]}")")  (>1 = the writer works harder next to the sidecar)"
+done
+# the same after the first B2_WARM_S seconds (WAL file growth, cold caches),
+# from the writer's own CLOCK_PROCESS_CPUTIME_ID (ns), not 10 ms ticks
+for m in none walship walship0; do
+  echo "median steady writer CPU ms/1000 tx $m: $(median <<<"${WCPUS[$m]}")  (runs:${WCPUS[$m]})"
+done
+for m in walship walship0; do
+  echo "steady writer CPU ratio $m/none: $(div "$(median <<<"${WCPUS[$m]}")" "$(median <<<"${WCPUS[none]}")")"
 done
 
 # ------------------------------------------------------------- (c) restore
