@@ -197,7 +197,7 @@ static const struct {
   {{"walship_barriers_total", "counter", "Write barriers taken to let the WAL restart"},
    g_barriers, NULL},
   {{"walship_barrier_busy_total", "counter",
-    "Write barriers not taken: the app's write or checkpoint lock stayed busy (tried again later)"},
+    "Write barriers that did not reset the WAL: the app's write lock stayed busy (not taken) or its checkpoint lock did (taken, nothing backfilled)"},
    g_barriers_busy, NULL},
   {{"walship_checkpoint_yields_total", "counter",
     "Times the read slot was let go for an app checkpoint still waiting with everything shipped"},

@@ -206,7 +206,7 @@ int ws_pin_yield(ws_pin *p, uint32_t mx, int hold_ms, int *yielded, ws_err *err)
   uint32_t mx0, nb0, mx1, nb1;
   int rc, i = p->held;
   *yielded = 0;
-  if (i < 0 || p->barrier >= 0) return ws_fail(err, WS_EINVAL, "yield without a pin");
+  if (i < 0 || p->barrier >= 0) return ws_fail(err, WS_ERROR, "yield without a pin");
   if (p->shm_fd < 0 && (p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC)) < 0) return WS_OK;
   /* OFD, not a process lock: SQLite's own POSIX locks on this file in this
   ** process stay untouched, and the two kinds conflict like two processes'. */
@@ -221,10 +221,17 @@ int ws_pin_yield(ws_pin *p, uint32_t mx, int hold_ms, int *yielded, ws_err *err)
   }
   p->held = -1;
   *yielded = 1;
+  /* Not ended early by the checkpoint passing our slot: it then waits for
+  ** read-lock 0, i.e. for this guard, still holding its checkpoint lock,
+  ** and nothing in -shm shows that it got there (review of s10).  So a
+  ** yield costs such a checkpoint up to hold_ms. */
   for (int t = 0; t < hold_ms && ws_pin_app_ckpt_lock(p); t++) usleep(1000);
-  /* as in ws_pin_swap: on read-lock 0 only if fully backfilled throughout */
+  /* as in ws_pin_swap: on read-lock 0 only if fully backfilled throughout.
+  ** A short busy timeout: while we wait, the guard holds every backfill. */
   int ok0 = shm_peek(p, &mx0, &nb0);
+  sqlite3_busy_timeout(p->db[i], 500);
   rc = take(p, i, err);
+  sqlite3_busy_timeout(p->db[i], 5000);
   p->slot0 = rc == WS_OK && ok0 && shm_peek(p, &mx1, &nb1) && mx0 == nb0 && mx1 == nb1 &&
              mx1 == mx0;
   p->slot0_mx = p->slot0 ? mx1 : 0;
@@ -320,7 +327,9 @@ int ws_pin_held(const ws_pin *p) { return p->held >= 0; }
 
 /* The wal-index lock bytes start at offset 120 of -shm (unix VFS):
 ** 120 WRITE, 121 CKPT, 122 RECOVER, 123.. READ(i).  POSIX locks held by
-** our own process are never reported by F_GETLK, so a hit is the app. */
+** our own process are never reported by F_GETLK, so a hit is the app;
+** our own OFD locks would be (pid -1): the barrier's write lock is never
+** probed while held, nor is ws_pin_yield's guard on READ(0). */
 
 int ws_pin_app_ckpt_lock(ws_pin *p) {
   if (p->shm_fd < 0) {

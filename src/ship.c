@@ -349,8 +349,12 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
     ** WAL cannot reset.  Its holder is an app checkpoint: a RESTART or
     ** TRUNCATE waiting for the write lock we just dropped, or a long
     ** PASSIVE.  Trying again at once takes the write lock from under the
-    ** first and stalls the app's writers for nothing: not a barrier, and
+    ** first and stalls the app's writers for nothing: counted with the
+    ** barriers (writers were held) and as busy (the WAL did not reset), and
     ** the next waits BARRIER_BACKOFF_MS, doubling while this repeats. */
+    if (s->o->stats) ws_stats_barrier(s->o->stats);
+    /* (back to the first step when the last such barrier is long past) */
+    if (ws_mono_ms() - s->barrier_after_ms > 10 * BARRIER_BACKOFF_MAX_MS) s->barrier_backoff_ms = 0;
     s->barrier_backoff_ms = s->barrier_backoff_ms ? s->barrier_backoff_ms * 2 : BARRIER_BACKOFF_MS;
     if (s->barrier_backoff_ms > BARRIER_BACKOFF_MAX_MS) s->barrier_backoff_ms = BARRIER_BACKOFF_MAX_MS;
     s->barrier_after_ms = ws_mono_ms() + s->barrier_backoff_ms;
@@ -1001,12 +1005,13 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
         static const int hold[] = {50, 110};
         int y, ms = hold[yields < 1 ? yields : 1];
         rc = ws_pin_yield(s.pin, s.pos.frame, ms, &y, &e2);
-        if (rc == WS_OK && y) {
+        if (y) { /* the slot was released, even if the new pin failed */
           ws_log(WS_LOG_DEBUG, "ship", "an app checkpoint still waits with everything "
                  "shipped: read slot released for up to %d ms", ms);
           yields++;
           s.covered = 0;
           s.swap_ms = ws_mono_ms();
+          s.swap_mx = smx;
           yield_at = s.swap_ms + 20;
           if (s.o->stats) ws_stats_yield(s.o->stats);
         }
