@@ -174,9 +174,10 @@ ckpt_lock_flood
 # The barrier's checkpoint finds the checkpoint lock held (an app's RESTART
 # or TRUNCATE waiting for the write lock the barrier holds, or a long
 # PASSIVE): the tail is shipped but nothing backfilled.  Such a barrier is
-# reported as busy, and the next one waits (50 ms, doubling to 1 s):
-# trying again at once took the write lock from the waiting checkpoint,
-# back to back, and stalled the app's writers for nothing.  Here another
+# reported as busy, and after 3 in a row the next one waits (50 ms,
+# doubling to 1 s): trying again at once took the write lock from the
+# waiting checkpoint, back to back, and stalled the app's writers for
+# nothing.  Here another
 # process holds the lock in 300 ms bursts for 3 s of a 5 s insert flood.
 ckpt_lock_held() {
   local db=$WORK/ckheld.db store=$WORK/ckheld.store hpid busy early taken
