@@ -251,20 +251,20 @@ fixed() { # fixed MODE ROUND
 for r in $(seq 1 "$ROUNDS"); do
   for m in none walship walship0; do fixed "$m" "$r"; done
 done
-for m in none walship walship0; do
-  echo "median writer CPU ms/1000 tx $m: $(median <<<"${WCPU[$m]}")  (runs:${WCPU[$m]})"
-done
-for m in walship walship0; do
-  echo "writer CPU ratio $m/none: $(div "$(median <<<"${WCPU[$m]}")" "$(median <<<"${WCPU[none]}")")  (>1 = the writer works harder next to the sidecar)"
-done
+b2_summary() { # b2_summary ARRAY-NAME LABEL RATIO-SUFFIX: medians per mode, ratios to none
+  local -n a=$1
+  local m
+  for m in none walship walship0; do
+    echo "median ${2}writer CPU ms/1000 tx $m: $(median <<<"${a[$m]}")  (runs:${a[$m]})"
+  done
+  for m in walship walship0; do
+    echo "${2}writer CPU ratio $m/none: $(div "$(median <<<"${a[$m]}")" "$(median <<<"${a[none]}")")$3"
+  done
+}
+b2_summary WCPU "" "  (>1 = the writer works harder next to the sidecar)"
 # the same after the first B2_WARM_S seconds (WAL file growth, cold caches),
 # from the writer's own CLOCK_PROCESS_CPUTIME_ID (ns), not 10 ms ticks
-for m in none walship walship0; do
-  echo "median steady writer CPU ms/1000 tx $m: $(median <<<"${WCPUS[$m]}")  (runs:${WCPUS[$m]})"
-done
-for m in walship walship0; do
-  echo "steady writer CPU ratio $m/none: $(div "$(median <<<"${WCPUS[$m]}")" "$(median <<<"${WCPUS[none]}")")"
-done
+b2_summary WCPUS "steady " ""
 
 # ------------------------------------------------------------- (c) restore
 hdr "(c) restore of a ~100 MB database of random 4000-byte blobs (warm page cache)"

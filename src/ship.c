@@ -358,16 +358,11 @@ static int barrier(ship *s, int64_t walsz, ws_err *err) {
     ** repeats, instead of stalling the app's writers back to back for
     ** nothing (wal_bounded.sh ckheld: 112 such barriers in 5 s). */
     if (s->o->stats) ws_stats_barrier(s->o->stats);
-    s->barrier_fails++;
-    s->barrier_backoff_ms = 0;
-    if (s->barrier_fails >= BARRIER_BUSY_RUN) {
-      int sh = s->barrier_fails - BARRIER_BUSY_RUN;
-      s->barrier_backoff_ms = sh > 4 ? BARRIER_BACKOFF_MAX_MS : BARRIER_BACKOFF_MS << sh;
-      if (s->barrier_backoff_ms > BARRIER_BACKOFF_MAX_MS) s->barrier_backoff_ms = BARRIER_BACKOFF_MAX_MS;
-    }
-    s->barrier_after_ms = ws_mono_ms() + s->barrier_backoff_ms;
+    int sh = ++s->barrier_fails - BARRIER_BUSY_RUN, wait = 0;
+    if (sh >= 0) wait = sh >= 5 ? BARRIER_BACKOFF_MAX_MS : BARRIER_BACKOFF_MS << sh;
+    s->barrier_after_ms = ws_mono_ms() + wait;
     return ws_fail(err, WS_ELOCKED, "checkpoint lock busy after the tail was shipped "
-                   "(an app checkpoint runs); next barrier in %d ms", s->barrier_backoff_ms);
+                   "(an app checkpoint runs); next barrier in %d ms", wait);
   }
   s->barrier_fails = 0;
   if (s->o->stats) ws_stats_barrier(s->o->stats);
@@ -1010,8 +1005,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       if (!stuck_at || smx != stuck_mx || snb != stuck_nb)
         stuck_at = now, stuck_mx = smx, stuck_nb = snb, yields = 0;
       if (now - stuck_at >= YIELD_AFTER_MS && now >= yield_at && ws_pin_held(s.pin)) {
-        static const int hold[] = {50, 110};
-        int y, ms = hold[yields < 1 ? yields : 1];
+        int y, ms = yields ? 110 : 50;
         rc = ws_pin_yield(s.pin, s.pos.frame, ms, &y, &e2);
         if (y) { /* the slot was released, even if the new pin failed */
           ws_log(WS_LOG_DEBUG, "ship", "an app checkpoint still waits with everything "

@@ -71,7 +71,6 @@ typedef struct ship {
   int64_t busy_warn_ms;    /* maint: last warning of a WAL past the barrier */
   unsigned busy_n;         /* barrier attempts not taken (a lock busy) */
   int64_t barrier_after_ms; /* maint: no barrier before (monotonic ms) */
-  int barrier_backoff_ms;  /* ... its current back-off */
   int barrier_fails;       /* barriers in a row whose checkpoint was busy */
   int ckpt_waiting;        /* an app's blocking checkpoint waits for us */
   int settled;             /* last sync_all ended with the pin at the end */
