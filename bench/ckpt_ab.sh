@@ -7,7 +7,8 @@
 #           duration (p50/p99/max), how many completed
 #   flood   the same unthrottled on two connections, plus a second process
 #           running wal_checkpoint(TRUNCATE) 100 times a second: the writer's
-#           commits (the wait the sidecar adds), checkpoints completed
+#           commits (the wait the sidecar adds), checkpoints completed, and
+#           the second process's checkpoint calls (p99, longest)
 # For walship also: barriers taken, barriers not taken (a lock stayed busy),
 # peak -wal size, and whether the store restores to the source.  The barrier
 # takes the write lock, then the checkpoint lock; an app's RESTART/TRUNCATE
@@ -52,7 +53,10 @@ one() { # one SCENARIO(steady|flood) MODE(alone|old|new) ROUND
   local c ck calls p taken=- nt=- eq=- extra="" cpu=-
   c=$(kv commits <"$d/w"); ck=$(kv checkpoints <"$d/w"); calls=$(kv ckpt_calls <"$d/w")
   p=$(kv peak_wal_bytes <"$d/mon")
-  [ -n "$tk" ] && extra=" truncator_checkpoints=$(kv checkpoints <"$d/tk")/$(kv ckpt_calls <"$d/tk")"
+  if [ -n "$tk" ]; then
+    extra=" truncator_checkpoints=$(kv checkpoints <"$d/tk")/$(kv ckpt_calls <"$d/tk") truncator_ckpt_ms_p99=$(kv ckpt_ms_p99 <"$d/tk") truncator_max=$(kv ckpt_ms_max <"$d/tk")"
+    note "$sc-tmax-$m" "$(kv ckpt_ms_max <"$d/tk")"
+  fi
   if [ "$m" != alone ]; then
     taken=$(grep -c 'INFO ship: write barrier: wal_bytes' "$d/log" || true)
     nt=$(grep -c 'write barrier not taken\|write lock busy' "$d/log" || true)
@@ -79,5 +83,6 @@ done
 for sc in $SCENS; do
   for m in alone old new; do
     echo "median $sc $m: commits $(median <<<"${R[$sc-c-$m]}") checkpoint ms p50 $(median <<<"${R[$sc-p50-$m]}") p99 $(median <<<"${R[$sc-p99-$m]}")  (commits:${R[$sc-c-$m]}; p99:${R[$sc-p99-$m]})"
+    [ -n "${R[$sc-tmax-$m]:-}" ] && echo "  truncator's longest checkpoint, ms, $sc $m:${R[$sc-tmax-$m]}"
   done
 done

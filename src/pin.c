@@ -40,6 +40,8 @@ struct ws_pin {
 #define SHM_LOCK_READ0 123
 
 static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb);
+#define WS_SHM_NREAD 5 /* WAL_NREADER: aReadMark[] of WalCkptInfo */
+static int shm_marks(ws_pin *p, uint32_t m[WS_SHM_NREAD]);
 static int shm_byte_locked(ws_pin *p, off_t byte);
 
 static int sqlfail(ws_pin *p, sqlite3 *db, int rc, const char *what, ws_err *err) {
@@ -221,11 +223,20 @@ int ws_pin_yield(ws_pin *p, uint32_t mx, int hold_ms, int *yielded, ws_err *err)
   }
   p->held = -1;
   *yielded = 1;
-  /* Not ended early by the checkpoint passing our slot: it then waits for
-  ** read-lock 0, i.e. for this guard, still holding its checkpoint lock,
-  ** and nothing in -shm shows that it got there (review of s10).  So a
-  ** yield costs such a checkpoint up to hold_ms. */
-  for (int t = 0; t < hold_ms && ws_pin_app_ckpt_lock(p); t++) usleep(1000);
+  /* Wait for the checkpoint to take the slot we let go of.  It then writes
+  ** that slot's read mark (READMARK_NOT_USED, or mxSafeFrame on slot 1)
+  ** and goes on to wait for read-lock 0, i.e. for this guard: from then on
+  ** holding on costs it the rest of hold_ms for nothing (up to 110 ms per
+  ** yield, ~2 s per checkpoint in a flood, s10).  So the hold ends at the
+  ** first change of any read mark; if the new pin then lands on slot 1 the
+  ** checkpoint backfills to it and waits once more, for slot 0, which the
+  ** ship loop's usual re-pin gives it. */
+  uint32_t m0[WS_SHM_NREAD], m1[WS_SHM_NREAD];
+  int have = shm_marks(p, m0);
+  for (int t = 0; t < hold_ms && ws_pin_app_ckpt_lock(p); t++) {
+    usleep(1000);
+    if (have && shm_marks(p, m1) && memcmp(m0, m1, sizeof(m0)) != 0) break;
+  }
   /* as in ws_pin_swap: on read-lock 0 only if fully backfilled throughout.
   ** A short busy timeout: while we wait, the guard holds every backfill. */
   int ok0 = shm_peek(p, &mx0, &nb0);
@@ -401,4 +412,10 @@ static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) {
   memcpy(mx, b + 16, 4);
   memcpy(nb, b + 96, 4);
   return 1;
+}
+
+/* WalCkptInfo starts at 96: nBackfill, then aReadMark[5] at 100. */
+static int shm_marks(ws_pin *p, uint32_t m[WS_SHM_NREAD]) {
+  if (p->shm_fd < 0) return 0;
+  return pread(p->shm_fd, m, WS_SHM_NREAD * 4, 100) == WS_SHM_NREAD * 4;
 }

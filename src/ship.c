@@ -1006,10 +1006,12 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
         stuck_at = now, stuck_mx = smx, stuck_nb = snb, yields = 0;
       if (now - stuck_at >= YIELD_AFTER_MS && now >= yield_at && ws_pin_held(s.pin)) {
         int y, ms = yields ? 110 : 50;
+        int64_t t0 = ws_mono_ms();
         rc = ws_pin_yield(s.pin, s.pos.frame, ms, &y, &e2);
         if (y) { /* the slot was released, even if the new pin failed */
           ws_log(WS_LOG_DEBUG, "ship", "an app checkpoint still waits with everything "
-                 "shipped: read slot released for up to %d ms", ms);
+                 "shipped: read slot released for %d ms (up to %d)",
+                 (int)(ws_mono_ms() - t0), ms);
           yields++;
           s.covered = 0;
           s.swap_ms = ws_mono_ms();
