@@ -15,7 +15,8 @@
 #       alternating rounds; peak WAL, sidecar CPU, peak RSS,
 #       shipped-during-burst, SIGTERM->exit
 #   (b2) writer overhead at a fixed 1000 tx/s: the writer's own CPU per
-#       1000 commits alone vs with walship (1 s and --sync-interval 0)
+#       1000 commits alone vs with walship (1 s and --sync-interval 0);
+#       (b2p) the same as a paired measurement, two writers at once
 #   (c2) restore time vs database size (RESTORE_SIZES_MB), raw bound dd
 #   (c) restore of a ~100 MB database of random 4000-byte blobs, short history
 #       (one snapshot) and long history (snapshot + segments), vs cp, cp+fsync,
@@ -28,7 +29,7 @@
 #       restored as shipped and after compaction, vs a snapshot and dd
 #
 # Knobs (environment): LAG_S=10 LAG_REPS=5 BURST_S=8 ROUNDS=5 BASE_ROUNDS=3
-#   FIXED_S=8 B2_WARM_S=4 RESTORE_REPS=3 BIG_ROWS=25000 (4000-byte blobs) SMALL_ROWS=85000
+#   FIXED_S=8 B2_WARM_S=4 B2P_ROUNDS=8 RESTORE_REPS=3 BIG_ROWS=25000 (4000-byte blobs) SMALL_ROWS=85000
 #   UPDATES=10000 RESTORE_SIZES_MB="10 100 1000"
 # Plots (gnuplot, bench/deps.sh installs it): $BENCH_OUT/lag-cdf.png and
 # $BENCH_OUT/restore-size.png.
@@ -37,6 +38,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LAG_S=${LAG_S:-10} LAG_REPS=${LAG_REPS:-5} BURST_S=${BURST_S:-8} ROUNDS=${ROUNDS:-5}
 BASE_ROUNDS=${BASE_ROUNDS:-3} FIXED_S=${FIXED_S:-8} B2_WARM_S=${B2_WARM_S:-4} RESTORE_REPS=${RESTORE_REPS:-3}
+B2P_ROUNDS=${B2P_ROUNDS:-8}
 RESTORE_SIZES_MB=${RESTORE_SIZES_MB:-10 100 1000}
 BIG_ROWS=${BIG_ROWS:-25000} SMALL_ROWS=${SMALL_ROWS:-85000} UPDATES=${UPDATES:-10000}
 RATIO_BIG_ROWS=${RATIO_BIG_ROWS:-850000}
@@ -78,7 +80,7 @@ echo "walship binary: build/walship sha256 $(sha256sum build/walship | cut -c1-1
 echo "nproc: $(nproc)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')  kernel: $(uname -r)"
 echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)  scratch: $T ($(df --output=source "$T" | tail -1), rotational=$(cat /sys/block/$(basename "$(df --output=source "$T" | tail -1)")/queue/rotational 2>/dev/null || echo ?))"
 echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "settings: LAG_S=$LAG_S LAG_REPS=$LAG_REPS BURST_S=$BURST_S ROUNDS=$ROUNDS BASE_ROUNDS=$BASE_ROUNDS FIXED_S=$FIXED_S B2_WARM_S=$B2_WARM_S RESTORE_REPS=$RESTORE_REPS BIG_ROWS=$BIG_ROWS SMALL_ROWS=$SMALL_ROWS RATIO_BIG_ROWS=$RATIO_BIG_ROWS UPDATES=$UPDATES RESTORE_SIZES_MB='$RESTORE_SIZES_MB'"
+echo "settings: LAG_S=$LAG_S LAG_REPS=$LAG_REPS BURST_S=$BURST_S ROUNDS=$ROUNDS BASE_ROUNDS=$BASE_ROUNDS FIXED_S=$FIXED_S B2_WARM_S=$B2_WARM_S B2P_ROUNDS=$B2P_ROUNDS RESTORE_REPS=$RESTORE_REPS BIG_ROWS=$BIG_ROWS SMALL_ROWS=$SMALL_ROWS RATIO_BIG_ROWS=$RATIO_BIG_ROWS UPDATES=$UPDATES RESTORE_SIZES_MB='$RESTORE_SIZES_MB'"
 load() { echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 # ------------------------------------------------------------- (a) lag
@@ -265,6 +267,46 @@ b2_summary WCPU "" "  (>1 = the writer works harder next to the sidecar)"
 # the same after the first B2_WARM_S seconds (WAL file growth, cold caches),
 # from the writer's own CLOCK_PROCESS_CPUTIME_ID (ns), not 10 ms ticks
 b2_summary WCPUS "steady " ""
+
+# (b2p) The same figure with most of the machine's noise taken out: two
+# writers at once, each on its own database, one of them next to the
+# sidecar; the other database swaps in every round.  Both see the same
+# moment of this VM (its CPU time per commit drifts by +-10 % between runs a
+# minute apart, which sequential rounds cannot separate from a 3 % effect),
+# so each round gives one ratio.  What the ratio leaves out: the sidecar's
+# own CPU, which slows both writers alike (reported as sidecar CPU in (b)).
+hdr "(b2p) writer overhead at 1000 tx/s, paired: two writers at once, one next to the sidecar, $B2P_ROUNDS rounds"
+echo "each writer: ws-writer --db DB --duration $((FIXED_S + B2_WARM_S)) --warmup $B2_WARM_S --rate 1000 --workload insert --synchronous normal --seed R; ratio = steady CPU per commit (last ${FIXED_S}s) next to the sidecar / alone, same round"
+declare -A PR=()
+paired() { # paired MODE ROUND
+  local m=$1 r=$2 d=$T/pair w o sc a ca b cb ratio
+  rm -rf "$d"; mkdir -p "$d/a" "$d/b"
+  "$WR" --db "$d/a/app.db" --txns 0 >/dev/null
+  "$WR" --db "$d/b/app.db" --txns 0 >/dev/null
+  if [ $((r % 2)) = 1 ]; then w=a o=b; else w=b o=a; fi
+  local args=(); [ "$m" = walship0 ] && args=(--sync-interval 0)
+  "$W" replicate "${args[@]}" "$d/$w/app.db" "$d/$w/store" 2>"$d/side.log" & sc=$!
+  BGPIDS+=("$sc")
+  wait_log "$d/side.log" "snapshot durable" 30
+  local wargs=(--duration "$((FIXED_S + B2_WARM_S))" --warmup "$B2_WARM_S" --rate 1000 --workload insert
+               --synchronous normal --seed "$r")
+  "$WR" --db "$d/$w/app.db" "${wargs[@]}" >"$d/w.txt" 2>&1 & local p1=$!
+  "$WR" --db "$d/$o/app.db" "${wargs[@]}" >"$d/o.txt" 2>&1 & local p2=$!
+  wait "$p1" "$p2"
+  kill -TERM "$sc"; wait "$sc" || true
+  a=$(kv steady_cpu_ms <"$d/w.txt"); ca=$(kv steady_commits <"$d/w.txt")
+  b=$(kv steady_cpu_ms <"$d/o.txt"); cb=$(kv steady_commits <"$d/o.txt")
+  ratio=$(awk -v a="$a" -v ca="$ca" -v b="$b" -v cb="$cb" 'BEGIN{printf "%.4f", (a/ca)/(b/cb)}')
+  PR[$m]="${PR[$m]:-} $ratio"
+  echo "round=$r $(load) mode=$m sidecar_db=$w with_ms_per_1000tx=$(awk -v a="$a" -v c="$ca" 'BEGIN{printf "%.2f", a*1000/c}') alone_ms_per_1000tx=$(awk -v a="$b" -v c="$cb" 'BEGIN{printf "%.2f", a*1000/c}') commits=$ca/$cb ratio=$ratio"
+  rm -rf "$d"
+}
+for r in $(seq 1 "$B2P_ROUNDS"); do
+  for m in walship walship0; do paired "$m" "$r"; done
+done
+for m in walship walship0; do
+  echo "paired writer CPU ratio $m/alone: median $(median <<<"${PR[$m]}")  (rounds:${PR[$m]})"
+done
 
 # ------------------------------------------------------------- (c) restore
 hdr "(c) restore of a ~100 MB database of random 4000-byte blobs (warm page cache)"
