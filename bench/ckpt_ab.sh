@@ -83,6 +83,6 @@ done
 for sc in $SCENS; do
   for m in alone old new; do
     echo "median $sc $m: commits $(median <<<"${R[$sc-c-$m]}") checkpoint ms p50 $(median <<<"${R[$sc-p50-$m]}") p99 $(median <<<"${R[$sc-p99-$m]}")  (commits:${R[$sc-c-$m]}; p99:${R[$sc-p99-$m]})"
-    [ -n "${R[$sc-tmax-$m]:-}" ] && echo "  truncator's longest checkpoint, ms, $sc $m:${R[$sc-tmax-$m]}"
+    if [ -n "${R[$sc-tmax-$m]:-}" ]; then echo "  truncator's longest checkpoint, ms, $sc $m:${R[$sc-tmax-$m]}"; fi
   done
 done

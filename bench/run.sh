@@ -274,7 +274,8 @@ b2_summary WCPUS "steady " ""
 # moment of this VM (its CPU time per commit drifts by +-10 % between runs a
 # minute apart, which sequential rounds cannot separate from a 3 % effect),
 # so each round gives one ratio.  What the ratio leaves out: the sidecar's
-# own CPU, which slows both writers alike (reported as sidecar CPU in (b)).
+# own CPU and cache use, which slow both writers alike (reported as sidecar
+# CPU in (b)): it is the cost of sharing the database, a lower bound of (b2).
 hdr "(b2p) writer overhead at 1000 tx/s, paired: two writers at once, one next to the sidecar, $B2P_ROUNDS rounds"
 echo "each writer: ws-writer --db DB --duration $((FIXED_S + B2_WARM_S)) --warmup $B2_WARM_S --rate 1000 --workload insert --synchronous normal --seed R; ratio = steady CPU per commit (last ${FIXED_S}s) next to the sidecar / alone, same round"
 declare -A PR=()
@@ -292,7 +293,7 @@ paired() { # paired MODE ROUND
                --synchronous normal --seed "$r")
   "$WR" --db "$d/$w/app.db" "${wargs[@]}" >"$d/w.txt" 2>&1 & local p1=$!
   "$WR" --db "$d/$o/app.db" "${wargs[@]}" >"$d/o.txt" 2>&1 & local p2=$!
-  wait "$p1" "$p2"
+  wait "$p1"; wait "$p2"  # each: a failed writer stops the bench here, not in awk
   kill -TERM "$sc"; wait "$sc" || true
   a=$(kv steady_cpu_ms <"$d/w.txt"); ca=$(kv steady_commits <"$d/w.txt")
   b=$(kv steady_cpu_ms <"$d/o.txt"); cb=$(kv steady_commits <"$d/o.txt")
@@ -305,7 +306,7 @@ for r in $(seq 1 "$B2P_ROUNDS"); do
   for m in walship walship0; do paired "$m" "$r"; done
 done
 for m in walship walship0; do
-  echo "paired writer CPU ratio $m/alone: median $(median <<<"${PR[$m]}")  (rounds:${PR[$m]})"
+  echo "paired writer CPU ratio $m/alone: median $(median <<<"${PR[$m]:-}")  (rounds:${PR[$m]:-})"
 done
 
 # ------------------------------------------------------------- (c) restore

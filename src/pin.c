@@ -217,6 +217,8 @@ int ws_pin_yield(ws_pin *p, uint32_t mx, int hold_ms, int *yielded, ws_err *err)
     read0_guard(p, F_UNLCK);
     return WS_OK;
   }
+  uint32_t m0[WS_SHM_NREAD], m1[WS_SHM_NREAD];
+  int have = shm_marks(p, m0); /* before the COMMIT: a change right after counts */
   if ((rc = exec(p, i, "COMMIT", err))) {
     read0_guard(p, F_UNLCK);
     return rc;
@@ -230,10 +232,11 @@ int ws_pin_yield(ws_pin *p, uint32_t mx, int hold_ms, int *yielded, ws_err *err)
   ** yield, ~2 s per checkpoint in a flood, s10).  So the hold ends at the
   ** first change of any read mark; if the new pin then lands on slot 1 the
   ** checkpoint backfills to it and waits once more, for slot 0, which the
-  ** ship loop's usual re-pin gives it. */
-  uint32_t m0[WS_SHM_NREAD], m1[WS_SHM_NREAD];
-  int have = shm_marks(p, m0);
-  for (int t = 0; t < hold_ms && ws_pin_app_ckpt_lock(p); t++) {
+  ** ship loop's usual re-pin gives it.  Not seen when our slot was slot 1
+  ** with a current mark (review of s11): the checkpoint writes the same
+  ** value back there, and the hold runs its course. */
+  int64_t deadline = ws_mono_ms() + hold_ms;
+  while (ws_mono_ms() < deadline && ws_pin_app_ckpt_lock(p)) {
     usleep(1000);
     if (have && shm_marks(p, m1) && memcmp(m0, m1, sizeof(m0)) != 0) break;
   }
