@@ -285,10 +285,11 @@ static int iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
       } else if (!known) {
         w->c_has = 1, w->c_salt1 = h->salt1, w->c_salt2 = h->salt2;
         w->c_first = pos.frame, w->c_ok = w->c_commit = 0;
+        align_buf(w, pos.frame, fs);
       } else {
         w->c_has = 0;                    /* overwritten below */
+        align_buf(w, pos.frame, fs);
       }
-      if (slot == 0) align_buf(w, pos.frame, fs); /* contents start over */
       off_t off = WS_WAL_HDR_SIZE + (off_t)pos.frame * (off_t)fs;
       ssize_t got = ws_pread_full(w->fd, w->buf + slot * fs, want * fs, off, w->path, err);
       if (got < 0) {
