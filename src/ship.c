@@ -393,10 +393,17 @@ static int maint(ship *s, ws_err *err) {
 
   /* Not while an app's blocking checkpoint waits for us (ckpt_waiting):
   ** it holds the write lock, so the barrier would only queue behind it for
-  ** 100 ms, and it resets the WAL itself once we re-pin (step 3).  A look
-  ** fooled into seeing one (pin.c) skips one tick, the next is 1 ms away. */
+  ** 100 ms, and it resets the WAL itself once we re-pin (step 3).  It holds
+  ** that lock from the look until now, so the WAL cannot have grown: if it
+  ** did, the look was fooled (another process's checkpoint lock next to a
+  ** live writer, pin.c) and the barrier goes ahead.  Trusting every such
+  ** look skipped the barrier at each tick it fooled; under a blob flood
+  ** next to 5 ms checkpoint-lock bursts, with ~100 ms of shipping and
+  ** PASSIVE checkpoint per tick, a few in a row took the WAL to 137-193 MB
+  ** against 2 * wal_max (wal_bounded.sh cklock, s11-s12). */
+  int waiting = s->ckpt_waiting && mx == s->ckpt_look_mx;
   if (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx &&
-      !s->ckpt_waiting && ws_mono_ms() >= s->barrier_after_ms) {
+      !waiting && ws_mono_ms() >= s->barrier_after_ms) {
     rc = barrier(s, walsz, err);
     if (rc != WS_ELOCKED) return rc;
     /* Not an error, but the WAL keeps growing until a barrier gets in:
@@ -987,7 +994,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     /* Drain (leave the pin at the end with nothing unshipped) when maint
     ** needs it: a checkpoint is due, or an app checkpoint waits for us. */
     if (rc == WS_OK) rc = sync_all(&s, ckpt_seen ? DRAIN_STILL : DRAIN_NO, &e2);
-    s.ckpt_waiting = ckpt_seen;
+    s.ckpt_waiting = ckpt_seen, s.ckpt_look_mx = mx;
     if (rc == WS_OK) rc = maint(&s, &e2);
     if (rc == WS_OK) rc = maybe_snapshot(&s, &e2);
     /* A blocking checkpoint still waits although everything is shipped and

@@ -73,6 +73,7 @@ typedef struct ship {
   int64_t barrier_after_ms; /* maint: no barrier before (monotonic ms) */
   int barrier_fails;       /* barriers in a row whose checkpoint was busy */
   int ckpt_waiting;        /* an app's blocking checkpoint waits for us */
+  uint32_t ckpt_look_mx;   /* ... mxFrame at the look that saw it */
   int settled;             /* last sync_all ended with the pin at the end */
   int more;                /* commits are waiting for the next sync */
 } ship;
