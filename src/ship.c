@@ -9,7 +9,7 @@
 **            database file) or start a new one with a snapshot.
 **   sync     ship every committed transaction after `pos` as segments, then
 **            move the pin forward (pin.h: only after a covering pass).
-**   maint    keep the WAL small: PASSIVE checkpoint past checkpoint_frames
+**   maint    (ship_bound.c) keep the WAL small: PASSIVE checkpoint past checkpoint_frames
 **            and re-pin on slot 0 so the app's next write can reset the WAL;
 **            re-pin promptly when someone else backfilled everything (an
 **            app RESTART/TRUNCATE waiting on us); past wal_max, the brief
@@ -55,10 +55,6 @@
 #define FLOOD_BPS (10 << 20)      /* WAL growth, bytes a second over >= 100 ms,
                                      that means a flood ... */
 #define FLOOD_RECENT_MS 2000      /* ... and keeps the fast tick this long */
-#define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship */
-#define BARRIER_BUSY_RUN 3        /* barriers in a row whose checkpoint found the */
-#define BARRIER_BACKOFF_MS 50     /* ... checkpoint lock busy: then this pause, */
-#define BARRIER_BACKOFF_MAX_MS 1000 /* ... doubling to this */
 #define REPIN_MS 1000             /* sync_all: pin moved at most this often, */
 #define REPIN_MIN_MS 100          /* ... and at least this far apart */
 #define BURST_MS 200              /* after a quiet second: fast ticks this long */
@@ -66,15 +62,13 @@
 #define HOT_POLL_MS 1             /* ... mean polling the wal-index this often */
 #define IDLE_TICK_MS 1000         /* idle, nothing can wait on us unseen: the longest sleep */
 #define SETTLE_MS 1000            /* ... but SLOW_TICK_MS looks this long after a database write */
-#define PREWORK_ROUNDS 3          /* barrier: unlocked ship+checkpoint rounds */
-#define BUSY_WARN_MS 10000        /* maint: at most one "WAL past the barrier" warning */
 
 /* ------------------------------------------------------------- sync */
 
-/* Ship what is committed after pos.  *more: stopped at the segment cap. */
 static int attach(ship *s, ws_err *err);
 
-static int sync_once(ship *s, int *shipped, ws_err *err) {
+/* Ship what is committed after pos.  s->more: stopped at the segment cap. */
+int ship_sync_once(ship *s, int *shipped, ws_err *err) {
   ws_walhdr h;
   ws_walpos end;
   int capped, rc;
@@ -139,35 +133,6 @@ static int sync_once(ship *s, int *shipped, ws_err *err) {
   return WS_OK;
 }
 
-/* The WAL size the barrier holds: --wal-max, but at most four times the
-** autocheckpoint size in frames.  With small pages 16 MiB is many times
-** SQLite's 1000 frames, and past those every commit of the app runs a
-** checkpoint attempt that sorts the frames after nBackfill (1 KiB pages:
-** the writer ran at 0.34x its speed alone). */
-uint64_t ship_wal_max(const ship *s) {
-  uint64_t m = s->o->wal_max_bytes;
-  if (m && s->o->checkpoint_frames && s->page_size) {
-    uint64_t f = 4ull * s->o->checkpoint_frames * (s->page_size + WS_WAL_FRAME_HDR);
-    if (f < m) m = f;
-  }
-  return m;
-}
-
-/* Bytes of WAL in use (the file keeps its size after a reset). */
-static int64_t wal_in_use_peek(ship *s, uint32_t *mx, uint32_t *nb) {
-  uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
-  if (!s->pin || !ws_pin_shm_peek(s->pin, mx, nb)) {
-    int64_t filesz = s->wal ? ws_wal_size(s->wal) : 0;
-    *mx = (uint32_t)(filesz > 32 ? (uint64_t)(filesz - 32) / fsz : 0), *nb = 0;
-  }
-  return 32 + (int64_t)*mx * (int64_t)fsz;
-}
-
-static int64_t wal_in_use(ship *s) {
-  uint32_t mx, nb;
-  return wal_in_use_peek(s, &mx, &nb);
-}
-
 /* The pin sits on read-lock 0 and a fast writer has committed
 ** checkpoint_frames/2 frames since it was taken, within a second: the main
 ** loop forces a sync to move it, and sync_all ships once more before the
@@ -211,15 +176,14 @@ static int repin_due(ship *s) {
 ** (--once) up to 64 rounds, DRAIN_STILL (an app checkpoint waits for us)
 ** only while the WAL stays still.
 ** settled: the pin is at the end with nothing unshipped (snapshots need it). */
-enum { DRAIN_NO = 0, DRAIN_ALL = 1, DRAIN_STILL = 2 };
-static int sync_all(ship *s, int drain, ws_err *err) {
+int ship_sync_all(ship *s, int drain, ws_err *err) {
   int shipped, rc;
   uint32_t mx0 = 0, mx, nb0;
   if (drain == DRAIN_STILL && !(s->pin && ws_pin_shm_peek(s->pin, &mx0, &nb0))) drain = DRAIN_NO;
   s->settled = 0;
   s->more = 0;
   for (int round = 0; round < 64; round++) {
-    if ((rc = sync_once(s, &shipped, err))) return rc;
+    if ((rc = ship_sync_once(s, &shipped, err))) return rc;
     /* A blocking checkpoint waiting for us holds the app's write lock: the
     ** WAL cannot grow meanwhile.  If it does, the look that saw one was
     ** wrong (one connection's autocheckpoint and another's transaction, or
@@ -232,7 +196,7 @@ static int sync_all(ship *s, int drain, ws_err *err) {
       /* unless the app outruns us: then the barrier, which takes the lock
       ** first past twice the limit, is what bounds the WAL (an unthrottled
       ** writer with 64 KiB pages writes ~300 MB/s, faster than we ship). */
-      if (!drain && ship_wal_max(s) && wal_in_use(s) > 2 * (int64_t)ship_wal_max(s)) {
+      if (!drain && ship_wal_max(s) && ship_wal_in_use(s, NULL, NULL) > 2 * (int64_t)ship_wal_max(s)) {
         s->more = 1;
         return WS_OK;
       }
@@ -250,7 +214,7 @@ static int sync_all(ship *s, int drain, ws_err *err) {
     ** rule asks, and staying on read-lock 0 blocks every backfill. */
     uint32_t mx1, nb1;
     if (!drain && ws_pin_shm_peek(s->pin, &mx1, &nb1) && slot0_outrun(s, mx1, nb1, ws_mono_ms()))
-      if ((rc = sync_once(s, &shipped, err))) return rc;
+      if ((rc = ship_sync_once(s, &shipped, err))) return rc;
     uint32_t nb;
     s->swap_ms = ws_mono_ms();
     if (!ws_pin_shm_peek(s->pin, &s->swap_mx, &nb)) s->swap_mx = 0;
@@ -278,196 +242,6 @@ static int sync_all(ship *s, int drain, ws_err *err) {
     }
   }
   s->more = 1; /* a writer outpacing us: the next sync continues */
-  return WS_OK;
-}
-
-/* A sidecar PASSIVE checkpoint, timed for the stats. */
-static int ckpt(ship *s, int *nlog, int *nckpt, ws_err *err) {
-  int64_t t0 = ws_mono_ms();
-  int rc = ws_pin_checkpoint(s->pin, nlog, nckpt, err);
-  if (s->o->stats) ws_stats_checkpoint(s->o->stats, ws_mono_ms() - t0);
-  return rc;
-}
-
-/* The write barrier (pin.h): ship the tail under the app's write lock so
-** the checkpoint completes and the new pin lands on slot 0.  WS_ELOCKED
-** (the lock stayed busy for 100 ms) is not an error: try again later. */
-static int barrier(ship *s, int64_t walsz, ws_err *err) {
-  int nlog, nckpt, shipped, rc;
-  /* Everything slow happens before the lock: ship what is committed, move
-  ** the pin to the end, backfill up to it (PASSIVE, with its fsync).  Under
-  ** the lock only the few commits since are shipped and backfilled, so the
-  ** app's writers wait milliseconds — an app without a busy timeout gets
-  ** SQLITE_BUSY for exactly that span. */
-  /* A writer that never pauses outruns that pre-work (it keeps appending
-  ** while we ship and backfill), so past twice the limit the lock comes
-  ** first: the WAL stays near 2 * wal_max, and the lock span grows. */
-  int64_t lim = 2 * (int64_t)ship_wal_max(s), tp = ws_mono_ms();
-  ws_log(WS_LOG_DEBUG, "ship", "write barrier: begin, wal_bytes=%lld", (long long)walsz);
-  /* Up to three rounds while the tail left for the lock shrinks: what the
-  ** lock span costs is mostly that tail's fsyncs (the checkpoint's fsync of
-  ** the WAL writes out every page the app wrote since the last one). */
-  /* And a writer faster than we ship (random blobs: ~200 MB/s against our
-  ** ~100) outruns it from the start: we come here with much of the WAL
-  ** unshipped, the pre-work's shipping and checkpoint fsync took ~200 ms
-  ** while the WAL grew to 80-105 MB.  Then the lock comes first too. */
-  uint32_t mx0, nb0;
-  wal_in_use_peek(s, &mx0, &nb0);
-  uint64_t fsz0 = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
-  int behind = s->have_cycle && mx0 > s->pos.frame &&
-               (uint64_t)(mx0 - s->pos.frame) * fsz0 > ship_wal_max(s) / 4;
-  for (int round = 0; round < PREWORK_ROUNDS && walsz < lim && !behind; round++) {
-    do {
-      if ((rc = sync_once(s, &shipped, err))) return rc;
-    } while (!s->covered && wal_in_use(s) <= lim); /* outrun: lock now */
-    if (!s->covered || (walsz = wal_in_use(s)) > lim) break;
-    if ((rc = ws_pin_swap(s->pin, err))) return rc;
-    s->covered = 0;
-    if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
-    uint32_t mx, nb;
-    walsz = wal_in_use_peek(s, &mx, &nb);
-    uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
-    if (mx < s->pos.frame || (uint64_t)(mx - s->pos.frame) * fsz < ship_wal_max(s) / 16)
-      break;
-  }
-  int64_t t0 = ws_mono_ms();
-  if ((rc = ws_pin_barrier_begin(s->pin, 100, err))) return rc;
-  int64_t t1 = ws_mono_ms();
-  do {
-    if ((rc = sync_once(s, &shipped, err))) {
-      ws_pin_barrier_abort(s->pin);
-      return rc;
-    }
-  } while (!s->covered);
-  int64_t t2 = ws_mono_ms();
-  rc = ws_pin_barrier_end(s->pin, &nlog, &nckpt, err);
-  s->covered = 0;
-  if (!ws_pin_held(s->pin)) /* attach re-proves continuity */
-    return rc ? rc : ws_fail(err, WS_ERROR, "pin lost after barrier");
-  if (!rc && nlog < 0) {
-    /* The checkpoint lock stayed busy past pin.c's ~30 ms: the tail is
-    ** shipped and the pin at the end, but nothing was backfilled, so the
-    ** WAL cannot reset.  Its holder is an app checkpoint: a RESTART or
-    ** TRUNCATE waiting for the write lock we just dropped, or a long
-    ** PASSIVE.  Counted with the barriers (writers were held) and as busy
-    ** (the WAL did not reset).  Usually it is the app's own autocheckpoint,
-    ** over in milliseconds: the next barrier comes at once (a 50 ms pause
-    ** after each let an unthrottled blob writer take the WAL from ~35 to
-    ** 61-86 MB in make bench).  Only BARRIER_BUSY_RUN in a row mean a long
-    ** holder: then the next waits BARRIER_BACKOFF_MS, doubling while this
-    ** repeats, instead of stalling the app's writers back to back for
-    ** nothing (wal_bounded.sh ckheld: 112 such barriers in 5 s). */
-    if (s->o->stats) ws_stats_barrier(s->o->stats);
-    int sh = ++s->barrier_fails - BARRIER_BUSY_RUN, wait = 0;
-    if (sh >= 0) wait = sh >= 5 ? BARRIER_BACKOFF_MAX_MS : BARRIER_BACKOFF_MS << sh;
-    s->barrier_after_ms = ws_mono_ms() + wait;
-    return ws_fail(err, WS_ELOCKED, "checkpoint lock busy after the tail was shipped "
-                   "(an app checkpoint runs); next barrier in %d ms", wait);
-  }
-  s->barrier_fails = 0;
-  if (s->o->stats) ws_stats_barrier(s->o->stats);
-  ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d "
-         "prework_ms=%lld wait_ms=%lld held_ms=%lld (ship_ms=%lld checkpoint_ms=%lld)",
-         (long long)walsz, nlog, nckpt, (long long)(t0 - tp), (long long)(t1 - t0),
-         (long long)(ws_mono_ms() - t1), (long long)(t2 - t1), (long long)(ws_mono_ms() - t2));
-  if (rc) return rc;
-  return sync_all(s, DRAIN_NO, err);
-}
-
-/*
-** Keep the WAL small without starving the app (docs/DESIGN.md):
-**   1. past wal_max: the write barrier, checked first because a writer that
-**      never pauses defeats the cheaper steps below indefinitely (its next
-**      transaction begins with a read mark before our checkpoint ends, so
-**      the WAL never restarts even when fully backfilled);
-**   2. past checkpoint_frames: a PASSIVE checkpoint; if it backfilled
-**      everything, re-pin (slot 0) so the app's next write can restart;
-**   3. fully backfilled by someone else (an app RESTART/TRUNCATE waiting
-**      for our reader): re-pin at once.
-*/
-static int maint(ship *s, ws_err *err) {
-  uint32_t mx = 0, nb = 0;
-  int nlog, nckpt, rc;
-  int64_t walsz = wal_in_use_peek(s, &mx, &nb);
-  if (s->o->stats) ws_stats_wal_size(s->o->stats, walsz);
-
-  /* Not while an app's blocking checkpoint waits for us (ckpt_waiting):
-  ** it holds the write lock, so the barrier would only queue behind it for
-  ** 100 ms, and it resets the WAL itself once we re-pin (step 3).  It holds
-  ** that lock from the look until now, so the WAL cannot have grown: if it
-  ** did, the look was fooled (another process's checkpoint lock next to a
-  ** live writer, pin.c) and the barrier goes ahead.  Trusting every such
-  ** look skipped the barrier at each tick it fooled; under a blob flood
-  ** next to 5 ms checkpoint-lock bursts, with ~100 ms of shipping and
-  ** PASSIVE checkpoint per tick, a few in a row took the WAL to 137-193 MB
-  ** against 2 * wal_max (wal_bounded.sh cklock, s11-s12). */
-  int waiting = s->ckpt_waiting && mx == s->ckpt_look_mx;
-  if (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx &&
-      !waiting && ws_mono_ms() >= s->barrier_after_ms) {
-    rc = barrier(s, walsz, err);
-    if (rc != WS_ELOCKED) return rc;
-    /* Not an error, but the WAL keeps growing until a barrier gets in:
-    ** count it, and say so once every BUSY_WARN_MS while the WAL is past
-    ** four times the limit (the barrier normally holds it near twice). */
-    s->busy_n++;
-    if (s->o->stats) ws_stats_barrier_busy(s->o->stats);
-    ws_log(WS_LOG_DEBUG, "ship", "write barrier not taken: %s; wal_bytes=%lld",
-           err->msg, (long long)walsz);
-    int64_t now = ws_mono_ms();
-    if ((uint64_t)walsz > 4 * ship_wal_max(s) && now - s->busy_warn_ms >= BUSY_WARN_MS) {
-      s->busy_warn_ms = now;
-      ws_log(WS_LOG_WARN, "ship", "the WAL is %.1f MB, past 4x --wal-max (%.1f MB): %u write "
-             "barriers since start were not taken, the app's write or checkpoint lock stayed "
-             "busy (last: %s)", walsz / 1048576.0, ship_wal_max(s) / 1048576.0, s->busy_n,
-             err->msg);
-    }
-    *err = (ws_err)WS_ERR_INIT;
-  }
-  if (s->o->checkpoint_frames && mx >= s->o->checkpoint_frames && nb < mx) {
-    /* PASSIVE is always safe (backfill never destroys a frame).  If it
-    ** backfilled everything and the WAL holds exactly the frames we have
-    ** shipped (nlog is mxFrame as the checkpoint saw it), nothing is
-    ** unshipped and a pin on slot 0 lets the app's next write restart
-    ** the WAL.  A reset since our pin cannot fake this: frames of a new
-    ** cycle cannot be backfilled while we hold it (pin.h). */
-    int tail_shipped = 0;
-    for (int round = 0; round < 2; round++) {
-      if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
-      ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d shipped=%u",
-             nlog, nckpt, s->pos.frame);
-      if (round > 0 || nlog <= 0 || nlog != nckpt || !s->have_cycle ||
-          (uint32_t)nlog <= s->pos.frame)
-        break;
-      /* Everything backfilled but a tail committed during our upload is not
-      ** shipped yet: ship it now (one extra object per WAL cycle), then
-      ** check again.  Not again for TAIL_RETRY_MS after it failed: a writer
-      ** that never pauses commits again during that extra upload too, and
-      ** trying at every sync doubled the objects (the PUTs, on S3) once
-      ** the WAL was past checkpoint_frames; the barrier past wal_max is
-      ** what resets the WAL under such a writer. */
-      if (s->tail_fail_ms && ws_mono_ms() - s->tail_fail_ms < TAIL_RETRY_MS) break;
-      int shipped;
-      if ((rc = sync_once(s, &shipped, err))) return rc;
-      tail_shipped = 1;
-    }
-    if (nlog > 0 && nlog == nckpt && s->have_cycle && (uint32_t)nlog == s->pos.frame) {
-      s->last_full_mx = (uint32_t)nlog;
-      s->tail_fail_ms = 0;
-      if ((rc = ws_pin_swap(s->pin, err))) return rc;
-      s->covered = 0;
-    } else if (tail_shipped) {
-      s->tail_fail_ms = ws_mono_ms();
-    }
-    return WS_OK;
-  }
-  if (!s->covered) return WS_OK;
-  if (mx > 0 && nb == mx && mx != s->last_full_mx) {
-    /* Re-pin only: the swap rule needs the old pin covered (it is), and
-    ** whatever was committed since waits for the next sync as usual. */
-    s->last_full_mx = mx;
-    if ((rc = ws_pin_swap(s->pin, err))) return rc;
-    s->covered = 0;
-  }
   return WS_OK;
 }
 
@@ -733,8 +507,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     memset(err, 0, sizeof(*err));
     usleep(200000);
   }
-  rc = sync_all(&s, o->once ? DRAIN_ALL : DRAIN_NO, err);
-  if (rc == WS_OK) rc = maint(&s, err);
+  rc = ship_sync_all(&s, o->once ? DRAIN_ALL : DRAIN_NO, err);
+  if (rc == WS_OK) rc = ship_maint(&s, err);
   /* A store that fails the first upload is retried like any later one (the
   ** frames wait in the WAL under the pin); --once and bad input still stop. */
   int64_t first_retry = 0;
@@ -993,9 +767,9 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (broken || !s.pin || !ws_pin_held(s.pin)) rc = attach(&s, &e2);
     /* Drain (leave the pin at the end with nothing unshipped) when maint
     ** needs it: a checkpoint is due, or an app checkpoint waits for us. */
-    if (rc == WS_OK) rc = sync_all(&s, ckpt_seen ? DRAIN_STILL : DRAIN_NO, &e2);
+    if (rc == WS_OK) rc = ship_sync_all(&s, ckpt_seen ? DRAIN_STILL : DRAIN_NO, &e2);
     s.ckpt_waiting = ckpt_seen, s.ckpt_look_mx = mx;
-    if (rc == WS_OK) rc = maint(&s, &e2);
+    if (rc == WS_OK) rc = ship_maint(&s, &e2);
     if (rc == WS_OK) rc = maybe_snapshot(&s, &e2);
     /* A blocking checkpoint still waits although everything is shipped and
     ** the pin sits at the end: it read our mark while we were behind and
@@ -1068,7 +842,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ws_err e2 = WS_ERR_INIT;
     rc = WS_OK;
     if (!s.pin || !ws_pin_held(s.pin) || s.need_snapshot) rc = attach(&s, &e2);
-    if (rc == WS_OK) rc = sync_all(&s, DRAIN_NO, &e2);
+    if (rc == WS_OK) rc = ship_sync_all(&s, DRAIN_NO, &e2);
     if (rc) {
       ws_fail(err, rc, "final sync failed, transactions after txid %llu are not in "
               "the store yet (they stay in the WAL for the next start): %s",

@@ -1,5 +1,5 @@
 /*
-** Internal to the sidecar (ship.c, ship_write.c): its state, and the
+** Internal to the sidecar (ship.c, ship_bound.c, ship_write.c, ship_delta.c): its state, and the
 ** writers that turn WAL frames or a database scan into store objects.
 ** The invariants on these fields are stated at the top of ship.c.
 */
@@ -90,13 +90,30 @@ int ship_state_npages(ship *s, const ws_walhdr *h, uint32_t end_frame,
 int ship_write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, int periodic,
                         ws_err *err);
 /* Committed transactions after pos (a segment's worth when cap) into s->tx. */
-/* The WAL size the write barrier holds (ship.c). */
-uint64_t ship_wal_max(const ship *s);
 int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end, int *capped,
                    ws_err *err);
 /* Ship s->tx (frames pos..end) as one segment. */
 int ship_write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
                        ws_err *err);
+
+/* ship.c */
+/* Ship what is committed after pos (one segment; *shipped: frames). */
+int ship_sync_once(ship *s, int *shipped, ws_err *err);
+/* Ship everything committed, then move the pin to the end.  drain ships
+** until nothing is left: DRAIN_ALL (--once) up to 64 rounds, DRAIN_STILL
+** (an app checkpoint waits for us) only while the WAL stays still. */
+enum { DRAIN_NO = 0, DRAIN_ALL = 1, DRAIN_STILL = 2 };
+int ship_sync_all(ship *s, int drain, ws_err *err);
+
+/* ship_bound.c */
+/* The WAL size the write barrier holds. */
+uint64_t ship_wal_max(const ship *s);
+/* Bytes of WAL in use (the file keeps its size after a reset); mx, nb (may
+** be NULL): the wal-index's mxFrame and nBackfill, or estimates. */
+int64_t ship_wal_in_use(ship *s, uint32_t *mx, uint32_t *nb);
+/* After each sync: checkpoint, re-pin, or the write barrier, as the WAL's
+** size and state call for. */
+int ship_maint(ship *s, ws_err *err);
 
 /* ship_delta.c */
 /* Encode frame f's page into enc: as a delta onto its previous content when
