@@ -40,6 +40,7 @@ struct ws_pin {
 #define SHM_LOCK_READ0 123
 
 static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb);
+static int shm_peek_all(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle);
 #define WS_SHM_NREAD 5 /* WAL_NREADER: aReadMark[] of WalCkptInfo */
 static int shm_marks(ws_pin *p, uint32_t m[WS_SHM_NREAD]);
 static int shm_byte_locked(ws_pin *p, off_t byte);
@@ -404,16 +405,26 @@ int ws_pin_slot0_since(const ws_pin *p, uint32_t *mx, int64_t *ms) {
 
 int ws_pin_shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) { return shm_peek(p, mx, nb); }
 
+int ws_pin_shm_peek_cycle(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle) {
+  return shm_peek_all(p, mx, nb, cycle);
+}
+
 static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) {
+  return shm_peek_all(p, mx, nb, NULL);
+}
+
+static int shm_peek_all(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle) {
   uint8_t b[136];
   if (p->shm_fd < 0) {
     p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC);
     if (p->shm_fd < 0) return 0;
   }
   if (pread(p->shm_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b)) return 0;
-  /* WalIndexHdr: mxFrame at 16 (native order); WalCkptInfo.nBackfill at 96 */
+  /* WalIndexHdr: mxFrame at 16 (native order), aSalt[2] at 32 (the WAL
+  ** header's bytes); WalCkptInfo.nBackfill at 96 */
   memcpy(mx, b + 16, 4);
   memcpy(nb, b + 96, 4);
+  if (cycle) *cycle = (uint64_t)ws_get32(b + 32) << 32 | ws_get32(b + 36);
   return 1;
 }
 

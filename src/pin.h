@@ -91,6 +91,11 @@ int ws_pin_check_wal_mode(ws_pin *p, ws_err *err);
 /* Hints from the wal-index (-shm), read without locks: never used for
 ** correctness, only to decide when to look.  Returns 0 if unavailable. */
 int ws_pin_shm_peek(ws_pin *p, uint32_t *mx_frame, uint32_t *n_backfill);
+/* The same, and the WAL cycle's salts (salt1 << 32 | salt2, as stored):
+** they change at every reset, which mxFrame alone does not tell apart from
+** a WAL that grew back past where it was. */
+int ws_pin_shm_peek_cycle(ws_pin *p, uint32_t *mx_frame, uint32_t *n_backfill,
+                          uint64_t *cycle);
 
 /* Another process holds the checkpoint and the write lock: a blocking app
 ** checkpoint (FULL/RESTART/TRUNCATE) may be waiting, in its busy handler,

@@ -9,8 +9,9 @@
 **            database file) or start a new one with a snapshot.
 **   sync     ship every committed transaction after `pos` as segments, then
 **            move the pin forward (pin.h: only after a covering pass).
-**   maint    (ship_bound.c) keep the WAL small: PASSIVE checkpoint past checkpoint_frames
-**            and re-pin on slot 0 so the app's next write can reset the WAL;
+**   maint    (ship_bound.c) keep the WAL small: PASSIVE checkpoint past
+**            checkpoint_frames and re-pin on slot 0 so the app's next write
+**            can reset the WAL;
 **            re-pin promptly when someone else backfilled everything (an
 **            app RESTART/TRUNCATE waiting on us); past wal_max, the brief
 **            write-lock barrier.
@@ -67,7 +68,7 @@
 
 static int attach(ship *s, ws_err *err);
 
-/* Ship what is committed after pos.  s->more: stopped at the segment cap. */
+/* Ship what is committed after pos (ship.h). */
 int ship_sync_once(ship *s, int *shipped, ws_err *err) {
   ws_walhdr h;
   ws_walpos end;
@@ -172,14 +173,14 @@ static int repin_due(ship *s) {
 /* Ship everything committed, then move the pin to the end.  The swap needs
 ** only the old pin covered; commits that land during the upload belong to
 ** the new pin and normally wait for the next interval (s->more), so one
-** sync makes one object.  drain ships until nothing is left: DRAIN_ALL
-** (--once) up to 64 rounds, DRAIN_STILL (an app checkpoint waits for us)
+** sync makes one object.  drain ships until nothing is left: SHIP_DRAIN_ALL
+** (--once) up to 64 rounds, SHIP_DRAIN_STILL (an app checkpoint waits for us)
 ** only while the WAL stays still.
 ** settled: the pin is at the end with nothing unshipped (snapshots need it). */
 int ship_sync_all(ship *s, int drain, ws_err *err) {
   int shipped, rc;
   uint32_t mx0 = 0, mx, nb0;
-  if (drain == DRAIN_STILL && !(s->pin && ws_pin_shm_peek(s->pin, &mx0, &nb0))) drain = DRAIN_NO;
+  if (drain == SHIP_DRAIN_STILL && !(s->pin && ws_pin_shm_peek(s->pin, &mx0, &nb0))) drain = SHIP_DRAIN_NO;
   s->settled = 0;
   s->more = 0;
   for (int round = 0; round < 64; round++) {
@@ -190,13 +191,14 @@ int ship_sync_all(ship *s, int drain, ws_err *err) {
     ** one connection's checkpoint and next transaction between our lock
     ** tests) or it has ended.  Chasing a live writer here never reached
     ** maint's barrier: one false look in 8 s of blob inserts, 1.1 GB of WAL. */
-    if (drain == DRAIN_STILL && (!ws_pin_shm_peek(s->pin, &mx, &nb0) || mx != mx0))
-      drain = DRAIN_NO;
+    if (drain == SHIP_DRAIN_STILL && (!ws_pin_shm_peek(s->pin, &mx, &nb0) || mx != mx0))
+      drain = SHIP_DRAIN_NO;
     if (!s->covered) {                     /* capped: the rest right away, */
       /* unless the app outruns us: then the barrier, which takes the lock
       ** first past twice the limit, is what bounds the WAL (an unthrottled
       ** writer with 64 KiB pages writes ~300 MB/s, faster than we ship). */
-      if (!drain && ship_wal_max(s) && ship_wal_in_use(s, NULL, NULL) > 2 * (int64_t)ship_wal_max(s)) {
+      if (!drain && ship_wal_max(s) &&
+          ship_wal_in_use(s, NULL, NULL) > 2 * (int64_t)ship_wal_max(s)) {
         s->more = 1;
         return WS_OK;
       }
@@ -397,7 +399,7 @@ static int attach(ship *s, ws_err *err) {
     ** every unshipped frame is already in the database file (the app
     ** checkpointed while no sidecar ran), SQLite gave our pin slot 0, which
     ** lets the app's next write reset the WAL before we read them: note it
-    ** for sync_once (the shm backfill count says; 0 if it cannot be read,
+    ** for ship_sync_once (the shm backfill count says; 0 if it cannot be read,
     ** which keeps the check on). */
     uint32_t mx = 0, nb = 0;
     s->unpinned_end = 0;
@@ -507,7 +509,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     memset(err, 0, sizeof(*err));
     usleep(200000);
   }
-  rc = ship_sync_all(&s, o->once ? DRAIN_ALL : DRAIN_NO, err);
+  rc = ship_sync_all(&s, o->once ? SHIP_DRAIN_ALL : SHIP_DRAIN_NO, err);
   if (rc == WS_OK) rc = ship_maint(&s, err);
   /* A store that fails the first upload is retried like any later one (the
   ** frames wait in the WAL under the pin); --once and bad input still stop. */
@@ -536,6 +538,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   int64_t ckpt_at = INT64_MIN / 2, flood_at = INT64_MIN / 2, active_at = INT64_MIN / 2;
   uint32_t seen_mx = 0;
   uint32_t flood_base_mx = 0, nb0;
+  uint64_t cyc = 0, flood_base_cyc = 0, burst_cyc = 0, seen_cyc = 0; /* WAL cycles */
   int64_t warm_at = INT64_MIN / 2;
   int64_t burst_at = INT64_MIN / 2; /* commits resumed after a quiet second */
   int64_t forced_at = INT64_MIN / 2;
@@ -546,7 +549,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   uint32_t repin_mx = UINT32_MAX, repin_nb = UINT32_MAX; /* idle re-pin done here */
   int64_t flood_base_at = ws_mono_ms();
   /* the WAL found at start is not growth */
-  if (s.pin && ws_pin_shm_peek(s.pin, &seen_mx, &nb0)) flood_base_mx = seen_mx;
+  if (s.pin && ws_pin_shm_peek_cycle(s.pin, &seen_mx, &nb0, &seen_cyc))
+    flood_base_mx = seen_mx, flood_base_cyc = seen_cyc;
   int64_t seen_walsz = ws_wal_size(s.wal);
   while (!stop_requested(o)) {
     int64_t now = ws_mono_ms();
@@ -621,7 +625,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (mask & WS_WATCH_DB) db_event_at = now;
 
     uint32_t mx = 0, nb = 0;
-    int force = 0, idle_repin = 0;
+    int force = 0, idle_repin = 0, peeked = 0;
     /* A blocking app checkpoint holds the app's writers while it waits for
     ** our reader: ship (if anything is pending) and re-pin now, and again
     ** every tick while it waits, rather than at the next interval.  With
@@ -637,23 +641,35 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (ckpt_seen && !was_seen)
       ws_log(WS_LOG_DEBUG, "ship", "app checkpoint holds the checkpoint and write locks");
     if (ckpt_seen) force = 1, ckpt_at = now;
-    if (s.pin && ws_pin_shm_peek(s.pin, &mx, &nb)) {
-      if (mx != seen_mx) {
-        if (now - active_at >= 1000) burst_at = now, burst_mx = seen_mx;
+    if (s.pin && ws_pin_shm_peek_cycle(s.pin, &mx, &nb, &cyc)) {
+      peeked = 1;
+      if (mx != seen_mx || cyc != seen_cyc) {
+        if (now - active_at >= 1000) burst_at = now, burst_mx = seen_mx, burst_cyc = seen_cyc;
         pending = 1, active_at = now;
       }
+      /* Growth since a base look: a reset since then counts the frames of
+      ** the new cycle.  Told by the cycle's salts, not by mxFrame going
+      ** down: back-to-back barriers reset the WAL every ~100 ms under a 64
+      ** KiB flood, a new cycle was often past the base's mxFrame by the
+      ** next look, and only the difference counted.  The flood was then
+      ** missed for seconds, the tick slowed to 100 ms, and in one such tick
+      ** the WAL grew to 155-185 MB (bench/ab.sh, 1 run in 4, s12). */
+#define GROWN(base_mx, base_cyc) \
+      ((uint64_t)(cyc == (base_cyc) && mx >= (base_mx) ? mx - (base_mx) : mx) * \
+       (s.page_size + WS_WAL_FRAME_HDR))
       /* A writer starting from idle fills the page cache at up to ~800 MB/s
       ** (64 KiB pages): a 100 ms flood window was 80 MB of WAL before we
       ** reacted.  For BURST_MS after a quiet second, look every FAST_TICK_MS
       ** and call it a flood as soon as the WAL grew by wal_max/4. */
-      if (now - burst_at < BURST_MS && ship_wal_max(&s) && mx >= burst_mx &&
-          (uint64_t)(mx - burst_mx) * (s.page_size + WS_WAL_FRAME_HDR) >= ship_wal_max(&s) / 4) {
+      if (now - burst_at < BURST_MS && ship_wal_max(&s) &&
+          GROWN(burst_mx, burst_cyc) >= ship_wal_max(&s) / 4) {
         if (now - flood_at >= FLOOD_RECENT_MS)
           ws_log(WS_LOG_DEBUG, "ship", "flood: the WAL grew from %u to %u frames in %lld ms "
                  "after a quiet spell", burst_mx, mx, (long long)(now - burst_at));
         flood_at = now;
       }
-      if (mx == flood_base_mx) flood_base_at = now; /* quiet: window restarts */
+      if (mx == flood_base_mx && cyc == flood_base_cyc)
+        flood_base_at = now; /* quiet: window restarts */
       /* A flood: the WAL grew by FLOOD_BPS over a window of at least
       ** 100 ms (a reset since counts the frames of the new cycle).  In
       ** bytes, not frames: 64 KiB pages flood at a few thousand frames a
@@ -662,8 +678,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ** was a "flood", with 20 ms ticks and, past wal_max/2, an object per
       ** tick.) */
       if (now - flood_base_at >= 100) {
-        uint64_t grown = (uint64_t)(mx >= flood_base_mx ? mx - flood_base_mx : mx) *
-                         (s.page_size + WS_WAL_FRAME_HDR);
+        uint64_t grown = GROWN(flood_base_mx, flood_base_cyc);
         /* a quarter of a flood's rate keeps the warm tick */
         if (grown * 4000 >= (uint64_t)FLOOD_BPS * (uint64_t)(now - flood_base_at))
           warm_at = now;
@@ -673,9 +688,10 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
                    flood_base_mx, mx, (long long)(now - flood_base_at));
           flood_at = now;
         }
-        flood_base_mx = mx;
+        flood_base_mx = mx, flood_base_cyc = cyc;
         flood_base_at = now;
       }
+#undef GROWN
       /* a flood: ship continuously rather than once per interval, so the
       ** WAL in use stays near wal_max instead of growing for a whole
       ** interval.  Only while the WAL grows fast: a slow writer whose WAL
@@ -699,7 +715,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ** re-pin, at every tick), and only for a writer that gets there
       ** within a second: slower ones meet the interval's sync first. */
       if (slot0_outrun(&s, mx, nb, now)) force = 1;
-      seen_mx = mx;
+      seen_mx = mx, seen_cyc = cyc;
       /* Idle with a pin an app's RESTART/TRUNCATE could wait on without
       ** writing first (behind the WAL's end, or the app's own checkpoint
       ** backfilled up to it): move it, once per WAL state, to the end
@@ -767,8 +783,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (broken || !s.pin || !ws_pin_held(s.pin)) rc = attach(&s, &e2);
     /* Drain (leave the pin at the end with nothing unshipped) when maint
     ** needs it: a checkpoint is due, or an app checkpoint waits for us. */
-    if (rc == WS_OK) rc = ship_sync_all(&s, ckpt_seen ? DRAIN_STILL : DRAIN_NO, &e2);
-    s.ckpt_waiting = ckpt_seen, s.ckpt_look_mx = mx;
+    if (rc == WS_OK) rc = ship_sync_all(&s, ckpt_seen ? SHIP_DRAIN_STILL : SHIP_DRAIN_NO, &e2);
+    s.ckpt_waiting = ckpt_seen, s.ckpt_look_mx = peeked ? mx : UINT32_MAX;
     if (rc == WS_OK) rc = ship_maint(&s, &e2);
     if (rc == WS_OK) rc = maybe_snapshot(&s, &e2);
     /* A blocking checkpoint still waits although everything is shipped and
@@ -842,7 +858,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     ws_err e2 = WS_ERR_INIT;
     rc = WS_OK;
     if (!s.pin || !ws_pin_held(s.pin) || s.need_snapshot) rc = attach(&s, &e2);
-    if (rc == WS_OK) rc = ship_sync_all(&s, DRAIN_NO, &e2);
+    if (rc == WS_OK) rc = ship_sync_all(&s, SHIP_DRAIN_NO, &e2);
     if (rc) {
       ws_fail(err, rc, "final sync failed, transactions after txid %llu are not in "
               "the store yet (they stay in the WAL for the next start): %s",

@@ -73,7 +73,8 @@ typedef struct ship {
   int64_t barrier_after_ms; /* maint: no barrier before (monotonic ms) */
   int barrier_fails;       /* barriers in a row whose checkpoint was busy */
   int ckpt_waiting;        /* an app's blocking checkpoint waits for us */
-  uint32_t ckpt_look_mx;   /* ... mxFrame at the look that saw it */
+  uint32_t ckpt_look_mx;   /* ... mxFrame at the look that saw it
+                              (UINT32_MAX: that look could not read it) */
   int settled;             /* last sync_all ended with the pin at the end */
   int more;                /* commits are waiting for the next sync */
 } ship;
@@ -97,12 +98,14 @@ int ship_write_segment(ship *s, const ws_walhdr *h, ws_walpos end, int resume,
                        ws_err *err);
 
 /* ship.c */
-/* Ship what is committed after pos (one segment; *shipped: frames). */
+/* Ship what is committed after pos as one segment (*shipped: 1 if one was
+** written); covered: nothing was left (0: stopped at the segment cap). */
 int ship_sync_once(ship *s, int *shipped, ws_err *err);
 /* Ship everything committed, then move the pin to the end.  drain ships
-** until nothing is left: DRAIN_ALL (--once) up to 64 rounds, DRAIN_STILL
-** (an app checkpoint waits for us) only while the WAL stays still. */
-enum { DRAIN_NO = 0, DRAIN_ALL = 1, DRAIN_STILL = 2 };
+** until nothing is left: SHIP_DRAIN_ALL (--once) up to 64 rounds,
+** SHIP_DRAIN_STILL (an app checkpoint waits for us) only while the WAL
+** stays still. */
+enum { SHIP_DRAIN_NO = 0, SHIP_DRAIN_ALL = 1, SHIP_DRAIN_STILL = 2 };
 int ship_sync_all(ship *s, int drain, ws_err *err);
 
 /* ship_bound.c */
