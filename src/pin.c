@@ -419,7 +419,17 @@ static int shm_peek_all(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle) 
     p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC);
     if (p->shm_fd < 0) return 0;
   }
-  if (pread(p->shm_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b)) return 0;
+  /* The wal-index header is stored twice (48 bytes each); a writer updates
+  ** the second copy, then the first, and SQLite's readers read the first,
+  ** then the second, and retry if they differ (walIndexTryHdr).  pread
+  ** copies in ascending order: the same check keeps a header caught half
+  ** written (an old mxFrame with a new cycle's salts, say) out of the
+  ** hints.  Still changing after a second read: unavailable this time. */
+  for (int tries = 0;; tries++) {
+    if (pread(p->shm_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b)) return 0;
+    if (memcmp(b, b + 48, 48) == 0) break;
+    if (tries == 1) return 0;
+  }
   /* WalIndexHdr: mxFrame at 16 (native order), aSalt[2] at 32 (the WAL
   ** header's bytes); WalCkptInfo.nBackfill at 96 */
   memcpy(mx, b + 16, 4);

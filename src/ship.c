@@ -653,7 +653,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       ** KiB flood, a new cycle was often past the base's mxFrame by the
       ** next look, and only the difference counted.  The flood was then
       ** missed for seconds, the tick slowed to 100 ms, and in one such tick
-      ** the WAL grew to 155-185 MB (bench/ab.sh, 1 run in 4, s12). */
+      ** the WAL grew to 141-185 MB (3 of 13 8 s 64 KiB floods, s12). */
 #define GROWN(base_mx, base_cyc) \
       ((uint64_t)(cyc == (base_cyc) && mx >= (base_mx) ? mx - (base_mx) : mx) * \
        (s.page_size + WS_WAL_FRAME_HDR))
