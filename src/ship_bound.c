@@ -27,7 +27,8 @@ uint64_t ship_wal_max(const ship *s) {
     uint64_t f = 4ull * s->o->checkpoint_frames * (s->page_size + WS_WAL_FRAME_HDR);
     if (f < m) m = f;
   }
-  return m;
+  /* callers compare against 2 and 4 times this as int64_t */
+  return m > (1ull << 60) ? 1ull << 60 : m;
 }
 
 /* Bytes of WAL in use (the file keeps its size after a reset). */
