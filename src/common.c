@@ -164,8 +164,9 @@ int ws_fsync_dir_of(const char *path, ws_err *err) {
 
 /* Buffers of 512 bytes (SQLite's smallest page) or more start on a 64-byte
 ** boundary: most are the destination of pread(), and the kernel's copy into
-** user memory (rep movsb) ran at 1.5-2.3 GB/s instead of 10-12 on this machine's AMD EPYC whenever
-** (destination - source) mod 64 fell in 1..31, which malloc's 16-byte
+** user memory (rep movsb) ran at 1.5-2.3 GB/s instead of 10-12 on this
+** machine's AMD EPYC whenever (destination - source) mod 64 fell in 1..31,
+** which malloc's 16-byte
 ** alignment against page-aligned file offsets always did: a 100 MB restore
 ** spent ~60 ms of its ~150 ms copying (docs/benchmarks.md, S11).  Memory
 ** from posix_memalign is released with free() like any other. */

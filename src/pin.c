@@ -39,8 +39,7 @@ struct ws_pin {
 #define SHM_LOCK_CKPT 121
 #define SHM_LOCK_READ0 123
 
-static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb);
-static int shm_peek_all(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle);
+static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle);
 #define WS_SHM_NREAD 5 /* WAL_NREADER: aReadMark[] of WalCkptInfo */
 static int shm_marks(ws_pin *p, uint32_t m[WS_SHM_NREAD]);
 static int shm_byte_locked(ws_pin *p, off_t byte);
@@ -182,9 +181,9 @@ int ws_pin_swap(ws_pin *p, ws_err *err) {
   ** backfilled at both with nothing committed in between (a backfill
   ** completing between the take and one peek alone would fake it). */
   uint32_t mx0, nb0, mx, nb;
-  int ok0 = shm_peek(p, &mx0, &nb0);
+  int ok0 = shm_peek(p, &mx0, &nb0, NULL);
   if ((rc = take(p, next, err))) return rc;  /* old pin still held */
-  p->slot0 = ok0 && shm_peek(p, &mx, &nb) && mx0 == nb0 && mx == nb && mx == mx0;
+  p->slot0 = ok0 && shm_peek(p, &mx, &nb, NULL) && mx0 == nb0 && mx == nb && mx == mx0;
   p->slot0_mx = p->slot0 ? mx : 0;
   p->slot0_ms = ws_mono_ms();
   if (p->held >= 0 && (rc = exec(p, p->held, "COMMIT", err))) {
@@ -214,7 +213,7 @@ int ws_pin_yield(ws_pin *p, uint32_t mx, int hold_ms, int *yielded, ws_err *err)
   /* OFD, not a process lock: SQLite's own POSIX locks on this file in this
   ** process stay untouched, and the two kinds conflict like two processes'. */
   if (read0_guard(p, F_RDLCK) != 0) return WS_OK; /* a backfill runs: not now */
-  if (!shm_peek(p, &mx0, &nb0) || mx0 != mx) { /* unshipped commits: no */
+  if (!shm_peek(p, &mx0, &nb0, NULL) || mx0 != mx) { /* unshipped commits: no */
     read0_guard(p, F_UNLCK);
     return WS_OK;
   }
@@ -243,12 +242,12 @@ int ws_pin_yield(ws_pin *p, uint32_t mx, int hold_ms, int *yielded, ws_err *err)
   }
   /* as in ws_pin_swap: on read-lock 0 only if fully backfilled throughout.
   ** A short busy timeout: while we wait, the guard holds every backfill. */
-  int ok0 = shm_peek(p, &mx0, &nb0);
+  int ok0 = shm_peek(p, &mx0, &nb0, NULL);
   sqlite3_busy_timeout(p->db[i], 500);
   rc = take(p, i, err);
   sqlite3_busy_timeout(p->db[i], 5000);
-  p->slot0 = rc == WS_OK && ok0 && shm_peek(p, &mx1, &nb1) && mx0 == nb0 && mx1 == nb1 &&
-             mx1 == mx0;
+  p->slot0 = rc == WS_OK && ok0 && shm_peek(p, &mx1, &nb1, NULL) && mx0 == nb0 &&
+             mx1 == nb1 && mx1 == mx0;
   p->slot0_mx = p->slot0 ? mx1 : 0;
   p->slot0_ms = ws_mono_ms();
   p->mark_lb = ok0 ? mx0 : 0;
@@ -323,7 +322,7 @@ int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
   }
   /* Re-pin on y (slot 0 when the backfill completed), then drop x.  We
   ** hold the write lock: the WAL's end cannot move under the peek. */
-  uint32_t mx, nb, lb = shm_peek(p, &mx, &nb) ? mx : 0;
+  uint32_t mx, nb, lb = shm_peek(p, &mx, &nb, NULL) ? mx : 0;
   int r2 = take(p, y, err);
   sqlite3_exec(p->db[x], "ROLLBACK", NULL, NULL, NULL);
   p->barrier = -1;
@@ -379,9 +378,9 @@ static int shm_byte_locked(ws_pin *p, off_t byte) {
 ** and the caller's drain stops when the WAL grows. */
 int ws_pin_ckpt_locked(ws_pin *p) {
   uint32_t mx0, mx1, nb;
-  return shm_peek(p, &mx0, &nb) && shm_byte_locked(p, SHM_LOCK_WRITE) &&
+  return shm_peek(p, &mx0, &nb, NULL) && shm_byte_locked(p, SHM_LOCK_WRITE) &&
          ws_pin_app_ckpt_lock(p) && shm_byte_locked(p, SHM_LOCK_WRITE) &&
-         shm_peek(p, &mx1, &nb) && mx1 == mx0;
+         shm_peek(p, &mx1, &nb, NULL) && mx1 == mx0;
 }
 
 int ws_pin_slot0(const ws_pin *p) { return p->slot0; }
@@ -403,17 +402,14 @@ int ws_pin_slot0_since(const ws_pin *p, uint32_t *mx, int64_t *ms) {
   return p->slot0;
 }
 
-int ws_pin_shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) { return shm_peek(p, mx, nb); }
+int ws_pin_shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) { return shm_peek(p, mx, nb, NULL); }
 
 int ws_pin_shm_peek_cycle(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle) {
-  return shm_peek_all(p, mx, nb, cycle);
+  return shm_peek(p, mx, nb, cycle);
 }
 
-static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb) {
-  return shm_peek_all(p, mx, nb, NULL);
-}
-
-static int shm_peek_all(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle) {
+/* cycle may be NULL */
+static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle) {
   uint8_t b[136];
   if (p->shm_fd < 0) {
     p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC);

@@ -180,7 +180,8 @@ static int repin_due(ship *s) {
 int ship_sync_all(ship *s, int drain, ws_err *err) {
   int shipped, rc;
   uint32_t mx0 = 0, mx, nb0;
-  if (drain == SHIP_DRAIN_STILL && !(s->pin && ws_pin_shm_peek(s->pin, &mx0, &nb0))) drain = SHIP_DRAIN_NO;
+  if (drain == SHIP_DRAIN_STILL && !(s->pin && ws_pin_shm_peek(s->pin, &mx0, &nb0)))
+    drain = SHIP_DRAIN_NO;
   s->settled = 0;
   s->more = 0;
   for (int round = 0; round < 64; round++) {

@@ -1,6 +1,7 @@
 /*
-** Internal to the sidecar (ship.c, ship_bound.c, ship_write.c, ship_delta.c): its state, and the
-** writers that turn WAL frames or a database scan into store objects.
+** Internal to the sidecar (ship.c, ship_bound.c, ship_write.c,
+** ship_delta.c): its state, and the writers that turn WAL frames or a
+** database scan into store objects.
 ** The invariants on these fields are stated at the top of ship.c.
 */
 #ifndef WS_SHIP_H

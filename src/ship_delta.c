@@ -46,7 +46,7 @@ struct ship_delta {
   uint32_t *key, *val;     /* open addressing: page -> frame index */
   size_t cap, n;
   uint8_t *frame;          /* one WAL frame (header + page), 64 bytes over:
-                              reads land at their offset mod 64 (wal.c) */
+                              reads land as ws_wal_frame_align says */
   uint8_t *out;            /* a delta */
   uint8_t *zero;           /* a page of zeros: the base of a page the state
                            ** does not hold yet (apply.c's on_delta, compact.c) */
@@ -102,9 +102,7 @@ static const uint8_t *base_of(ship *s, ship_delta *d, const ws_walhdr *h,
     return d->rdata + (size_t)r * ps;
   size_t i = d->cap ? slot(d, f->pgno) : 0;
   if (d->cap && d->key[i] && d->val[i] < f->idx) {
-    /* the kernel's copy is 4-7x slower when (destination - source) mod 64
-    ** is in 1..31 (wal.c, align_buf): frames start at 32 + k * fs */
-    uint8_t *fb = d->frame + (WS_WAL_HDR_SIZE + (uint64_t)(d->val[i] - 1) * fs) % 64;
+    uint8_t *fb = d->frame + ws_wal_frame_align(d->val[i], fs);
     if (ws_wal_read_raw(s->wal, d->val[i], fb, fs, &ignore) == WS_OK &&
         ws_get32(fb) == f->pgno && ws_get32(fb + 8) == h->salt1 &&
         ws_get32(fb + 12) == h->salt2)

@@ -181,15 +181,13 @@ static int ensure_buf(ws_wal *w, uint32_t ps, ws_err *err) {
   return WS_OK;
 }
 
-/* Place the buffer for a read that starts with frame index idx (0-based)
-** at slot 0: the same offset mod 64 as that frame in the file, so that this
+/* Place the buffer for a read that starts after frame idx (0-based: frame
+** idx + 1 lands at slot 0) as that frame sits in the file, so that this
 ** read and every one appended after it copy between equally aligned
-** addresses.  The kernel's copy to user memory ran 4-7x slower here when
-** (destination - source) mod 64 fell in 1..31 (common.c, ws_malloc); with
-** 4 KiB pages a frame is 4120 bytes, so that was 3 reads in 8.  Only
-** called when the buffer's contents are being started over. */
+** addresses (ws_wal_frame_align).  Only called when the buffer's contents
+** are being started over. */
 static void align_buf(ws_wal *w, uint32_t idx, size_t fs) {
-  w->buf = w->raw + (WS_WAL_HDR_SIZE + (uint64_t)idx * fs) % 64;
+  w->buf = w->raw + ws_wal_frame_align(idx + 1, fs);
 }
 
 /* Verify frame header+page `fh` against the chain (s1,s2); advance it. */
