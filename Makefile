@@ -16,6 +16,8 @@ UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+PRELOAD_SRC = $(sort $(wildcard tests/preload/*.c))
+PRELOAD_SO  = $(PRELOAD_SRC:tests/preload/%.c=$(B)/tools/%.so)
 HDRS     = $(wildcard include/walship/*.h src/*.h cli/*.h tests/unit/*.h)
 
 # SQLite: the amalgamation of a pinned better-sqlite3 (scripts/fetch-sqlite.sh),
@@ -33,7 +35,7 @@ SQLITE_OPTS = -DSQLITE_ENABLE_DBPAGE_VTAB -DSQLITE_THREADSAFE=1
 SQLITE_CFLAGS ?= -O2 -g
 
 .PHONY: all deps test demo clean unit bench
-all: $(B)/walship $(UNIT_BIN) $(TOOL_BIN)
+all: $(B)/walship $(UNIT_BIN) $(TOOL_BIN) $(PRELOAD_SO)
 
 deps:
 	@bash scripts/deps.sh
@@ -73,6 +75,12 @@ $(B)/tools/%: tests/tools/%.c $(B)/libwalship.a $(HDRS) $(SQLITE_H)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(B)/libwalship.a $(LDLIBS)
+
+# test shims loaded with LD_PRELOAD (fault injection), no library inside
+$(B)/tools/%.so: tests/preload/%.c
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $(WARN) -shared -fPIC -o $@ $< -ldl
 
 unit: all
 	@bash tests/run.sh --unit-only

@@ -167,6 +167,7 @@ GETTER(g_objects, v->objects)
 GETTER(g_barriers, v->barriers)
 GETTER(g_barriers_busy, v->barriers_busy)
 GETTER(g_yields, v->ckpt_yields)
+GETTER(g_brakes, v->brakes)
 GETTER(g_snap_txid, v->snapshot_ms ? (double)v->snapshot_txid : 0.0 / 0.0)
 static double g_snap_age(const ws_stats_view *v, int64_t now) {
   return v->snapshot_ms ? (double)(now - v->snapshot_ms) / 1000.0 : 0.0 / 0.0;
@@ -202,6 +203,9 @@ static const struct {
   {{"walship_checkpoint_yields_total", "counter",
     "Times the read slot was let go for an app checkpoint still waiting with everything shipped"},
    g_yields, NULL},
+  {{"walship_write_brakes_total", "counter",
+    "Write barriers whose lock was taken while an object was being written, the WAL past 3x --wal-max"},
+   g_brakes, NULL},
   {{"walship_snapshot_txid", "gauge", "TXID of the newest snapshot"}, g_snap_txid, NULL},
   {{"walship_snapshot_age_seconds", "gauge", "Seconds since the newest snapshot was taken"},
    g_snap_age, NULL},

@@ -7,6 +7,7 @@
 */
 #include "pin.h"
 #include "common.h"
+#include "wal.h"
 #include "wlock.h"
 
 #include <errno.h>
@@ -287,6 +288,27 @@ int ws_pin_barrier_begin(ws_pin *p, int wait_ms, ws_err *err) {
   return WS_OK;
 }
 
+void ws_pin_brake_arm(ws_pin *p, uint32_t limit_mx) {
+  ws_err e = WS_ERR_INIT;
+  if (!p->wlock && ws_wlock_open(&p->wlock, p->shm_path, &e)) {
+    ws_log(WS_LOG_DEBUG, "pin", "no write brake: %s", e.msg);
+    return;
+  }
+  ws_wlock_arm(p->wlock, limit_mx);
+}
+
+int ws_pin_brake_held(ws_pin *p, int64_t *since_ms) {
+  return p->wlock && p->barrier < 0 && ws_wlock_braked(p->wlock, since_ms);
+}
+
+int ws_pin_brake_off(ws_pin *p, int64_t *since_ms) {
+  return p->wlock && ws_wlock_disarm(p->wlock, since_ms) && p->barrier < 0;
+}
+
+void ws_pin_brake_release(ws_pin *p) {
+  if (p->wlock && p->barrier < 0) ws_wlock_release(p->wlock);
+}
+
 void ws_pin_barrier_abort(ws_pin *p) {
   if (p->barrier < 0) return;
   sqlite3_exec(p->db[p->barrier], "ROLLBACK", NULL, NULL, NULL);
@@ -410,28 +432,11 @@ int ws_pin_shm_peek_cycle(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle
 
 /* cycle may be NULL */
 static int shm_peek(ws_pin *p, uint32_t *mx, uint32_t *nb, uint64_t *cycle) {
-  uint8_t b[136];
   if (p->shm_fd < 0) {
     p->shm_fd = open(p->shm_path, O_RDONLY | O_CLOEXEC);
     if (p->shm_fd < 0) return 0;
   }
-  /* The wal-index header is stored twice (48 bytes each); a writer updates
-  ** the second copy, then the first, and SQLite's readers read the first,
-  ** then the second, and retry if they differ (walIndexTryHdr).  pread
-  ** copies in ascending order: the same check keeps a header caught half
-  ** written (an old mxFrame with a new cycle's salts, say) out of the
-  ** hints.  Still changing after a second read: unavailable this time. */
-  for (int tries = 0;; tries++) {
-    if (pread(p->shm_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b)) return 0;
-    if (memcmp(b, b + 48, 48) == 0) break;
-    if (tries == 1) return 0;
-  }
-  /* WalIndexHdr: mxFrame at 16 (native order), aSalt[2] at 32 (the WAL
-  ** header's bytes); WalCkptInfo.nBackfill at 96 */
-  memcpy(mx, b + 16, 4);
-  memcpy(nb, b + 96, 4);
-  if (cycle) *cycle = (uint64_t)ws_get32(b + 32) << 32 | ws_get32(b + 36);
-  return 1;
+  return ws_walidx_peek(p->shm_fd, mx, nb, cycle);
 }
 
 /* WalCkptInfo starts at 96: nBackfill, then aReadMark[5] at 100. */

@@ -65,6 +65,19 @@ int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err);
 /* Abandon a barrier (on a failed ship): drop the write lock, keep the pin. */
 void ws_pin_barrier_abort(ws_pin *p);
 
+/* The brake (wlock.h), around work that may block the caller (writing an
+** object): once the WAL's mxFrame passes limit_mx, another thread takes
+** the app's write lock and keeps it, so the WAL stops growing while we
+** cannot look.  ws_pin_brake_held: it holds the lock now (since_ms may be
+** NULL).  ws_pin_brake_off: disarm, with the same answer.  A held brake
+** belongs to the caller: ws_pin_barrier_begin uses it (at once), or
+** ws_pin_brake_release drops it.  If the lock cannot be opened there is
+** simply no brake. */
+void ws_pin_brake_arm(ws_pin *p, uint32_t limit_mx);
+int ws_pin_brake_held(ws_pin *p, int64_t *since_ms);
+int ws_pin_brake_off(ws_pin *p, int64_t *since_ms);
+void ws_pin_brake_release(ws_pin *p);
+
 /* Hint (never used for correctness): the pin was taken on a fully
 ** backfilled WAL, so it sits on read-lock 0.  There it forbids any backfill,
 ** and every autocheckpoint of the app builds (sorts) its frame iterator

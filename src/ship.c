@@ -186,6 +186,10 @@ int ship_sync_all(ship *s, int drain, ws_err *err) {
   s->more = 0;
   for (int round = 0; round < 64; round++) {
     if ((rc = ship_sync_once(s, &shipped, err))) return rc;
+    if (s->pin && ws_pin_brake_held(s->pin, NULL)) { /* maint's barrier, now */
+      s->more = 1;
+      return WS_OK;
+    }
     /* A blocking checkpoint waiting for us holds the app's write lock: the
     ** WAL cannot grow meanwhile.  If it does, the look that saw one was
     ** wrong (one connection's autocheckpoint and another's transaction, or
@@ -510,8 +514,12 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     memset(err, 0, sizeof(*err));
     usleep(200000);
   }
+  /* A restart next to a busy app finds a WAL that grew meanwhile: the
+  ** first syncs are braked too (not --once, which drains and exits). */
+  if (!o->once) ship_brake_on(&s);
   rc = ship_sync_all(&s, o->once ? SHIP_DRAIN_ALL : SHIP_DRAIN_NO, err);
   if (rc == WS_OK) rc = ship_maint(&s, err);
+  ship_brake_off(&s);
   /* A store that fails the first upload is retried like any later one (the
   ** frames wait in the WAL under the pin); --once and bad input still stop. */
   int64_t first_retry = 0;
@@ -784,9 +792,13 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (broken || !s.pin || !ws_pin_held(s.pin)) rc = attach(&s, &e2);
     /* Drain (leave the pin at the end with nothing unshipped) when maint
     ** needs it: a checkpoint is due, or an app checkpoint waits for us. */
-    if (rc == WS_OK) rc = ship_sync_all(&s, ckpt_seen ? SHIP_DRAIN_STILL : SHIP_DRAIN_NO, &e2);
+    if (rc == WS_OK) {
+      ship_brake_on(&s);
+      rc = ship_sync_all(&s, ckpt_seen ? SHIP_DRAIN_STILL : SHIP_DRAIN_NO, &e2);
+    }
     s.ckpt_waiting = ckpt_seen, s.ckpt_look_mx = peeked ? mx : UINT32_MAX;
     if (rc == WS_OK) rc = ship_maint(&s, &e2);
+    ship_brake_off(&s);
     if (rc == WS_OK) rc = maybe_snapshot(&s, &e2);
     /* A blocking checkpoint still waits although everything is shipped and
     ** the pin sits at the end: it read our mark while we were behind and

@@ -15,6 +15,7 @@
 #define BARRIER_BACKOFF_MAX_MS 1000 /* ... doubling to this */
 #define PREWORK_ROUNDS 3          /* barrier: unlocked ship+checkpoint rounds */
 #define BUSY_WARN_MS 10000        /* maint: at most one "WAL past the barrier" warning */
+#define BRAKE_X 3                 /* the brake: at this many times ship_wal_max */
 
 /* The WAL size the barrier holds: --wal-max, but at most four times the
 ** autocheckpoint size in frames.  With small pages 16 MiB is many times
@@ -42,6 +43,28 @@ int64_t ship_wal_in_use(ship *s, uint32_t *pmx, uint32_t *pnb) {
   return 32 + (int64_t)*mx * (int64_t)fsz;
 }
 
+
+/* The brake (pin.h) from a sync to the end of maint: the loop cannot look
+** at the WAL while it writes an object, and that object's fsync stalled
+** 0.2-0.44 s behind an unthrottled writer's writeback on this project's
+** VMs: a 64 KiB flood's WAL reached 110-428 MB in 5 of 11 runs (s12).
+** Past BRAKE_X times the limit, where a barrier would have begun long
+** since (at 1x) and normally holds the WAL (2x), another thread takes the
+** app's write lock and the next barrier uses it. */
+void ship_brake_on(ship *s) {
+  uint64_t m = ship_wal_max(s), fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
+  /* Not during a barrier's back-off (maint): the checkpoint lock stayed
+  ** busy, and a barrier now would hold the app's writers for nothing. */
+  if (!s->pin || !m || !s->page_size || ws_mono_ms() < s->barrier_after_ms) return;
+  uint64_t lim = (BRAKE_X * m - 32) / fsz;
+  ws_pin_brake_arm(s->pin, lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim);
+}
+
+/* Disarm; a lock the brake took and no barrier used (the sync failed) is
+** dropped. */
+void ship_brake_off(ship *s) {
+  if (s->pin && ws_pin_brake_off(s->pin, NULL)) ws_pin_brake_release(s->pin);
+}
 
 /* A sidecar PASSIVE checkpoint, timed for the stats. */
 static int ckpt(ship *s, int *nlog, int *nckpt, ws_err *err) {
@@ -75,24 +98,38 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, ws_err *err) {
   ** while the WAL grew to 80-105 MB.  Then the lock comes first too. */
   uint32_t mx0, nb0;
   ship_wal_in_use(s, &mx0, &nb0);
+  /* The brake holds the lock already: no pre-work, the writers wait. */
+  int64_t braked_ms = 0;
+  int locked = ws_pin_brake_held(s->pin, &braked_ms);
   uint64_t fsz0 = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
   int behind = s->have_cycle && mx0 > s->pos.frame &&
                (uint64_t)(mx0 - s->pos.frame) * fsz0 > ship_wal_max(s) / 4;
-  for (int round = 0; round < PREWORK_ROUNDS && walsz < lim && !behind; round++) {
+  for (int round = 0; round < PREWORK_ROUNDS && walsz < lim && !behind && !locked; round++) {
     do {
       if ((rc = ship_sync_once(s, &shipped, err))) return rc;
+      if ((locked = ws_pin_brake_held(s->pin, &braked_ms))) break;
     } while (!s->covered && ship_wal_in_use(s, NULL, NULL) <= lim); /* outrun: lock now */
-    if (!s->covered || (walsz = ship_wal_in_use(s, NULL, NULL)) > lim) break;
+    if (locked || !s->covered || (walsz = ship_wal_in_use(s, NULL, NULL)) > lim) break;
     if ((rc = ws_pin_swap(s->pin, err))) return rc;
     s->covered = 0;
     if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
+    if ((locked = ws_pin_brake_held(s->pin, &braked_ms))) break;
     uint32_t mx, nb;
     walsz = ship_wal_in_use(s, &mx, &nb);
     uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
     if (mx < s->pos.frame || (uint64_t)(mx - s->pos.frame) * fsz < ship_wal_max(s) / 16)
       break;
   }
-  int64_t t0 = ws_mono_ms();
+  /* From here the brake is off: the lock is the barrier's (at once if the
+  ** brake took it), and once released the WAL may grow again. */
+  if (ws_pin_brake_off(s->pin, &braked_ms)) locked = 1;
+  int64_t t0 = ws_mono_ms(), brake_ms = locked ? t0 - braked_ms : 0;
+  if (locked) {
+    ws_log(WS_LOG_DEBUG, "ship", "write brake: the WAL passed %.1f MB during a sync; the "
+           "app's writers have waited %lld ms for this barrier", BRAKE_X * ship_wal_max(s) / 1e6,
+           (long long)brake_ms);
+    if (s->o->stats) ws_stats_brake(s->o->stats);
+  }
   if ((rc = ws_pin_barrier_begin(s->pin, wait_ms, err))) return rc;
   int64_t t1 = ws_mono_ms();
   do {
@@ -129,9 +166,10 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, ws_err *err) {
   s->barrier_fails = 0;
   if (s->o->stats) ws_stats_barrier(s->o->stats);
   ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d "
-         "prework_ms=%lld wait_ms=%lld held_ms=%lld (ship_ms=%lld checkpoint_ms=%lld)",
-         (long long)walsz, nlog, nckpt, (long long)(t0 - tp), (long long)(t1 - t0),
-         (long long)(ws_mono_ms() - t1), (long long)(t2 - t1), (long long)(ws_mono_ms() - t2));
+         "prework_ms=%lld wait_ms=%lld held_ms=%lld (ship_ms=%lld checkpoint_ms=%lld) "
+         "brake_ms=%lld", (long long)walsz, nlog, nckpt, (long long)(t0 - tp),
+         (long long)(t1 - t0), (long long)(ws_mono_ms() - t1), (long long)(t2 - t1),
+         (long long)(ws_mono_ms() - t2), (long long)brake_ms);
   if (rc) return rc;
   return ship_sync_all(s, SHIP_DRAIN_NO, err);
 }
@@ -147,7 +185,7 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, ws_err *err) {
 **   3. fully backfilled by someone else (an app RESTART/TRUNCATE waiting
 **      for our reader): re-pin at once.
 */
-int ship_maint(ship *s, ws_err *err) {
+static int maint(ship *s, ws_err *err) {
   uint32_t mx = 0, nb = 0;
   int nlog, nckpt, rc;
   int64_t walsz = ship_wal_in_use(s, &mx, &nb);
@@ -175,9 +213,12 @@ int ship_maint(ship *s, ws_err *err) {
   int looked = s->ckpt_waiting;
   int waiting = looked && (s->ckpt_look_mx == UINT32_MAX || mx == s->ckpt_look_mx ||
                            (uint64_t)walsz <= 2 * ship_wal_max(s));
-  if (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx &&
-      !waiting && ws_mono_ms() >= s->barrier_after_ms) {
-    rc = barrier(s, walsz, looked ? 10 : 100, err);
+  /* The brake took the lock (ship_brake_on): the barrier, whatever the
+  ** look said, since the app's writers wait for it already. */
+  int braked = s->pin && ws_pin_brake_held(s->pin, NULL);
+  if (braked || (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx &&
+                 !waiting && ws_mono_ms() >= s->barrier_after_ms)) {
+    rc = barrier(s, walsz, braked ? 0 : looked ? 10 : 100, err);
     if (rc != WS_ELOCKED) return rc;
     /* Not an error, but the WAL keeps growing until a barrier gets in:
     ** count it, and say so once every BUSY_WARN_MS while the WAL is past
@@ -242,4 +283,12 @@ int ship_maint(ship *s, ws_err *err) {
     s->covered = 0;
   }
   return WS_OK;
+}
+
+int ship_maint(ship *s, ws_err *err) {
+  int rc = maint(s, err);
+  /* The brake took the lock during maint's own checkpoint (its fsync can
+  ** stall like an object's): the barrier now, not after the next sync. */
+  if (rc == WS_OK && s->pin && ws_pin_brake_held(s->pin, NULL)) rc = maint(s, err);
+  return rc;
 }

@@ -353,6 +353,12 @@ void ws_stats_yield(ws_stats *st) {
   pthread_mutex_unlock(&st->mu);
 }
 
+void ws_stats_brake(ws_stats *st) {
+  pthread_mutex_lock(&st->mu);
+  st->v.brakes++;
+  pthread_mutex_unlock(&st->mu);
+}
+
 void ws_stats_wal_size(ws_stats *st, int64_t bytes) {
   pthread_mutex_lock(&st->mu);
   st->v.wal_bytes = bytes;

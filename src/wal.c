@@ -353,3 +353,24 @@ int ws_wal_read_raw(ws_wal *w, uint32_t idx, uint8_t *buf, size_t fs, ws_err *er
     return ws_fail(err, WS_ENOTFOUND, "%s: frame %u vanished", w->path, idx);
   return WS_OK;
 }
+
+int ws_walidx_peek(int fd, uint32_t *mx, uint32_t *nb, uint64_t *cycle) {
+  uint8_t b[136];
+  /* The wal-index header is stored twice (48 bytes each); a writer updates
+  ** the second copy, then the first, and SQLite's readers read the first,
+  ** then the second, and retry if they differ (walIndexTryHdr).  pread
+  ** copies in ascending order: the same check keeps a header caught half
+  ** written (an old mxFrame with a new cycle's salts, say) out of the
+  ** hints.  Still changing after a second read: unavailable this time. */
+  for (int tries = 0;; tries++) {
+    if (pread(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b)) return 0;
+    if (memcmp(b, b + 48, 48) == 0) break;
+    if (tries == 1) return 0;
+  }
+  /* WalIndexHdr: mxFrame at 16 (native order), aSalt[2] at 32 (the WAL
+  ** header's bytes); WalCkptInfo.nBackfill at 96 */
+  memcpy(mx, b + 16, 4);
+  memcpy(nb, b + 96, 4);
+  if (cycle) *cycle = (uint64_t)ws_get32(b + 32) << 32 | ws_get32(b + 36);
+  return 1;
+}

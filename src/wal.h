@@ -107,4 +107,10 @@ static inline size_t ws_wal_frame_align(uint32_t idx, size_t fs) {
 /* The starting position of h's cycle (frame 0, chain = header checksum). */
 ws_walpos ws_walpos_start(const ws_walhdr *h);
 
+/* The wal-index header (-shm, open on fd), read without locks: mxFrame,
+** nBackfill and the cycle's salts (salt1 << 32 | salt2; cycle may be NULL).
+** Hints only, never used for correctness.  0 if unavailable (unreadable,
+** or caught half written twice in a row). */
+int ws_walidx_peek(int fd, uint32_t *mx, uint32_t *nb, uint64_t *cycle);
+
 #endif

@@ -19,6 +19,8 @@
 
 #include "walship/walship.h"
 
+#include <stdint.h>
+
 typedef struct ws_wlock ws_wlock;
 
 /* Opens shm_path (the database's -shm) read-write and starts the waiter. */
@@ -28,6 +30,19 @@ int ws_wlock_open(ws_wlock **out, const char *shm_path, ws_err *err);
 ** the waiter drops it at once. */
 int ws_wlock_acquire(ws_wlock *w, int wait_ms, ws_err *err);
 void ws_wlock_release(ws_wlock *w);
+
+/* The brake: while the main thread is busy elsewhere (writing an object,
+** whose fsync can stall for hundreds of ms behind the app's writeback), the
+** waiter looks at the wal-index every few ms and, once its mxFrame is past
+** limit_mx, takes the write lock as acquire would, and keeps it: the WAL
+** stops growing there.  The lock is then the caller's: a later acquire
+** returns at once with it, release drops it.
+** ws_wlock_braked: non-zero (and since_ms, monotonic) while the brake holds
+** the lock.  ws_wlock_disarm: stop looking; the same answer (a wait still
+** in the kernel is abandoned, and a lock that comes later dropped). */
+void ws_wlock_arm(ws_wlock *w, uint32_t limit_mx);
+int ws_wlock_braked(ws_wlock *w, int64_t *since_ms);
+int ws_wlock_disarm(ws_wlock *w, int64_t *since_ms);
 void ws_wlock_close(ws_wlock *w);
 
 #endif

@@ -64,6 +64,7 @@ typedef struct ws_stats_view {
   uint64_t barriers;               /* write barriers taken */
   uint64_t barriers_busy;          /* barriers not taken: a lock stayed busy */
   uint64_t ckpt_yields;            /* read slot let go for a waiting app checkpoint */
+  uint64_t brakes;                 /* barriers whose lock the brake took mid-sync */
   uint64_t snapshot_txid;          /* newest snapshot known, 0 = none */
   int64_t snapshot_ms;
   char snapshot_name[96];
@@ -165,6 +166,7 @@ void ws_stats_checkpoint(ws_stats *st, int64_t ms);
 void ws_stats_barrier(ws_stats *st);
 void ws_stats_barrier_busy(ws_stats *st);
 void ws_stats_yield(ws_stats *st);
+void ws_stats_brake(ws_stats *st);
 void ws_stats_wal_size(ws_stats *st, int64_t bytes);
 void ws_stats_error(ws_stats *st, const ws_err *e);
 

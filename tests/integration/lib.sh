@@ -88,6 +88,8 @@ _need() {
 }
 _need "$WALSHIP"
 _need "$WRITER"
+# test shims (tests/preload), next to the writer
+PRELOAD_DIR=$(dirname "$WRITER")
 # Run private copies: the tree is shared, and a rebuild of build/walship in
 # the middle of a script must not change (or briefly remove) the binary.
 mkdir -p "$WORK/bin"

@@ -5,7 +5,10 @@
 ** with WS_ELOCKED; a wait is woken by the other side's unlock; a lock that
 ** arrives after the wait was given up is dropped at once; closing while
 ** the waiter blocks in the kernel returns, promptly and many times over,
-** leaving no thread behind.
+** leaving no thread behind.  The brake: armed, it takes the lock once the
+** wal-index's mxFrame is past its limit with frames left to backfill, not
+** before; the lock is then the caller's; a trip against a held lock is
+** abandoned at disarm.
 */
 #include "t.h"
 #include "common.h"
@@ -236,6 +239,80 @@ static void test_close_when_signal_taken_over(void) {
   CHECK_EQ(sigaction(SIGRTMIN + 4, &saved, NULL), 0);
 }
 
+/* The wal-index header both copies of which say mxFrame mx, and nBackfill nb. */
+static int set_hdr(uint32_t mx, uint32_t nb) {
+  uint8_t b[136];
+  memset(b, 0, sizeof(b));
+  memcpy(b + 16, &mx, 4);
+  memcpy(b + 48 + 16, &mx, 4);
+  memcpy(b + 96, &nb, 4);
+  int fd = open(path, O_RDWR);
+  int ok = fd >= 0 && pwrite(fd, b, sizeof(b), 0) == (ssize_t)sizeof(b);
+  if (fd >= 0) close(fd);
+  return ok ? 0 : -1;
+}
+
+static int wait_braked(ws_wlock *w, int ms) {
+  for (int waited = 0; waited < ms; waited += 5) {
+    if (ws_wlock_braked(w, NULL)) return 1;
+    usleep(5000);
+  }
+  return ws_wlock_braked(w, NULL);
+}
+
+static void test_brake(void) {
+  ws_wlock *w = NULL;
+  ws_err err = WS_ERR_INIT;
+  int64_t since = 0;
+  CHECK_EQ(set_hdr(100, 0), 0);
+  CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
+  ws_wlock_arm(w, 200);
+  CHECK_EQ(wait_braked(w, 60), 0);   /* under the limit */
+  CHECK_EQ(child_try(0), 0);
+  CHECK_EQ(set_hdr(300, 300), 0);    /* past it, but fully backfilled */
+  CHECK_EQ(wait_braked(w, 60), 0);
+  CHECK_EQ(child_try(0), 0);
+  CHECK_EQ(set_hdr(300, 10), 0);     /* past it, frames to backfill */
+  int64_t t0 = ws_mono_ms();
+  CHECK_EQ(wait_braked(w, 5000), 1);
+  CHECK_EQ(child_try(0), 1);         /* the app is held */
+  CHECK_EQ(ws_wlock_disarm(w, &since), 1);
+  CHECK(since >= t0 && since <= ws_mono_ms());
+  CHECK_EQ(child_try(0), 1);         /* still held after disarm: the caller's */
+  CHECK_EQ(ws_wlock_acquire(w, 0, &err), WS_OK); /* at once */
+  CHECK_EQ(ws_wlock_braked(w, NULL), 0);
+  ws_wlock_release(w);
+  CHECK_EQ(child_try(0), 0);
+  CHECK_EQ(wait_braked(w, 60), 0);   /* disarmed: no new trip */
+  CHECK_EQ(child_try(0), 0);
+  ws_wlock_arm(w, 200);              /* armed again, still past: trips again */
+  CHECK_EQ(wait_braked(w, 5000), 1);
+  CHECK_EQ(ws_wlock_disarm(w, NULL), 1);
+  ws_wlock_release(w);               /* a brake no barrier used is dropped */
+  CHECK_EQ(child_try(0), 0);
+  ws_wlock_close(w);
+  CHECK_EQ(set_hdr(0, 0), 0);
+}
+
+static void test_brake_abandoned(void) {
+  ws_wlock *w = NULL;
+  ws_err err = WS_ERR_INIT;
+  int go[2];
+  pid_t pid;
+  CHECK_EQ(set_hdr(300, 10), 0);
+  CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
+  CHECK((pid = child_hold(go, 0)) > 0);
+  ws_wlock_arm(w, 200);              /* trips, then waits for the app */
+  CHECK_EQ(wait_braked(w, 60), 0);
+  CHECK_EQ(ws_wlock_disarm(w, NULL), 0);
+  release_child(go, pid);            /* the waiter gets it now, unwanted */
+  waitpid(pid, NULL, 0);
+  CHECK_EQ(child_try(5000), 0);      /* so it gives it back */
+  CHECK_EQ(ws_wlock_braked(w, NULL), 0);
+  ws_wlock_close(w);
+  CHECK_EQ(set_hdr(0, 0), 0);
+}
+
 static void test_missing_file_named(void) {
   ws_wlock *w = NULL;
   ws_err err = WS_ERR_INIT;
@@ -254,6 +331,8 @@ int main(void) {
   RUN(test_close_while_waiting);
   RUN(test_close_while_waiting_loop);
   RUN(test_close_when_signal_taken_over);
+  RUN(test_brake);
+  RUN(test_brake_abandoned);
   RUN(test_missing_file_named);
   unlink(path);
   T_EXIT();
