@@ -301,8 +301,9 @@ int ws_pin_brake_held(ws_pin *p, int64_t *since_ms) {
   return p->wlock && p->barrier < 0 && ws_wlock_braked(p->wlock, since_ms);
 }
 
-int ws_pin_brake_off(ws_pin *p, int64_t *since_ms) {
-  return p->wlock && ws_wlock_disarm(p->wlock, since_ms) && p->barrier < 0;
+int ws_pin_brake_off(ws_pin *p, int64_t *since_ms, unsigned *expired) {
+  if (expired) *expired = 0;
+  return p->wlock && ws_wlock_disarm(p->wlock, since_ms, expired) && p->barrier < 0;
 }
 
 void ws_pin_brake_release(ws_pin *p) {

@@ -335,9 +335,10 @@ void ws_stats_checkpoint(ws_stats *st, int64_t ms) {
   pthread_mutex_unlock(&st->mu);
 }
 
-void ws_stats_barrier(ws_stats *st) {
+void ws_stats_barrier(ws_stats *st, int braked) {
   pthread_mutex_lock(&st->mu);
   st->v.barriers++;
+  if (braked) st->v.brakes++;
   pthread_mutex_unlock(&st->mu);
 }
 
@@ -350,12 +351,6 @@ void ws_stats_barrier_busy(ws_stats *st) {
 void ws_stats_yield(ws_stats *st) {
   pthread_mutex_lock(&st->mu);
   st->v.ckpt_yields++;
-  pthread_mutex_unlock(&st->mu);
-}
-
-void ws_stats_brake(ws_stats *st) {
-  pthread_mutex_lock(&st->mu);
-  st->v.brakes++;
   pthread_mutex_unlock(&st->mu);
 }
 

@@ -51,6 +51,10 @@
 ** on two busy cores the waiter wakes late. */
 #define BRAKE_POLL_MS 5
 #define BRAKE_NEAR_POLL_MS 1
+/* A brake's lock not taken over by then is dropped: the sync it waited for
+** is stuck (a failing or very slow store), and the app's writers would
+** wait for all of its retries (review of s13: a busy timeout ran out). */
+#define BRAKE_HOLD_MS 1000
 
 struct ws_wlock {
   int fd;
@@ -64,8 +68,10 @@ struct ws_wlock {
   int err;                 /* errno of a failed wait, reported once */
   int armed;               /* the brake: look at the wal-index ... */
   uint32_t limit;          /* ... and take the lock once mxFrame is past this */
-  int tripped;             /* the brake asked for the lock (want) */
+  int tripped;             /* the brake asked for the lock (want), or holds it */
   int64_t held_ms;         /* when the brake got it (monotonic) */
+  unsigned trips;          /* times the brake asked for the lock */
+  unsigned expired;        /* brake locks dropped at BRAKE_HOLD_MS, since disarm */
 };
 
 static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
@@ -127,8 +133,21 @@ static void *waiter(void *arg) {
   pthread_sigmask(SIG_UNBLOCK, &ss, NULL);
   pthread_mutex_lock(&w->mu);
   for (;;) {
-    while (!w->quit && (w->held || (!w->want && !w->armed))) pthread_cond_wait(&w->cv, &w->mu);
+    while (!w->quit && (w->held ? !w->tripped : !w->want && !w->armed))
+      pthread_cond_wait(&w->cv, &w->mu);
     if (w->quit) break;
+    if (w->held) { /* the brake's, not taken over yet: not for long */
+      int64_t left = w->held_ms + BRAKE_HOLD_MS - ws_mono_ms();
+      if (left > 0) {
+        cond_wait_ms(w, (int)left);
+        continue;
+      }
+      lockop(w->fd, F_UNLCK, F_OFD_SETLK);
+      w->held = w->tripped = w->armed = 0;
+      w->expired++;
+      pthread_cond_broadcast(&w->cv);
+      continue;
+    }
     if (!w->want) { /* the brake: look */
       uint32_t lim = w->limit, mx, nb;
       pthread_mutex_unlock(&w->mu);
@@ -143,6 +162,7 @@ static void *waiter(void *arg) {
       }
       if (!w->armed || w->want || w->held || w->quit) continue; /* changed meanwhile */
       w->want = w->tripped = 1;
+      w->trips++;
     }
     w->inkernel = 1;
     pthread_mutex_unlock(&w->mu);
@@ -150,7 +170,14 @@ static void *waiter(void *arg) {
     int e = errno;
     pthread_mutex_lock(&w->mu);
     w->inkernel = 0;
-    if (r == 0 && w->want && !w->quit) {
+    uint32_t mx, nb;
+    if (r == 0 && w->want && !w->quit && w->tripped &&
+        !(ws_walidx_peek(w->fd, &mx, &nb, NULL) && nb < mx && mx > w->limit)) {
+      /* Queued behind an app checkpoint, say, which backfilled or reset
+      ** the WAL meanwhile: nothing to hold back any more. */
+      lockop(w->fd, F_UNLCK, F_OFD_SETLK);
+      w->want = w->tripped = 0;
+    } else if (r == 0 && w->want && !w->quit) {
       w->held = 1;
       w->want = 0;
       if (w->tripped) w->held_ms = ws_mono_ms();
@@ -252,6 +279,13 @@ void ws_wlock_arm(ws_wlock *w, uint32_t limit_mx) {
   pthread_mutex_unlock(&w->mu);
 }
 
+unsigned ws_wlock_trips(ws_wlock *w) {
+  pthread_mutex_lock(&w->mu);
+  unsigned n = w->trips;
+  pthread_mutex_unlock(&w->mu);
+  return n;
+}
+
 int ws_wlock_braked(ws_wlock *w, int64_t *since_ms) {
   pthread_mutex_lock(&w->mu);
   int held = w->held && w->tripped;
@@ -260,11 +294,14 @@ int ws_wlock_braked(ws_wlock *w, int64_t *since_ms) {
   return held;
 }
 
-int ws_wlock_disarm(ws_wlock *w, int64_t *since_ms) {
+int ws_wlock_disarm(ws_wlock *w, int64_t *since_ms, unsigned *expired) {
   pthread_mutex_lock(&w->mu);
   w->armed = 0;    /* a look in progress sees it; a timed wait just ends */
   int held = w->held && w->tripped;
   if (held && since_ms) *since_ms = w->held_ms;
+  if (held) w->tripped = 0; /* the caller's now: no expiry */
+  if (expired) *expired = w->expired;
+  w->expired = 0;
   if (w->tripped && !w->held) { /* still waiting in the kernel: abandon */
     w->want = 0;
     w->tripped = 0;

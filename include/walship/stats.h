@@ -163,10 +163,10 @@ void ws_stats_snapshot_progress(ws_stats *st, uint64_t done, uint64_t total);
 /* 1 while a requested snapshot is waiting to be taken. */
 int ws_stats_snapshot_wanted(ws_stats *st);
 void ws_stats_checkpoint(ws_stats *st, int64_t ms);
-void ws_stats_barrier(ws_stats *st);
+/* braked: the brake took its lock (counted in brakes too) */
+void ws_stats_barrier(ws_stats *st, int braked);
 void ws_stats_barrier_busy(ws_stats *st);
 void ws_stats_yield(ws_stats *st);
-void ws_stats_brake(ws_stats *st);
 void ws_stats_wal_size(ws_stats *st, int64_t bytes);
 void ws_stats_error(ws_stats *st, const ws_err *e);
 

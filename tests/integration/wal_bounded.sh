@@ -260,4 +260,35 @@ slow_sync() {
 }
 slow_sync
 
+# The store's disk hangs 3 s on every fsync, then fails it (EIO), while a
+# writer commits 2000 tx/s with a 1.5 s busy timeout.  Syncs fail and are retried;
+# the app's writers must not wait for them: the brake is not armed while a
+# failed sync is retried, and a brake lock nobody took over is dropped
+# after 1 s.  (With the brake armed at every retry the writer got SQLITE_BUSY;
+# review of s13.)  Then the disk heals, and everything reaches the store.
+fail_sync() {
+  local db=$WORK/failsync.db store=$WORK/failsync.store flag=$WORK/failsync.flag busy
+  local so=$PRELOAD_DIR/slowsync.so
+  if ldd "$WALSHIP" 2>/dev/null | grep -q libasan || [ ! -f "$so" ]; then
+    echo "failsync: skipped (ASan, or no $so)"
+    return
+  fi
+  mkdir -p "$store"
+  make_db "$db" || return
+  WS_SLOW_SYNC_MS=3000 WS_SLOW_SYNC_PREFIX=$store/seg WS_SLOW_SYNC_FAIL=$flag LD_PRELOAD=$so \
+    start_sidecar "$db" "$store" --log-level debug --wal-max 4MiB || return
+  wait_for_log 'snapshot durable' "$SIDECAR_LOG" 30
+  touch "$flag"
+  run_writer failsync --db "$db" --workload insert --duration 6 --rate 2000 --busy-timeout 1500 --seed 58
+  busy=$(sed -n 's/^writer: .* busy=\([0-9]*\).*/\1/p' "$WORK/writer.failsync.log")
+  rm -f "$flag"
+  echo "failsync: $WRITER_COMMITS commits, $busy SQLITE_BUSY, $(grep -c 'sync failed' "$SIDECAR_LOG") failed syncs"
+  if grep -q 'sync failed' "$SIDECAR_LOG"; then pass failsync_store_failed
+  else fail failsync_store_failed "no sync failed: the case did not test a failing store"; fi
+  check_eq failsync_writer_never_busy 0 "${busy:-?}"
+  stop_sidecar failsync_sigterm_exit0
+  check_restore failsync "$store" "$db"
+}
+fail_sync
+
 finish

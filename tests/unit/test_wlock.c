@@ -272,11 +272,11 @@ static void test_brake(void) {
   CHECK_EQ(set_hdr(300, 300), 0);    /* past it, but fully backfilled */
   CHECK_EQ(wait_braked(w, 60), 0);
   CHECK_EQ(child_try(0), 0);
-  CHECK_EQ(set_hdr(300, 10), 0);     /* past it, frames to backfill */
   int64_t t0 = ws_mono_ms();
+  CHECK_EQ(set_hdr(300, 10), 0);     /* past it, frames to backfill */
   CHECK_EQ(wait_braked(w, 5000), 1);
   CHECK_EQ(child_try(0), 1);         /* the app is held */
-  CHECK_EQ(ws_wlock_disarm(w, &since), 1);
+  CHECK_EQ(ws_wlock_disarm(w, &since, NULL), 1);
   CHECK(since >= t0 && since <= ws_mono_ms());
   CHECK_EQ(child_try(0), 1);         /* still held after disarm: the caller's */
   CHECK_EQ(ws_wlock_acquire(w, 0, &err), WS_OK); /* at once */
@@ -287,7 +287,7 @@ static void test_brake(void) {
   CHECK_EQ(child_try(0), 0);
   ws_wlock_arm(w, 200);              /* armed again, still past: trips again */
   CHECK_EQ(wait_braked(w, 5000), 1);
-  CHECK_EQ(ws_wlock_disarm(w, NULL), 1);
+  CHECK_EQ(ws_wlock_disarm(w, NULL, NULL), 1);
   ws_wlock_release(w);               /* a brake no barrier used is dropped */
   CHECK_EQ(child_try(0), 0);
   ws_wlock_close(w);
@@ -303,12 +303,58 @@ static void test_brake_abandoned(void) {
   CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
   CHECK((pid = child_hold(go, 0)) > 0);
   ws_wlock_arm(w, 200);              /* trips, then waits for the app */
-  CHECK_EQ(wait_braked(w, 60), 0);
-  CHECK_EQ(ws_wlock_disarm(w, NULL), 0);
+  for (int i = 0; i < 1000 && ws_wlock_trips(w) == 0; i++) usleep(1000);
+  CHECK_EQ(ws_wlock_trips(w), 1);
+  CHECK_EQ(wait_braked(w, 30), 0);
+  CHECK_EQ(ws_wlock_disarm(w, NULL, NULL), 0);
   release_child(go, pid);            /* the waiter gets it now, unwanted */
   waitpid(pid, NULL, 0);
   CHECK_EQ(child_try(5000), 0);      /* so it gives it back */
   CHECK_EQ(ws_wlock_braked(w, NULL), 0);
+  ws_wlock_close(w);
+  CHECK_EQ(set_hdr(0, 0), 0);
+}
+
+/* A brake lock nobody takes over is dropped after a second, and the brake
+** disarmed: the sync it waited for is stuck. */
+static void test_brake_expires(void) {
+  ws_wlock *w = NULL;
+  ws_err err = WS_ERR_INIT;
+  unsigned expired = 0;
+  CHECK_EQ(set_hdr(300, 10), 0);
+  CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
+  ws_wlock_arm(w, 200);
+  CHECK_EQ(wait_braked(w, 5000), 1);
+  CHECK_EQ(child_try(0), 1);
+  CHECK_EQ(child_try(3000), 0);      /* let go within ~1 s */
+  CHECK_EQ(ws_wlock_braked(w, NULL), 0);
+  CHECK_EQ(wait_braked(w, 60), 0);   /* and not taken again while armed */
+  CHECK_EQ(ws_wlock_trips(w), 1);
+  CHECK_EQ(ws_wlock_disarm(w, NULL, &expired), 0);
+  CHECK_EQ(expired, 1);
+  ws_wlock_close(w);
+  CHECK_EQ(set_hdr(0, 0), 0);
+}
+
+/* The brake queued behind the app (an app checkpoint, say) gets the lock
+** after the WAL was backfilled: nothing to hold back, it lets go at once. */
+static void test_brake_rechecks(void) {
+  ws_wlock *w = NULL;
+  ws_err err = WS_ERR_INIT;
+  int go[2];
+  pid_t pid;
+  CHECK_EQ(set_hdr(300, 10), 0);
+  CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
+  CHECK((pid = child_hold(go, 0)) > 0);
+  ws_wlock_arm(w, 200);
+  for (int i = 0; i < 1000 && ws_wlock_trips(w) == 0; i++) usleep(1000);
+  CHECK_EQ(ws_wlock_trips(w), 1);
+  CHECK_EQ(set_hdr(300, 300), 0);    /* backfilled while we waited */
+  release_child(go, pid);
+  waitpid(pid, NULL, 0);
+  CHECK_EQ(child_try(5000), 0);      /* not kept */
+  CHECK_EQ(ws_wlock_braked(w, NULL), 0);
+  CHECK_EQ(ws_wlock_disarm(w, NULL, NULL), 0);
   ws_wlock_close(w);
   CHECK_EQ(set_hdr(0, 0), 0);
 }
@@ -333,6 +379,8 @@ int main(void) {
   RUN(test_close_when_signal_taken_over);
   RUN(test_brake);
   RUN(test_brake_abandoned);
+  RUN(test_brake_expires);
+  RUN(test_brake_rechecks);
   RUN(test_missing_file_named);
   unlink(path);
   T_EXIT();
