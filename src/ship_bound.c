@@ -50,18 +50,23 @@ int64_t ship_wal_in_use(ship *s, uint32_t *pmx, uint32_t *pnb) {
 ** VMs: a 64 KiB flood's WAL reached 110-428 MB in 5 of 11 runs (s12).
 ** Past BRAKE_X times the limit, where a barrier would have begun long
 ** since (at 1x) and normally holds the WAL (2x), another thread takes the
-** app's write lock and the next barrier uses it.  And only on growth during
-** this sync: a WAL that cannot restart (an app reader on an old snapshot)
-** stays past the limit, and the brake then held the writers through every
-** upload as well as each barrier (review of s13: 1.2 -> 2.4 s in 8 s). */
+** app's write lock and the next barrier uses it.  A WAL that cannot
+** restart (an app reader on an old snapshot) stays past the limit, and the
+** brake then held the writers through every upload as well as each barrier
+** (review of s13: 1.2 -> 2.4 s in 8 s): so when the WAL was past the limit
+** at the last arm too, in the same cycle, only growth by another wal_max
+** trips it.  Not at every arm: under a 64 KiB flood the WAL often passes
+** the limit between two syncs, and that rule let it peak at ~73 MB, not 66. */
 void ship_brake_on(ship *s) {
-  uint64_t m = ship_wal_max(s), fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
+  uint64_t m = ship_wal_max(s), fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR, cyc;
   uint32_t mx, nb;
   /* Not during a barrier's back-off (maint): the checkpoint lock stayed
   ** busy, and a barrier now would hold the app's writers for nothing. */
   if (!s->pin || !m || !s->page_size || ws_mono_ms() < s->barrier_after_ms) return;
   uint64_t lim = (BRAKE_X * m - 32) / fsz;
-  if (ws_pin_shm_peek(s->pin, &mx, &nb) && nb < mx && mx + m / fsz > lim) lim = mx + m / fsz;
+  int past = ws_pin_shm_peek_cycle(s->pin, &mx, &nb, &cyc) && nb < mx && mx > lim;
+  if (past && s->brake_past && cyc == s->brake_cyc) lim = mx + m / fsz;
+  s->brake_past = past, s->brake_cyc = cyc;
   ws_pin_brake_arm(s->pin, lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim);
 }
 
