@@ -230,7 +230,8 @@ ckpt_lock_held
 # disk's writeback queue full) while a 64 KiB insert flood runs.  The loop
 # cannot look at the WAL while it waits; the brake's thread can, and past
 # 3x --wal-max (48 MiB) it takes the app's write lock until the barrier.
-# Without it the same run grew the WAL to 571 MB; with it, 57-65 MB.
+# Without it this case saw 337 MB (436-571 MB in 8 s floods by hand);
+# with it, 49-66 MB (docs/benchmarks.md S13).
 slow_sync() {
   local db=$WORK/slowsync.db store=$WORK/slowsync.store wmax brakes
   local so=$PRELOAD_DIR/slowsync.so
