@@ -516,7 +516,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   }
   /* A restart next to a busy app finds a WAL that grew meanwhile: the
   ** first syncs are braked too (not --once, which drains and exits). */
-  if (!o->once && !stop_requested(o)) ship_brake_on(&s);
+  if (!o->once && !stop_requested(o)) ship_brake_on(&s, 1);
   rc = ship_sync_all(&s, o->once ? SHIP_DRAIN_ALL : SHIP_DRAIN_NO, err);
   if (rc == WS_OK) rc = ship_maint(&s, err);
   ship_brake_off(&s);
@@ -795,7 +795,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (rc == WS_OK) {
       /* not while a failed sync is retried: the store may fail again, and
       ** the app's writers would wait for it (review of s13) */
-      if (!retry_at && !broken) ship_brake_on(&s);
+      if (!retry_at && !broken)
+        ship_brake_on(&s, now - flood_at < FLOOD_RECENT_MS || now - burst_at < BURST_MS);
       rc = ship_sync_all(&s, ckpt_seen ? SHIP_DRAIN_STILL : SHIP_DRAIN_NO, &e2);
     }
     s.ckpt_waiting = ckpt_seen, s.ckpt_look_mx = peeked ? mx : UINT32_MAX;

@@ -120,9 +120,10 @@ int64_t ship_wal_in_use(ship *s, uint32_t *mx, uint32_t *nb);
 /* After each sync: checkpoint, re-pin, or the write barrier, as the WAL's
 ** size and state call for. */
 int ship_maint(ship *s, ws_err *err);
-/* Arm the write brake (pin.h) for a sync and maint; off: disarm, dropping
-** a lock no barrier used. */
-void ship_brake_on(ship *s);
+/* Arm the write brake (pin.h) for a sync and maint (hot: a flood or burst
+** seen lately; else only with the WAL past a quarter of its limit); off:
+** disarm, dropping a lock no barrier used. */
+void ship_brake_on(ship *s, int hot);
 void ship_brake_off(ship *s);
 
 /* ship_delta.c */

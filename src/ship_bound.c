@@ -56,15 +56,21 @@ int64_t ship_wal_in_use(ship *s, uint32_t *pmx, uint32_t *pnb) {
 ** (review of s13: 1.2 -> 2.4 s in 8 s): so when the WAL was past the limit
 ** at the last arm too, in the same cycle, only growth by another wal_max
 ** trips it.  Not at every arm: under a 64 KiB flood the WAL often passes
-** the limit between two syncs, and that rule let it peak at ~73 MB, not 66. */
-void ship_brake_on(ship *s) {
+** the limit between two syncs, and that rule let it peak at ~73 MB, not 66.
+** Arming costs two wake-ups of the waiter (~0.1 ms each on a 2-vCPU VM: ~1
+** ms per 1000 tx of a 100 tx/s writer, S13), so only where a stall could
+** matter: hot (a flood or a burst seen lately, or a barrier just ended), or
+** the WAL past a quarter of the limit. */
+void ship_brake_on(ship *s, int hot) {
   uint64_t m = ship_wal_max(s), fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR, cyc;
   uint32_t mx, nb;
   /* Not during a barrier's back-off (maint): the checkpoint lock stayed
   ** busy, and a barrier now would hold the app's writers for nothing. */
   if (!s->pin || !m || !s->page_size || ws_mono_ms() < s->barrier_after_ms) return;
   uint64_t lim = (BRAKE_X * m - 32) / fsz;
-  int past = ws_pin_shm_peek_cycle(s->pin, &mx, &nb, &cyc) && nb < mx && mx > lim;
+  int ok = ws_pin_shm_peek_cycle(s->pin, &mx, &nb, &cyc);
+  if (!hot && ok && (32 + (uint64_t)mx * fsz) <= m / 4) return;
+  int past = ok && nb < mx && mx > lim;
   if (past && s->brake_past && cyc == s->brake_cyc) lim = mx + m / fsz;
   s->brake_past = past, s->brake_cyc = cyc;
   ws_pin_brake_arm(s->pin, lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim);
@@ -190,7 +196,7 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, ws_err *err) {
   if (rc) return rc;
   /* braked again: what came during the barrier may be an object too (every
   ** caller of maint turns the brake off after it) */
-  ship_brake_on(s);
+  ship_brake_on(s, 1);
   return ship_sync_all(s, SHIP_DRAIN_NO, err);
 }
 
