@@ -103,7 +103,7 @@ static int ckpt(ship *s, int *nlog, int *nckpt, ws_err *err) {
 /* The write barrier (pin.h): ship the tail under the app's write lock so
 ** the checkpoint completes and the new pin lands on slot 0.  WS_ELOCKED
 ** (the lock stayed busy for wait_ms) is not an error: try again later. */
-static int barrier(ship *s, int64_t walsz, int wait_ms, ws_err *err) {
+static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, ws_err *err) {
   int nlog, nckpt, shipped, rc;
   /* Everything slow happens before the lock: ship what is committed, move
   ** the pin to the end, backfill up to it (PASSIVE, with its fsync).  Under
@@ -148,7 +148,11 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, ws_err *err) {
   }
   /* From here the brake is off: the lock is the barrier's (at once if the
   ** brake took it), and once released the WAL may grow again. */
-  if (brake_off(s, &braked_ms)) locked = 1;
+  /* (held a moment ago but expired since, on a descheduled thread: then a
+  ** normal wait, not the braked one of 0 ms, which cannot succeed) */
+  int was_locked = locked;
+  locked = brake_off(s, &braked_ms);
+  if (was_locked && !locked && wait_ms < 100) wait_ms = 100;
   int64_t t0 = ws_mono_ms(), brake_ms = locked ? t0 - braked_ms : 0;
   if (locked)
     ws_log(WS_LOG_DEBUG, "ship", "write brake: the WAL grew past its limit during a sync; "
@@ -195,8 +199,11 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, ws_err *err) {
          (long long)(ws_mono_ms() - t2), (long long)brake_ms);
   if (rc) return rc;
   /* braked again: what came during the barrier may be an object too (every
-  ** caller of maint turns the brake off after it) */
-  ship_brake_on(s, 1);
+  ** caller of maint turns the brake off after it; ship_maint runs maint
+  ** once more for a trip, and in that second run this re-arm is left out,
+  ** as a trip there would be dropped unused).  A sync just succeeded, so
+  ** the no-arming-during-retries rule does not apply. */
+  if (rearm) ship_brake_on(s, 1);
   return ship_sync_all(s, SHIP_DRAIN_NO, err);
 }
 
@@ -211,7 +218,7 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, ws_err *err) {
 **   3. fully backfilled by someone else (an app RESTART/TRUNCATE waiting
 **      for our reader): re-pin at once.
 */
-static int maint(ship *s, ws_err *err) {
+static int maint(ship *s, int rearm, ws_err *err) {
   uint32_t mx = 0, nb = 0;
   int nlog, nckpt, rc;
   int64_t walsz = ship_wal_in_use(s, &mx, &nb);
@@ -244,7 +251,7 @@ static int maint(ship *s, ws_err *err) {
   int braked = s->pin && ws_pin_brake_held(s->pin, NULL);
   if (braked || (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx &&
                  !waiting && ws_mono_ms() >= s->barrier_after_ms)) {
-    rc = barrier(s, walsz, braked ? 0 : looked ? 10 : 100, err);
+    rc = barrier(s, walsz, braked ? 0 : looked ? 10 : 100, rearm, err);
     if (rc != WS_ELOCKED) return rc;
     /* Not an error, but the WAL keeps growing until a barrier gets in:
     ** count it, and say so once every BUSY_WARN_MS while the WAL is past
@@ -312,9 +319,9 @@ static int maint(ship *s, ws_err *err) {
 }
 
 int ship_maint(ship *s, ws_err *err) {
-  int rc = maint(s, err);
+  int rc = maint(s, 1, err);
   /* The brake took the lock during maint's own checkpoint (its fsync can
   ** stall like an object's): the barrier now, not after the next sync. */
-  if (rc == WS_OK && s->pin && ws_pin_brake_held(s->pin, NULL)) rc = maint(s, err);
+  if (rc == WS_OK && s->pin && ws_pin_brake_held(s->pin, NULL)) rc = maint(s, 0, err);
   return rc;
 }

@@ -241,8 +241,10 @@ int ws_wlock_acquire(ws_wlock *w, int wait_ms, ws_err *err) {
   dl.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
   if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
   pthread_mutex_lock(&w->mu);
+  /* The caller's from here: the brake stops, and a trip waiting in the
+  ** kernel becomes this wait (no re-check on arrival). */
+  w->armed = w->tripped = 0;
   if (w->held) { /* the brake's: the caller takes it over */
-    w->tripped = 0;
     pthread_mutex_unlock(&w->mu);
     return WS_OK;
   }
@@ -266,6 +268,7 @@ void ws_wlock_release(ws_wlock *w) {
     w->held = 0;
   }
   w->tripped = 0;
+  pthread_cond_broadcast(&w->cv); /* an armed waiter looks again */
   pthread_mutex_unlock(&w->mu);
 }
 
