@@ -288,13 +288,13 @@ int ws_pin_barrier_begin(ws_pin *p, int wait_ms, ws_err *err) {
   return WS_OK;
 }
 
-void ws_pin_brake_arm(ws_pin *p, uint32_t limit_mx) {
+void ws_pin_brake_arm(ws_pin *p, uint32_t limit_mx, int hold_ms) {
   ws_err e = WS_ERR_INIT;
   if (!p->wlock && ws_wlock_open(&p->wlock, p->shm_path, &e)) {
     ws_log(WS_LOG_DEBUG, "pin", "no write brake: %s", e.msg);
     return;
   }
-  ws_wlock_arm(p->wlock, limit_mx);
+  ws_wlock_arm(p->wlock, limit_mx, hold_ms);
 }
 
 int ws_pin_brake_held(ws_pin *p, int64_t *since_ms) {

@@ -70,11 +70,11 @@ void ws_pin_barrier_abort(ws_pin *p);
 ** the app's write lock and keeps it, so the WAL stops growing while we
 ** cannot look.  ws_pin_brake_held: it holds the lock now (since_ms may be
 ** NULL).  ws_pin_brake_off: disarm, with the same answer, and how many
-** brake locks were dropped unused after a second (wlock.h; may be NULL).
+** brake locks were dropped unused after hold_ms (wlock.h; may be NULL).
 ** A held brake belongs to the caller: ws_pin_barrier_begin uses it (at
 ** once), or ws_pin_brake_release drops it.  If the lock cannot be opened
 ** there is simply no brake. */
-void ws_pin_brake_arm(ws_pin *p, uint32_t limit_mx);
+void ws_pin_brake_arm(ws_pin *p, uint32_t limit_mx, int hold_ms);
 int ws_pin_brake_held(ws_pin *p, int64_t *since_ms);
 int ws_pin_brake_off(ws_pin *p, int64_t *since_ms, unsigned *expired);
 void ws_pin_brake_release(ws_pin *p);

@@ -76,6 +76,7 @@ typedef struct ship {
   int ckpt_waiting;        /* an app's blocking checkpoint waits for us */
   uint32_t ckpt_look_mx;   /* ... mxFrame at the look that saw it
                               (UINT32_MAX: that look could not read it) */
+  int64_t commit_ms;       /* the store's last put_commit took this long */
   int brake_past;          /* ship_brake_on: the WAL was past the brake's limit */
   uint64_t brake_cyc;      /* ... in this cycle (salts) */
   int settled;             /* last sync_all ended with the pin at the end */

@@ -16,6 +16,8 @@
 #define PREWORK_ROUNDS 3          /* barrier: unlocked ship+checkpoint rounds */
 #define BUSY_WARN_MS 10000        /* maint: at most one "WAL past the barrier" warning */
 #define BRAKE_X 3                 /* the brake: at this many times ship_wal_max */
+#define BRAKE_HOLD_MIN_MS 1000    /* ... and its lock waits for a barrier at least */
+#define BRAKE_HOLD_MAX_MS 10000   /* ... at most this long */
 
 /* The WAL size the barrier holds: --wal-max, but at most four times the
 ** autocheckpoint size in frames.  With small pages 16 MiB is many times
@@ -73,7 +75,15 @@ void ship_brake_on(ship *s, int hot) {
   int past = ok && nb < mx && mx > lim;
   if (past && s->brake_past && cyc == s->brake_cyc) lim = mx + m / fsz;
   s->brake_past = past, s->brake_cyc = cyc;
-  ws_pin_brake_arm(s->pin, lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim);
+  /* How long its lock may wait for the barrier: a stuck sync (a store that
+  ** hangs, then fails) must not hold the app's writers for all of its
+  ** retries (a 1.5 s busy timeout ran out, review of s13), but a slow disk
+  ** is no stuck sync: with 0.6 s fsyncs (two per object) a fixed 1 s let
+  ** a 64 KiB flood's WAL reach 507 MB.  So 1 s plus three times the
+  ** store's last commit (its fsyncs), at most 10 s. */
+  int64_t hold = BRAKE_HOLD_MIN_MS + 3 * s->commit_ms;
+  if (hold > BRAKE_HOLD_MAX_MS) hold = BRAKE_HOLD_MAX_MS;
+  ws_pin_brake_arm(s->pin, lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim, (int)hold);
 }
 
 /* Disarm: 1 if the brake holds the lock (since_ms: since when). */
@@ -81,8 +91,9 @@ static int brake_off(ship *s, int64_t *since_ms) {
   unsigned expired = 0;
   int held = ws_pin_brake_off(s->pin, since_ms, &expired);
   if (expired)
-    ws_log(WS_LOG_INFO, "ship", "write brake: the app's writers were let go after 1 s: "
-           "the sync they waited for did not end (a slow or failing store)");
+    ws_log(WS_LOG_INFO, "ship", "write brake: the app's writers were let go: the sync "
+           "they waited for did not end in 1 s plus three times the store's last commit "
+           "(a slow or failing store)");
   return held;
 }
 

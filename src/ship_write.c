@@ -66,7 +66,9 @@ static int upload_finish(ship *s, upload_ctx *u, uint64_t sum, ws_err *err) {
   u->enc = NULL;
   ws_upload *up = u->up;
   u->up = NULL;
+  int64_t t = ws_mono_ms();
   if ((rc = s->st->m->put_commit(up, err))) return rc;
+  s->commit_ms = ws_mono_ms() - t; /* the brake's patience (ship_bound.c) */
   s->objects++;
   s->bytes += n;
   if (s->o->stats) ws_stats_uploaded(s->o->stats, n, ws_mono_ms() - u->t0);

@@ -51,10 +51,6 @@
 ** on two busy cores the waiter wakes late. */
 #define BRAKE_POLL_MS 5
 #define BRAKE_NEAR_POLL_MS 1
-/* A brake's lock not taken over by then is dropped: the sync it waited for
-** is stuck (a failing or very slow store), and the app's writers would
-** wait for all of its retries (review of s13: a busy timeout ran out). */
-#define BRAKE_HOLD_MS 1000
 
 struct ws_wlock {
   int fd;
@@ -71,7 +67,8 @@ struct ws_wlock {
   int tripped;             /* the brake asked for the lock (want), or holds it */
   int64_t held_ms;         /* when the brake got it (monotonic) */
   unsigned trips;          /* times the brake asked for the lock */
-  unsigned expired;        /* brake locks dropped at BRAKE_HOLD_MS, since disarm */
+  unsigned expired;        /* brake locks dropped at hold_ms, since disarm */
+  int hold_ms;             /* ... the longest a brake lock waits to be taken over */
 };
 
 static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
@@ -137,7 +134,7 @@ static void *waiter(void *arg) {
       pthread_cond_wait(&w->cv, &w->mu);
     if (w->quit) break;
     if (w->held) { /* the brake's, not taken over yet: not for long */
-      int64_t left = w->held_ms + BRAKE_HOLD_MS - ws_mono_ms();
+      int64_t left = w->held_ms + w->hold_ms - ws_mono_ms();
       if (left > 0) {
         cond_wait_ms(w, (int)left);
         continue;
@@ -272,9 +269,10 @@ void ws_wlock_release(ws_wlock *w) {
   pthread_mutex_unlock(&w->mu);
 }
 
-void ws_wlock_arm(ws_wlock *w, uint32_t limit_mx) {
+void ws_wlock_arm(ws_wlock *w, uint32_t limit_mx, int hold_ms) {
   pthread_mutex_lock(&w->mu);
   w->limit = limit_mx;
+  w->hold_ms = hold_ms;
   if (!w->armed) {
     w->armed = 1;
     pthread_cond_broadcast(&w->cv);

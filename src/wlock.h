@@ -39,15 +39,15 @@ void ws_wlock_release(ws_wlock *w);
 ** returns at once with it, release drops it.
 ** The lock is re-checked when it arrives (no longer past the limit, or
 ** fully backfilled: dropped at once), and one that nobody took over within
-** a second is dropped too, and the brake disarmed: the sync it waited for
+** hold_ms is dropped too, and the brake disarmed: the sync it waited for
 ** is stuck, and the app's writers must not wait for all of its retries.
 ** ws_wlock_braked: non-zero (and since_ms, monotonic) while the brake holds
 ** the lock.  ws_wlock_disarm: stop looking; the same answer, and a held
 ** lock is then the caller's (a wait still in the kernel is abandoned, and
 ** a lock that comes later dropped);
-** expired (may be NULL): brake locks dropped after that second since the
+** expired (may be NULL): brake locks dropped after hold_ms since the
 ** last disarm.  ws_wlock_trips: times the brake asked for the lock. */
-void ws_wlock_arm(ws_wlock *w, uint32_t limit_mx);
+void ws_wlock_arm(ws_wlock *w, uint32_t limit_mx, int hold_ms);
 int ws_wlock_braked(ws_wlock *w, int64_t *since_ms);
 int ws_wlock_disarm(ws_wlock *w, int64_t *since_ms, unsigned *expired);
 unsigned ws_wlock_trips(ws_wlock *w);

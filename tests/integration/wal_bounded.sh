@@ -225,13 +225,16 @@ ckpt_lock_held() {
 }
 ckpt_lock_held
 
-# The sidecar's own object fsync stalls (tests/preload/slowsync.so: 200 ms
-# for every fsync under the store, as when an unthrottled writer keeps the
-# disk's writeback queue full) while a 64 KiB insert flood runs.  The loop
-# cannot look at the WAL while it waits; the brake's thread can, and past
-# 3x --wal-max (48 MiB) it takes the app's write lock until the barrier.
-# Without it this case saw 337 MB (436-571 MB in 8 s floods by hand);
-# with it, 49-66 MB (docs/benchmarks.md S13).
+# The sidecar's own object fsync stalls (tests/preload/slowsync.so: 600 ms
+# for every fsync under the store, two per object, as when an unthrottled
+# writer keeps a slow disk's writeback queue full) while a 64 KiB insert
+# flood runs.  The loop cannot look at the WAL while it waits; the brake's
+# thread can, and past 3x --wal-max (48 MiB) it takes the app's write lock
+# until the barrier.  It waits for the barrier longer than an object takes
+# (1 s plus three times the store's last commit): with a fixed 1 s the WAL
+# reached 507 MB in such a flood by hand.  Without the brake, at 200 ms
+# stalls, this case saw 337 MB (436-571 MB in 8 s floods by hand); with it,
+# 49-66 MB at 200 ms and 53 MB at 600 ms (docs/benchmarks.md S13).
 slow_sync() {
   local db=$WORK/slowsync.db store=$WORK/slowsync.store wmax brakes
   local so=$PRELOAD_DIR/slowsync.so
@@ -242,7 +245,7 @@ slow_sync() {
   if [ ! -f "$so" ]; then fail slowsync_wal_stays_bounded "no $so (make all builds it)"; return; fi
   mkdir -p "$store"
   make_db "$db" 65536 || return
-  WS_SLOW_SYNC_MS=200 WS_SLOW_SYNC_PREFIX=$store LD_PRELOAD=$so \
+  WS_SLOW_SYNC_MS=600 WS_SLOW_SYNC_PREFIX=$store LD_PRELOAD=$so \
     start_sidecar "$db" "$store" --log-level debug || return
   # not during the first snapshot (its fsyncs stall too): the brake is for
   # the syncs of the loop, and a flood during a snapshot grows the WAL

@@ -266,7 +266,7 @@ static void test_brake(void) {
   int64_t since = 0;
   CHECK_EQ(set_hdr(100, 0), 0);
   CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
-  ws_wlock_arm(w, 200);
+  ws_wlock_arm(w, 200, 1000);
   CHECK_EQ(wait_braked(w, 60), 0);   /* under the limit */
   CHECK_EQ(child_try(0), 0);
   CHECK_EQ(set_hdr(300, 300), 0);    /* past it, but fully backfilled */
@@ -284,7 +284,7 @@ static void test_brake(void) {
   CHECK_EQ(child_try(0), 0);
   CHECK_EQ(wait_braked(w, 60), 0);   /* disarmed: no new trip */
   CHECK_EQ(child_try(0), 0);
-  ws_wlock_arm(w, 200);              /* armed again, still past: trips again */
+  ws_wlock_arm(w, 200, 1000);              /* armed again, still past: trips again */
   CHECK_EQ(wait_braked(w, 5000), 1);
   CHECK_EQ(ws_wlock_disarm(w, NULL, NULL), 1);
   ws_wlock_release(w);               /* a brake no barrier used is dropped */
@@ -301,7 +301,7 @@ static void test_brake_abandoned(void) {
   CHECK_EQ(set_hdr(300, 10), 0);
   CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
   CHECK((pid = child_hold(go, 0)) > 0);
-  ws_wlock_arm(w, 200);              /* trips, then waits for the app */
+  ws_wlock_arm(w, 200, 1000);              /* trips, then waits for the app */
   for (int i = 0; i < 1000 && ws_wlock_trips(w) == 0; i++) usleep(1000);
   CHECK_EQ(ws_wlock_trips(w), 1);
   CHECK_EQ(wait_braked(w, 30), 0);
@@ -324,7 +324,7 @@ static void test_brake_expires(void) {
   unsigned expired = 0;
   CHECK_EQ(set_hdr(300, 10), 0);
   CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
-  ws_wlock_arm(w, 200);
+  ws_wlock_arm(w, 200, 1000);
   CHECK_EQ(wait_braked(w, 5000), 1);
   CHECK_EQ(child_try(0), 1);
   CHECK_EQ(child_try(3000), 0);      /* let go within ~1 s */
@@ -347,7 +347,7 @@ static void test_brake_rechecks(void) {
   CHECK_EQ(set_hdr(300, 10), 0);
   CHECK_EQ(ws_wlock_open(&w, path, &err), WS_OK);
   CHECK((pid = child_hold(go, 0)) > 0);
-  ws_wlock_arm(w, 200);
+  ws_wlock_arm(w, 200, 1000);
   for (int i = 0; i < 1000 && ws_wlock_trips(w) == 0; i++) usleep(1000);
   CHECK_EQ(ws_wlock_trips(w), 1);
   CHECK_EQ(set_hdr(300, 300), 0);    /* backfilled while we waited */
