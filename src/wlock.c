@@ -112,14 +112,30 @@ static int lockop(int fd, short type, int cmd) {
   return fcntl(fd, cmd, &fl);
 }
 
-/* Wait on cv for at most ms (CLOCK_MONOTONIC); w->mu held. */
-static void cond_wait_ms(ws_wlock *w, int ms) {
+/* ms from now on CLOCK_MONOTONIC (cv's clock). */
+static struct timespec deadline(int ms) {
   struct timespec dl;
   clock_gettime(CLOCK_MONOTONIC, &dl);
   dl.tv_sec += ms / 1000;
   dl.tv_nsec += (long)(ms % 1000) * 1000000L;
   if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+  return dl;
+}
+
+/* Wait on cv for at most ms; w->mu held. */
+static void cond_wait_ms(ws_wlock *w, int ms) {
+  struct timespec dl = deadline(ms);
   pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+}
+
+/* The brake's test: is the WAL past lim with frames left to backfill?  A
+** fully backfilled WAL restarts at the app's next write (a barrier's usual
+** end): nothing to hold back.  near: readable and past 3/4 of lim. */
+static int brake_over(ws_wlock *w, uint32_t lim, int *near) {
+  uint32_t mx, nb;
+  int ok = ws_walidx_peek(w->fd, &mx, &nb, NULL) && nb < mx;
+  if (near) *near = ok && mx > lim - lim / 4;
+  return ok && mx > lim;
 }
 
 static void *waiter(void *arg) {
@@ -146,14 +162,12 @@ static void *waiter(void *arg) {
       continue;
     }
     if (!w->want) { /* the brake: look */
-      uint32_t lim = w->limit, mx, nb;
+      uint32_t lim = w->limit;
+      int near;
       pthread_mutex_unlock(&w->mu);
-      /* Fully backfilled: the app's next write restarts the WAL (a
-      ** barrier's usual end), there is nothing to hold back. */
-      int ok = ws_walidx_peek(w->fd, &mx, &nb, NULL) && nb < mx;
+      int over = brake_over(w, lim, &near);
       pthread_mutex_lock(&w->mu);
-      if (!ok || mx <= lim) {
-        int near = ok && mx > lim - lim / 4;
+      if (!over) {
         if (w->armed && !w->quit) cond_wait_ms(w, near ? BRAKE_NEAR_POLL_MS : BRAKE_POLL_MS);
         continue;
       }
@@ -167,9 +181,7 @@ static void *waiter(void *arg) {
     int e = errno;
     pthread_mutex_lock(&w->mu);
     w->inkernel = 0;
-    uint32_t mx, nb;
-    if (r == 0 && w->want && !w->quit && w->tripped &&
-        !(ws_walidx_peek(w->fd, &mx, &nb, NULL) && nb < mx && mx > w->limit)) {
+    if (r == 0 && w->want && !w->quit && w->tripped && !brake_over(w, w->limit, NULL)) {
       /* Queued behind an app checkpoint, say, which backfilled or reset
       ** the WAL meanwhile: nothing to hold back any more. */
       lockop(w->fd, F_UNLCK, F_OFD_SETLK);
@@ -232,11 +244,7 @@ int ws_wlock_open(ws_wlock **out, const char *shm_path, ws_err *err) {
 }
 
 int ws_wlock_acquire(ws_wlock *w, int wait_ms, ws_err *err) {
-  struct timespec dl;
-  clock_gettime(CLOCK_MONOTONIC, &dl);
-  dl.tv_sec += wait_ms / 1000;
-  dl.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-  if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+  struct timespec dl = deadline(wait_ms);
   pthread_mutex_lock(&w->mu);
   /* The caller's from here: the brake stops, and a trip waiting in the
   ** kernel becomes this wait (no re-check on arrival). */
@@ -327,11 +335,7 @@ void ws_wlock_close(ws_wlock *w) {
   }
   while (!w->gone) {
     if (w->inkernel) pthread_kill(w->th, WLOCK_SIG);
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_nsec += KICK_MS * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
-    pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+    cond_wait_ms(w, KICK_MS);
   }
   pthread_mutex_unlock(&w->mu);
   pthread_join(w->th, NULL);
