@@ -117,6 +117,7 @@ static char *status_json(ws_stats *st) {
   json_object_object_add(o, "barriers_busy", json_object_new_int64((int64_t)v.barriers_busy));
   json_object_object_add(o, "checkpoint_yields", json_object_new_int64((int64_t)v.ckpt_yields));
   json_object_object_add(o, "write_brakes", json_object_new_int64((int64_t)v.brakes));
+  json_object_object_add(o, "cycle_barriers", json_object_new_int64((int64_t)v.cycle_barriers));
   json_object_object_add(o, "errors_total", json_object_new_int64((int64_t)v.errors_total));
   for (int k = 0; k < WS_STATS_KINDS; k++)
     if (v.errors[k]) json_object_object_add(e, ws_stats_kind(k),

@@ -168,6 +168,7 @@ GETTER(g_barriers, v->barriers)
 GETTER(g_barriers_busy, v->barriers_busy)
 GETTER(g_yields, v->ckpt_yields)
 GETTER(g_brakes, v->brakes)
+GETTER(g_cycle_barriers, v->cycle_barriers)
 GETTER(g_snap_txid, v->snapshot_ms ? (double)v->snapshot_txid : 0.0 / 0.0)
 static double g_snap_age(const ws_stats_view *v, int64_t now) {
   return v->snapshot_ms ? (double)(now - v->snapshot_ms) / 1000.0 : 0.0 / 0.0;
@@ -206,6 +207,9 @@ static const struct {
   {{"walship_write_brakes_total", "counter",
     "Write barriers whose lock was taken while an object was being written, the WAL past 3x --wal-max"},
    g_brakes, NULL},
+  {{"walship_cycle_barriers_total", "counter",
+    "Write barriers that ended a WAL cycle under a writer that never paused for the sidecar's checkpoint (also in walship_barriers_total)"},
+   g_cycle_barriers, NULL},
   {{"walship_snapshot_txid", "gauge", "TXID of the newest snapshot"}, g_snap_txid, NULL},
   {{"walship_snapshot_age_seconds", "gauge", "Seconds since the newest snapshot was taken"},
    g_snap_age, NULL},

@@ -32,6 +32,8 @@ struct ws_pin {
   uint32_t slot0_mx;       /* ... at this frame (mxFrame then) */
   int64_t slot0_ms;        /* ... taken then (monotonic) */
   uint32_t mark_lb;        /* hint: the pin sees at least the frames up to here */
+  int clean;              /* taken by a barrier on a fully backfilled WAL:
+                             on read-lock 0, everything in the WAL shipped */
 };
 
 /* The wal-index locks, bytes of -shm (unix VFS: WAL_WRITE_LOCK 0, CKPT 1,
@@ -138,6 +140,7 @@ out:
 void ws_pin_release(ws_pin *p) {
   if (!p) return;
   if (p->barrier >= 0) ws_pin_barrier_abort(p);
+  p->clean = 0;
   if (p->held >= 0) {
     sqlite3_exec(p->db[p->held], "COMMIT", NULL, NULL, NULL);
     p->held = -1;
@@ -181,10 +184,15 @@ int ws_pin_swap(ws_pin *p, ws_err *err) {
   ** to the first's mxFrame, and it is on read-lock 0 if the WAL was fully
   ** backfilled at both with nothing committed in between (a backfill
   ** completing between the take and one peek alone would fake it). */
-  uint32_t mx0, nb0, mx, nb;
-  int ok0 = shm_peek(p, &mx0, &nb0, NULL);
+  uint32_t mx0, nb0, mx, nb, cmx = p->slot0_mx;
+  int ok0 = shm_peek(p, &mx0, &nb0, NULL), was_clean = p->clean;
   if ((rc = take(p, next, err))) return rc;  /* old pin still held */
   p->slot0 = ok0 && shm_peek(p, &mx, &nb, NULL) && mx0 == nb0 && mx == nb && mx == mx0;
+  /* A clean pin forbids every backfill, so a frame written since shows as
+  ** mx > nb (a restart then writes a new cycle that cannot be backfilled
+  ** either): the same full WAL at both peeks means nothing was written,
+  ** and the new pin is on read-lock 0 with nothing unshipped, clean too. */
+  p->clean = was_clean && p->slot0 && mx == cmx;
   p->slot0_mx = p->slot0 ? mx : 0;
   p->slot0_ms = ws_mono_ms();
   if (p->held >= 0 && (rc = exec(p, p->held, "COMMIT", err))) {
@@ -249,6 +257,7 @@ int ws_pin_yield(ws_pin *p, uint32_t mx, int hold_ms, int *yielded, ws_err *err)
   sqlite3_busy_timeout(p->db[i], 5000);
   p->slot0 = rc == WS_OK && ok0 && shm_peek(p, &mx1, &nb1, NULL) && mx0 == nb0 &&
              mx1 == nb1 && mx1 == mx0;
+  p->clean = 0;
   p->slot0_mx = p->slot0 ? mx1 : 0;
   p->slot0_ms = ws_mono_ms();
   p->mark_lb = ok0 ? mx0 : 0;
@@ -355,6 +364,11 @@ int ws_pin_barrier_end(ws_pin *p, int *nlog, int *nckpt, ws_err *err) {
   p->held = r2 == WS_OK ? y : -1;
   p->mark_lb = lb;
   p->slot0 = *nlog >= 0 && *nlog == *nckpt;
+  /* Not a hint here: under the write lock, with the backfill complete and
+  ** no checkpoint left with anything to backfill, the take found nBackfill
+  ** == mxFrame and chose read-lock 0; and the caller shipped every frame
+  ** before end, so the WAL holds nothing unshipped. */
+  p->clean = p->slot0 && r2 == WS_OK;
   p->slot0_mx = p->slot0 ? (uint32_t)*nlog : 0;
   p->slot0_ms = ws_mono_ms();
   return rc ? rc : r2;
@@ -407,6 +421,8 @@ int ws_pin_ckpt_locked(ws_pin *p) {
 }
 
 int ws_pin_slot0(const ws_pin *p) { return p->slot0; }
+
+int ws_pin_clean(const ws_pin *p) { return p->held >= 0 && p->clean; }
 
 int ws_pin_waits_on_writes(const ws_pin *p, uint32_t mx, uint32_t nb) {
   if (p->held < 0) return 0;

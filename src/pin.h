@@ -79,6 +79,16 @@ int ws_pin_brake_held(ws_pin *p, int64_t *since_ms);
 int ws_pin_brake_off(ws_pin *p, int64_t *since_ms, unsigned *expired);
 void ws_pin_brake_release(ws_pin *p);
 
+/* Not a hint: the pin was taken by a barrier (ws_pin_barrier_end) on a
+** fully backfilled WAL with every frame shipped, so it holds read-lock 0,
+** and while it does no frame can be backfilled, in this cycle or the
+** next.  Such a pin may be swapped without shipping first (the swap rule,
+** DESIGN.md, asks coverage only of pins that could hide unshipped frames):
+** the new pin lands on read-lock 0 only if the WAL is fully backfilled,
+** i.e. holds nothing written since (all shipped) or is empty; anywhere
+** else it forbids every reset.  Cleared by any other take. */
+int ws_pin_clean(const ws_pin *p);
+
 /* Hint (never used for correctness): the pin was taken on a fully
 ** backfilled WAL, so it sits on read-lock 0.  There it forbids any backfill,
 ** and every autocheckpoint of the app builds (sorts) its frame iterator

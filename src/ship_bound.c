@@ -9,7 +9,13 @@
 #include "common.h"
 #include "walship/stats.h"
 
-#define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship */
+#include <unistd.h>
+
+#define TAIL_RETRY_MS 10000       /* maint: after a failed tail ship or cycle barrier */
+#define CYCLE_WAIT_MS 20          /* cycle barrier: its wait for the write lock */
+#define CYCLE_COMMIT_MS 20        /* ... only while the store commits this fast
+                                     (on average) */
+#define CYCLE_LEAVE_MS 20         /* ... then the app's first write, to re-pin */
 #define BARRIER_BUSY_RUN 3        /* barriers in a row whose checkpoint found the */
 #define BARRIER_BACKOFF_MS 50     /* ... checkpoint lock busy: then this pause, */
 #define BARRIER_BACKOFF_MAX_MS 1000 /* ... doubling to this */
@@ -111,10 +117,42 @@ static int ckpt(ship *s, int *nlog, int *nckpt, ws_err *err) {
   return rc;
 }
 
+/* After a cycle barrier the pin is clean on read-lock 0 (pin.h), where it
+** forbids every backfill: past its autocheckpoint size each of the app's
+** commits would sort the WAL's frames before failing on that lock.  The
+** loop moves such a pin with a sync once checkpoint_frames/2 frames came
+** (slot0_outrun: two objects, and the interval's clock restarts, so the
+** next cycle barrier came at ~1600 frames, not ~1070, next to a 1000 tx/s
+** writer).  A clean pin may move without shipping: wait (1 ms looks, at
+** most CYCLE_LEAVE_MS) for the app's first frame of the new cycle, then
+** swap; the new pin lands on a slot >= 1 just past it.  Right away, not at
+** the loop's next look: the app's autocheckpoint may backfill the frames
+** before the new pin before we ship them, and a page whose delta base is
+** then read from the database file ships whole (moving at the loop's look,
+** up to 250 ms later, took bench/run.sh (d)'s random updates from ~140 to
+** ~700 segment bytes per update). */
+static int leave_slot0(ship *s) {
+  int64_t end = ws_mono_ms() + CYCLE_LEAVE_MS;
+  uint32_t mx, nb;
+  ws_err e = WS_ERR_INIT;
+  while (ws_pin_clean(s->pin)) {
+    if (ws_pin_shm_peek(s->pin, &mx, &nb) && mx > nb) {
+      if (ws_pin_swap(s->pin, &e) == WS_OK)
+        s->covered = 0, s->swap_ms = ws_mono_ms(), s->swap_mx = mx;
+      else
+        ws_log(WS_LOG_DEBUG, "ship", "pin not moved off read-lock 0: %s", e.msg);
+      break;
+    }
+    if (ws_mono_ms() >= end) break;
+    usleep(1000);
+  }
+  return WS_OK;
+}
+
 /* The write barrier (pin.h): ship the tail under the app's write lock so
 ** the checkpoint completes and the new pin lands on slot 0.  WS_ELOCKED
 ** (the lock stayed busy for wait_ms) is not an error: try again later. */
-static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, ws_err *err) {
+static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, int cycle, ws_err *err) {
   int nlog, nckpt, shipped, rc;
   /* Everything slow happens before the lock: ship what is committed, move
   ** the pin to the end, backfill up to it (PASSIVE, with its fsync).  Under
@@ -141,7 +179,10 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, ws_err *err) 
   uint64_t fsz0 = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
   int behind = s->have_cycle && mx0 > s->pos.frame &&
                (uint64_t)(mx0 - s->pos.frame) * fsz0 > ship_wal_max(s) / 4;
-  for (int round = 0; round < PREWORK_ROUNDS && walsz < lim && !behind && !locked; round++) {
+  /* A cycle barrier comes right after maint's own sync and checkpoint: its
+  ** pre-work is done, only the commits since are left for the lock. */
+  for (int round = 0; round < PREWORK_ROUNDS && walsz < lim && !behind && !locked && !cycle;
+       round++) {
     do {
       if ((rc = ship_sync_once(s, &shipped, err))) return rc;
       if ((locked = ws_pin_brake_held(s->pin, &braked_ms))) break;
@@ -194,7 +235,7 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, ws_err *err) 
     ** holder: then the next waits BARRIER_BACKOFF_MS, doubling while this
     ** repeats, instead of stalling the app's writers back to back for
     ** nothing (wal_bounded.sh ckheld: 112 such barriers in 5 s). */
-    if (s->o->stats) ws_stats_barrier(s->o->stats, locked);
+    if (s->o->stats) ws_stats_barrier(s->o->stats, locked, cycle);
     int sh = ++s->barrier_fails - BARRIER_BUSY_RUN, wait = 0;
     if (sh >= 0) wait = sh >= 5 ? BARRIER_BACKOFF_MAX_MS : BARRIER_BACKOFF_MS << sh;
     s->barrier_after_ms = ws_mono_ms() + wait;
@@ -202,20 +243,66 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, ws_err *err) 
                    "(an app checkpoint runs); next barrier in %d ms", wait);
   }
   s->barrier_fails = 0;
-  if (s->o->stats) ws_stats_barrier(s->o->stats, locked);
-  ws_log(WS_LOG_INFO, "ship", "write barrier: wal_bytes=%lld log=%d backfilled=%d "
-         "prework_ms=%lld wait_ms=%lld held_ms=%lld (ship_ms=%lld checkpoint_ms=%lld) "
-         "brake_ms=%lld", (long long)walsz, nlog, nckpt, (long long)(t0 - tp),
-         (long long)(t1 - t0), (long long)(ws_mono_ms() - t1), (long long)(t2 - t1),
-         (long long)(ws_mono_ms() - t2), (long long)brake_ms);
+  if (s->o->stats) ws_stats_barrier(s->o->stats, locked, cycle);
+  /* A cycle barrier every WAL cycle is routine: logged at debug level. */
+  ws_log(cycle ? WS_LOG_DEBUG : WS_LOG_INFO, "ship", "write barrier: %swal_bytes=%lld log=%d "
+         "backfilled=%d prework_ms=%lld wait_ms=%lld held_ms=%lld (ship_ms=%lld "
+         "checkpoint_ms=%lld) brake_ms=%lld", cycle ? "cycle " : "", (long long)walsz, nlog,
+         nckpt, (long long)(t0 - tp), (long long)(t1 - t0), (long long)(ws_mono_ms() - t1),
+         (long long)(t2 - t1), (long long)(ws_mono_ms() - t2), (long long)brake_ms);
   if (rc) return rc;
+  /* An app reader on an old snapshot stopped the backfill: the WAL cannot
+  ** restart, and cycle barriers would hold the writers for nothing. */
+  if (cycle && !(nlog > 0 && nlog == nckpt)) s->cycle_fail_ms = ws_mono_ms();
+  else if (cycle) s->cycle_ok_ms = ws_mono_ms();
   /* braked again: what came during the barrier may be an object too (every
   ** caller of maint turns the brake off after it; ship_maint runs maint
   ** once more for a trip, and in that second run this re-arm is left out,
   ** as a trip there would be dropped unused).  A sync just succeeded, so
   ** the no-arming-during-retries rule does not apply. */
+  if (cycle) return leave_slot0(s);
   if (rearm) ship_brake_on(s, 1);
   return ship_sync_all(s, SHIP_DRAIN_NO, err);
+}
+
+/* The cycle barrier: past checkpoint_frames, maint's PASSIVE checkpoint
+** left frames committed during our upload, so the WAL cannot restart: a
+** writer that never pauses as long as a tail ship and a checkpoint take
+** (~1 ms apart at 1000 tx/s).  Then every commit of the app past SQLite's
+** autocheckpoint size (1000 frames) runs a checkpoint attempt that fails
+** on our pin, and the WAL runs on to --wal-max: next to a 1000 tx/s
+** writer, 76 % of its commits made one, and its CPU per commit was x1.04-
+** 1.07 of its own alone (paired, docs/benchmarks.md S14).  So the tail is
+** shipped under the app's write lock, as at --wal-max (one small object
+** and a checkpoint: 1-3 ms on a local disk), and the WAL restarts.  Only
+** where that is cheap and allowed: --wal-max not 0 (the user's "never
+** hold my writers"), a store whose commits take CYCLE_COMMIT_MS at most
+** (a remote store's PUT would be the hold), not while an app's blocking
+** checkpoint waits for us (it restarts the WAL itself), not during a
+** barrier's back-off, and not for TAIL_RETRY_MS after one could not
+** restart the WAL (an app reader on an old snapshot) or its lock stayed
+** busy. */
+static int cycle_barrier_ok(ship *s, int waiting, uint64_t *pcyc) {
+  int64_t now = ws_mono_ms();
+  uint32_t mx, nb;
+  uint64_t cyc;
+  if (!ship_wal_max(s) || !s->pin || !s->have_cycle || waiting ||
+      s->commit_avg_ms > CYCLE_COMMIT_MS || now < s->barrier_after_ms ||
+      (s->cycle_fail_ms && now - s->cycle_fail_ms < TAIL_RETRY_MS) ||
+      !ws_pin_shm_peek_cycle(s->pin, &mx, &nb, &cyc))
+    return 0;
+  /* The last one backfilled everything, but the app's next write did not
+  ** restart the WAL: an app reader on a slot >= 1 (begun after it, or
+  ** renewing its transactions) stops that, and would stop every one. */
+  if (s->cycle_ok_ms && cyc == s->cycle_cyc) {
+    s->cycle_ok_ms = 0;
+    s->cycle_fail_ms = now;
+    ws_log(WS_LOG_DEBUG, "ship", "the WAL did not restart after the last cycle barrier: "
+           "none for %d s", TAIL_RETRY_MS / 1000);
+    return 0;
+  }
+  *pcyc = cyc;
+  return 1;
 }
 
 /*
@@ -262,7 +349,7 @@ static int maint(ship *s, int rearm, ws_err *err) {
   int braked = s->pin && ws_pin_brake_held(s->pin, NULL);
   if (braked || (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx &&
                  !waiting && ws_mono_ms() >= s->barrier_after_ms)) {
-    rc = barrier(s, walsz, braked ? 0 : looked ? 10 : 100, rearm, err);
+    rc = barrier(s, walsz, braked ? 0 : looked ? 10 : 100, rearm, 0, err);
     if (rc != WS_ELOCKED) return rc;
     /* Not an error, but the WAL keeps growing until a barrier gets in:
     ** count it, and say so once every BUSY_WARN_MS while the WAL is past
@@ -281,14 +368,24 @@ static int maint(ship *s, int rearm, ws_err *err) {
     }
     *err = (ws_err)WS_ERR_INIT;
   }
-  if (s->o->checkpoint_frames && mx >= s->o->checkpoint_frames && nb < mx) {
+  /* While cycle barriers end the WAL's cycles, from half the threshold: a
+  ** writer that makes about checkpoint_frames frames per sync interval
+  ** (1000 tx/s of small inserts at 1 s) is sometimes just under it at a
+  ** sync, and its next cycle then ran two intervals, half of it past
+  ** SQLite's autocheckpoint size (a WAL of ~2100 frames under CPU load,
+  ** tests/integration/cycle_barrier.sh). */
+  int regime = s->cycle_ok_ms && ws_mono_ms() - s->cycle_ok_ms < TAIL_RETRY_MS;
+  uint32_t thr = regime ? s->o->checkpoint_frames / 2 : s->o->checkpoint_frames;
+  if (s->o->checkpoint_frames && mx >= thr && nb < mx) {
     /* PASSIVE is always safe (backfill never destroys a frame).  If it
     ** backfilled everything and the WAL holds exactly the frames we have
     ** shipped (nlog is mxFrame as the checkpoint saw it), nothing is
     ** unshipped and a pin on slot 0 lets the app's next write restart
     ** the WAL.  A reset since our pin cannot fake this: frames of a new
     ** cycle cannot be backfilled while we hold it (pin.h). */
-    int tail_shipped = 0;
+    uint64_t cyc = 0;
+    int tail_shipped = 0, cyc_ok = cycle_barrier_ok(s, waiting, &cyc);
+    int cycle_regime = cyc_ok && regime;
     for (int round = 0; round < 2; round++) {
       if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
       ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d shipped=%u",
@@ -304,6 +401,9 @@ static int maint(ship *s, int rearm, ws_err *err) {
       ** the WAL was past checkpoint_frames; the barrier past wal_max is
       ** what resets the WAL under such a writer. */
       if (s->tail_fail_ms && ws_mono_ms() - s->tail_fail_ms < TAIL_RETRY_MS) break;
+      /* Nor when the last cycles needed a cycle barrier: it ships the tail
+      ** itself, and this upload would be one more object per cycle. */
+      if (cycle_regime) break;
       int shipped;
       if ((rc = ship_sync_once(s, &shipped, err))) return rc;
       tail_shipped = 1;
@@ -313,9 +413,20 @@ static int maint(ship *s, int rearm, ws_err *err) {
       s->tail_fail_ms = 0;
       if ((rc = ws_pin_swap(s->pin, err))) return rc;
       s->covered = 0;
-    } else if (tail_shipped) {
-      s->tail_fail_ms = ws_mono_ms();
+      return WS_OK;
     }
+    if (cyc_ok) {
+      s->cycle_cyc = cyc; /* the cycle this barrier ends */
+      rc = barrier(s, walsz, CYCLE_WAIT_MS, rearm, 1, err);
+      if (rc != WS_ELOCKED) return rc;
+      /* the app's writer held its lock past CYCLE_WAIT_MS (a long write
+      ** transaction), or an app checkpoint held the checkpoint lock (then
+      ** barrier() backs off all barriers if that repeats): next sync */
+      ws_log(WS_LOG_DEBUG, "ship", "cycle barrier not taken: %s", err->msg);
+      *err = (ws_err)WS_ERR_INIT;
+      return WS_OK;
+    }
+    if (tail_shipped) s->tail_fail_ms = ws_mono_ms();
     return WS_OK;
   }
   if (!s->covered) return WS_OK;

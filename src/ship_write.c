@@ -69,6 +69,9 @@ static int upload_finish(ship *s, upload_ctx *u, uint64_t sum, ws_err *err) {
   int64_t t = ws_mono_ms();
   if ((rc = s->st->m->put_commit(up, err))) return rc;
   s->commit_ms = ws_mono_ms() - t; /* the brake's patience (ship_bound.c) */
+  /* the cycle barrier's "a fast store": one slow fsync under CPU load is
+  ** no remote store (s14: a single 20+ ms commit skipped a cycle) */
+  s->commit_avg_ms = s->objects ? (3 * s->commit_avg_ms + s->commit_ms) / 4 : s->commit_ms;
   s->objects++;
   s->bytes += n;
   if (s->o->stats) ws_stats_uploaded(s->o->stats, n, ws_mono_ms() - u->t0);

@@ -335,10 +335,11 @@ void ws_stats_checkpoint(ws_stats *st, int64_t ms) {
   pthread_mutex_unlock(&st->mu);
 }
 
-void ws_stats_barrier(ws_stats *st, int braked) {
+void ws_stats_barrier(ws_stats *st, int braked, int cycle) {
   pthread_mutex_lock(&st->mu);
   st->v.barriers++;
   if (braked) st->v.brakes++;
+  if (cycle) st->v.cycle_barriers++;
   pthread_mutex_unlock(&st->mu);
 }
 

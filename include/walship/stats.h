@@ -65,6 +65,7 @@ typedef struct ws_stats_view {
   uint64_t barriers_busy;          /* barriers not taken: a lock stayed busy */
   uint64_t ckpt_yields;            /* read slot let go for a waiting app checkpoint */
   uint64_t brakes;                 /* barriers whose lock the brake took mid-sync */
+  uint64_t cycle_barriers;         /* barriers at a WAL cycle's end (ship_bound.c) */
   uint64_t snapshot_txid;          /* newest snapshot known, 0 = none */
   int64_t snapshot_ms;
   char snapshot_name[96];
@@ -163,8 +164,9 @@ void ws_stats_snapshot_progress(ws_stats *st, uint64_t done, uint64_t total);
 /* 1 while a requested snapshot is waiting to be taken. */
 int ws_stats_snapshot_wanted(ws_stats *st);
 void ws_stats_checkpoint(ws_stats *st, int64_t ms);
-/* braked: the brake took its lock (counted in brakes too) */
-void ws_stats_barrier(ws_stats *st, int braked);
+/* braked: the brake took its lock (counted in brakes too); cycle: a cycle
+** barrier (counted in cycle_barriers too) */
+void ws_stats_barrier(ws_stats *st, int braked, int cycle);
 void ws_stats_barrier_busy(ws_stats *st);
 void ws_stats_yield(ws_stats *st);
 void ws_stats_wal_size(ws_stats *st, int64_t bytes);

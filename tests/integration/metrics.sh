@@ -51,7 +51,7 @@ for m in walship_up walship_durable_txid walship_seen_txid walship_lag_transacti
          walship_objects_total walship_errors_total walship_snapshot_age_seconds \
          walship_sync_duration_seconds_count walship_checkpoint_duration_seconds_count \
          walship_barriers_total walship_barrier_busy_total walship_checkpoint_yields_total \
-         walship_write_brakes_total; do
+         walship_write_brakes_total walship_cycle_barriers_total; do
   [ -n "$(metric "$m" "$WORK/during.txt")" ] || missing+="$m "
 done
 check_eq all_families_present "" "${missing:-}"
