@@ -208,7 +208,7 @@ static const struct {
     "Write barriers whose lock was taken while an object was being written, the WAL past 3x --wal-max"},
    g_brakes, NULL},
   {{"walship_cycle_barriers_total", "counter",
-    "Write barriers that ended a WAL cycle under a writer that never paused for the sidecar's checkpoint (also in walship_barriers_total)"},
+    "Write barriers taken to end a WAL cycle under a writer that never paused for the sidecar's checkpoint (also in walship_barriers_total)"},
    g_cycle_barriers, NULL},
   {{"walship_snapshot_txid", "gauge", "TXID of the newest snapshot"}, g_snap_txid, NULL},
   {{"walship_snapshot_age_seconds", "gauge", "Seconds since the newest snapshot was taken"},

@@ -855,6 +855,9 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     if (s.need_snapshot || (s.pin && !ws_pin_held(s.pin))) broken = 1;
     backoff = backoff ? (backoff * 2 > 30000 ? 30000 : backoff * 2) : 500;
     retry_at = ws_mono_ms() + backoff;
+    /* a store that failed may hang next: no cycle barrier (its upload
+    ** under the app's write lock) for a while (review of s14) */
+    s.cycle_fail_ms = ws_mono_ms();
     ws_log(WS_LOG_WARN, "ship", "sync failed: %s; retrying in %lld ms", e2.msg,
            (long long)backoff);
     if (o->stats) ws_stats_error(o->stats, &e2);

@@ -75,13 +75,16 @@ typedef struct ship {
   int64_t cycle_fail_ms;   /* maint: last cycle barrier that did not restart
                               the WAL (monotonic ms), 0 = none */
   int64_t cycle_ok_ms;     /* ... and the last one that did (0 = none) */
+  int64_t cycle_after_ms;  /* ... none before (monotonic ms): a lock was busy */
   uint64_t cycle_cyc;      /* ... WAL cycle (salts) it ended */
   int barrier_fails;       /* barriers in a row whose checkpoint was busy */
   int ckpt_waiting;        /* an app's blocking checkpoint waits for us */
   uint32_t ckpt_look_mx;   /* ... mxFrame at the look that saw it
                               (UINT32_MAX: that look could not read it) */
   int64_t commit_ms;       /* the store's last put_commit took this long */
-  int64_t commit_avg_ms;   /* ... and on average (weight 1/4 to the last) */
+  int64_t commit_avg_ms;   /* a segment's put_commit on average (weight 1/4
+                              to the last) */
+  uint64_t seg_commits;    /* segments committed (commit_avg_ms's count) */
   int brake_past;          /* ship_brake_on: the WAL was past the brake's limit */
   uint64_t brake_cyc;      /* ... in this cycle (salts) */
   int settled;             /* last sync_all ended with the pin at the end */

@@ -16,6 +16,8 @@
 #define CYCLE_COMMIT_MS 20        /* ... only while the store commits this fast
                                      (on average) */
 #define CYCLE_LEAVE_MS 20         /* ... then the app's first write, to re-pin */
+#define CYCLE_BUSY_MS 3000        /* ... none for this long after a busy lock */
+#define CYCLE_TAIL_MAX (512u << 10) /* ... nor for a tail past this (a flood) */
 #define BARRIER_BUSY_RUN 3        /* barriers in a row whose checkpoint found the */
 #define BARRIER_BACKOFF_MS 50     /* ... checkpoint lock busy: then this pause, */
 #define BARRIER_BACKOFF_MAX_MS 1000 /* ... doubling to this */
@@ -137,8 +139,9 @@ static int leave_slot0(ship *s) {
   ws_err e = WS_ERR_INIT;
   while (ws_pin_clean(s->pin)) {
     if (ws_pin_shm_peek(s->pin, &mx, &nb) && mx > nb) {
+      /* not settled: the new pin is past what we shipped (snapshots) */
       if (ws_pin_swap(s->pin, &e) == WS_OK)
-        s->covered = 0, s->swap_ms = ws_mono_ms(), s->swap_mx = mx;
+        s->covered = 0, s->settled = 0, s->swap_ms = ws_mono_ms(), s->swap_mx = mx;
       else
         ws_log(WS_LOG_DEBUG, "ship", "pin not moved off read-lock 0: %s", e.msg);
       break;
@@ -152,7 +155,9 @@ static int leave_slot0(ship *s) {
 /* The write barrier (pin.h): ship the tail under the app's write lock so
 ** the checkpoint completes and the new pin lands on slot 0.  WS_ELOCKED
 ** (the lock stayed busy for wait_ms) is not an error: try again later. */
-static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, int cycle, ws_err *err) {
+/* cycle: a cycle barrier (maint), ending the WAL cycle cyc */
+static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, int cycle, uint64_t cyc,
+                   ws_err *err) {
   int nlog, nckpt, shipped, rc;
   /* Everything slow happens before the lock: ship what is committed, move
   ** the pin to the end, backfill up to it (PASSIVE, with its fsync).  Under
@@ -253,8 +258,13 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, int cycle, ws
   if (rc) return rc;
   /* An app reader on an old snapshot stopped the backfill: the WAL cannot
   ** restart, and cycle barriers would hold the writers for nothing. */
-  if (cycle && !(nlog > 0 && nlog == nckpt)) s->cycle_fail_ms = ws_mono_ms();
-  else if (cycle) s->cycle_ok_ms = ws_mono_ms();
+  if (cycle && !(nlog > 0 && nlog == nckpt)) {
+    s->cycle_fail_ms = ws_mono_ms();
+    s->cycle_ok_ms = 0;
+  } else if (cycle) {
+    s->cycle_ok_ms = ws_mono_ms();
+    s->cycle_cyc = cyc;
+  }
   /* braked again: what came during the barrier may be an object too (every
   ** caller of maint turns the brake off after it; ship_maint runs maint
   ** once more for a trip, and in that second run this re-arm is left out,
@@ -286,8 +296,9 @@ static int cycle_barrier_ok(ship *s, int waiting, uint64_t *pcyc) {
   int64_t now = ws_mono_ms();
   uint32_t mx, nb;
   uint64_t cyc;
-  if (!ship_wal_max(s) || !s->pin || !s->have_cycle || waiting ||
-      s->commit_avg_ms > CYCLE_COMMIT_MS || now < s->barrier_after_ms ||
+  if (!ship_wal_max(s) || !s->pin || !s->have_cycle || waiting || s->o->once ||
+      !s->seg_commits || s->commit_avg_ms > CYCLE_COMMIT_MS ||
+      now < s->barrier_after_ms || now < s->cycle_after_ms ||
       (s->cycle_fail_ms && now - s->cycle_fail_ms < TAIL_RETRY_MS) ||
       !ws_pin_shm_peek_cycle(s->pin, &mx, &nb, &cyc))
     return 0;
@@ -318,7 +329,7 @@ static int cycle_barrier_ok(ship *s, int waiting, uint64_t *pcyc) {
 */
 static int maint(ship *s, int rearm, ws_err *err) {
   uint32_t mx = 0, nb = 0;
-  int nlog, nckpt, rc;
+  int nlog, nckpt, rc, tried = 0; /* tried: a barrier past wal_max, this call */
   int64_t walsz = ship_wal_in_use(s, &mx, &nb);
   if (s->o->stats) ws_stats_wal_size(s->o->stats, walsz);
 
@@ -349,7 +360,8 @@ static int maint(ship *s, int rearm, ws_err *err) {
   int braked = s->pin && ws_pin_brake_held(s->pin, NULL);
   if (braked || (ship_wal_max(s) && (uint64_t)walsz > ship_wal_max(s) && nb < mx &&
                  !waiting && ws_mono_ms() >= s->barrier_after_ms)) {
-    rc = barrier(s, walsz, braked ? 0 : looked ? 10 : 100, rearm, 0, err);
+    rc = barrier(s, walsz, braked ? 0 : looked ? 10 : 100, rearm, 0, 0, err);
+    tried = 1;
     if (rc != WS_ELOCKED) return rc;
     /* Not an error, but the WAL keeps growing until a barrier gets in:
     ** count it, and say so once every BUSY_WARN_MS while the WAL is past
@@ -368,14 +380,22 @@ static int maint(ship *s, int rearm, ws_err *err) {
     }
     *err = (ws_err)WS_ERR_INIT;
   }
-  /* While cycle barriers end the WAL's cycles, from half the threshold: a
-  ** writer that makes about checkpoint_frames frames per sync interval
-  ** (1000 tx/s of small inserts at 1 s) is sometimes just under it at a
-  ** sync, and its next cycle then ran two intervals, half of it past
-  ** SQLite's autocheckpoint size (a WAL of ~2100 frames under CPU load,
-  ** tests/integration/cycle_barrier.sh). */
-  int regime = s->cycle_ok_ms && ws_mono_ms() - s->cycle_ok_ms < TAIL_RETRY_MS;
-  uint32_t thr = regime ? s->o->checkpoint_frames / 2 : s->o->checkpoint_frames;
+  /* While cycle barriers end the WAL's cycles, already when the WAL will
+  ** be past the threshold at the next sync (at its rate since the last
+  ** one), from half of it: a writer that makes about checkpoint_frames
+  ** frames per sync interval (1000 tx/s of small inserts at 1 s) is
+  ** sometimes just under it at a sync, and its next cycle then ran two
+  ** intervals, half of it past SQLite's autocheckpoint size (a WAL of
+  ** ~2100 frames under CPU load, tests/integration/cycle_barrier.sh).
+  ** Slower writers keep the threshold (a fixed half of it kept write-lock
+  ** holds every 500 frames going for writers the unlocked tail ship
+  ** would serve, review of s14). */
+  int64_t since = ws_mono_ms() - s->cycle_ok_ms;
+  int regime = s->cycle_ok_ms && since < TAIL_RETRY_MS;
+  uint32_t thr = s->o->checkpoint_frames;
+  if (regime && since > 0 && mx >= thr / 2 &&
+      mx + (uint64_t)mx * (uint64_t)s->o->sync_interval_ms / (uint64_t)since >= thr)
+    thr = mx;
   if (s->o->checkpoint_frames && mx >= thr && nb < mx) {
     /* PASSIVE is always safe (backfill never destroys a frame).  If it
     ** backfilled everything and the WAL holds exactly the frames we have
@@ -384,8 +404,15 @@ static int maint(ship *s, int rearm, ws_err *err) {
     ** the WAL.  A reset since our pin cannot fake this: frames of a new
     ** cycle cannot be backfilled while we hold it (pin.h). */
     uint64_t cyc = 0;
-    int tail_shipped = 0, cyc_ok = cycle_barrier_ok(s, waiting, &cyc);
+    int tail_shipped = 0, cyc_ok = !tried && cycle_barrier_ok(s, waiting, &cyc);
     int cycle_regime = cyc_ok && regime;
+    /* The cycle barrier skips its pre-work: the pin must be at the end
+    ** before this checkpoint, or what lies past it is backfilled under the
+    ** app's write lock (sync_all rations its moves). */
+    if (cyc_ok && s->covered) {
+      if ((rc = ws_pin_swap(s->pin, err))) return rc;
+      s->covered = 0;
+    }
     for (int round = 0; round < 2; round++) {
       if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
       ws_log(WS_LOG_DEBUG, "ship", "checkpoint passive log=%d backfilled=%d shipped=%u",
@@ -415,15 +442,28 @@ static int maint(ship *s, int rearm, ws_err *err) {
       s->covered = 0;
       return WS_OK;
     }
+    /* Only for a short tail: under a flood the commits since our sync are
+    ** megabytes, and shipping them under the lock held an unthrottled 4
+    ** KiB writer to 0.80x the commits (the barrier past wal_max ships
+    ** first, then locks). */
+    uint32_t tmx = 0, tnb;
+    uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
+    if (cyc_ok && ship_wal_in_use(s, &tmx, &tnb) > 0 &&
+        (tmx < s->pos.frame || (uint64_t)(tmx - s->pos.frame) * fsz > CYCLE_TAIL_MAX))
+      cyc_ok = 0;
     if (cyc_ok) {
-      s->cycle_cyc = cyc; /* the cycle this barrier ends */
-      rc = barrier(s, walsz, CYCLE_WAIT_MS, rearm, 1, err);
+      rc = barrier(s, walsz, CYCLE_WAIT_MS, rearm, 1, cyc, err);
       if (rc != WS_ELOCKED) return rc;
-      /* the app's writer held its lock past CYCLE_WAIT_MS (a long write
-      ** transaction), or an app checkpoint held the checkpoint lock (then
-      ** barrier() backs off all barriers if that repeats): next sync */
+      /* The app's writer held its lock past CYCLE_WAIT_MS (a long write
+      ** transaction), or an app checkpoint held the checkpoint lock: not
+      ** for CYCLE_BUSY_MS, longer than a sync interval (barrier()'s own
+      ** back-off tops out at 1 s: each sync would hold the writers ~30 ms
+      ** for nothing next to a long checkpoint, review of s14). */
       ws_log(WS_LOG_DEBUG, "ship", "cycle barrier not taken: %s", err->msg);
       *err = (ws_err)WS_ERR_INIT;
+      s->busy_n++;
+      if (s->o->stats) ws_stats_barrier_busy(s->o->stats);
+      s->cycle_after_ms = ws_mono_ms() + CYCLE_BUSY_MS;
       return WS_OK;
     }
     if (tail_shipped) s->tail_fail_ms = ws_mono_ms();
