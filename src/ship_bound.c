@@ -54,6 +54,16 @@ int64_t ship_wal_in_use(ship *s, uint32_t *pmx, uint32_t *pnb) {
   return 32 + (int64_t)*mx * (int64_t)fsz;
 }
 
+/* The wal-index's mxFrame, if the WAL is still in the cycle of the shipped
+** position (its salts); 0 otherwise or if it cannot be read.  A reset since
+** can bring mxFrame back to any value: frame numbers alone do not say that
+** nothing came since (review of s14). */
+static int same_cycle(ship *s, uint32_t *mx) {
+  uint32_t nb;
+  uint64_t cyc;
+  return s->pin && s->have_cycle && ws_pin_shm_peek_cycle(s->pin, mx, &nb, &cyc) &&
+         cyc == ((uint64_t)s->pos.salt1 << 32 | s->pos.salt2);
+}
 
 /* The brake (pin.h) from a sync to the end of maint: the loop cannot look
 ** at the WAL while it writes an object, and that object's fsync stalled
@@ -161,6 +171,14 @@ static int leave_slot0(ship *s) {
 /* The write barrier (pin.h): ship the tail under the app's write lock so
 ** the checkpoint completes and the new pin lands on slot 0.  WS_ELOCKED
 ** (the lock stayed busy for wait_ms) is not an error: try again later. */
+/* Is the tail a cycle barrier would ship under the app's write lock short?
+** Only a tail of the shipped position's cycle is known at all. */
+static int cycle_tail_ok(ship *s, uint32_t *mx) {
+  uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
+  return same_cycle(s, mx) && *mx >= s->pos.frame &&
+         (uint64_t)(*mx - s->pos.frame) * fsz <= CYCLE_TAIL_MAX;
+}
+
 /* cycle: a cycle barrier (maint), ending the WAL cycle cyc */
 static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, int cycle, uint64_t cyc,
                    ws_err *err) {
@@ -221,6 +239,14 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, int cycle, ui
     ws_log(WS_LOG_DEBUG, "ship", "write brake: the WAL grew past its limit during a sync; "
            "the app's writers have waited %lld ms for this barrier", (long long)brake_ms);
   if ((rc = ws_pin_barrier_begin(s->pin, wait_ms, err))) return rc;
+  /* The writer kept appending while we waited for its lock: measured
+  ** again, now that nothing can commit. */
+  uint32_t cmx;
+  if (cycle && !cycle_tail_ok(s, &cmx)) {
+    ws_pin_barrier_abort(s->pin);
+    return ws_fail(err, WS_ELOCKED, "the tail grew past %u KiB while the write lock was awaited",
+                   CYCLE_TAIL_MAX >> 10);
+  }
   int64_t t1 = ws_mono_ms();
   do {
     if ((rc = ship_sync_once(s, &shipped, err))) {
@@ -419,11 +445,10 @@ static int maint(ship *s, int rearm, ws_err *err) {
     ** backfill them, and a page whose delta base is read from the database
     ** file then ships whole (bench/run.sh (d): 133-165 -> 195-286 segment
     ** bytes per update). */
-    uint32_t pmx, pnb;
-    if (cyc_ok && s->covered && s->have_cycle && ws_pin_shm_peek(s->pin, &pmx, &pnb) &&
-        pmx == s->pos.frame) {
+    uint32_t pmx;
+    if (cyc_ok && s->covered && same_cycle(s, &pmx) && pmx == s->pos.frame) {
       if ((rc = ws_pin_swap(s->pin, err))) return rc;
-      s->covered = 0;
+      s->covered = 0, s->settled = 0;
     }
     for (int round = 0; round < 2; round++) {
       if ((rc = ckpt(s, &nlog, &nckpt, err))) return rc;
@@ -447,7 +472,12 @@ static int maint(ship *s, int rearm, ws_err *err) {
       if ((rc = ship_sync_once(s, &shipped, err))) return rc;
       tail_shipped = 1;
     }
-    if (nlog > 0 && nlog == nckpt && s->have_cycle && (uint32_t)nlog == s->pos.frame) {
+    /* (and still the shipped position's cycle: checked again, though the
+    ** pin held since the sync forbids a reset, as a guard for any path
+    ** that moves it in between) */
+    uint32_t smx;
+    if (nlog > 0 && nlog == nckpt && s->have_cycle && (uint32_t)nlog == s->pos.frame &&
+        same_cycle(s, &smx)) {
       s->last_full_mx = (uint32_t)nlog;
       s->tail_fail_ms = 0;
       if ((rc = ws_pin_swap(s->pin, err))) return rc;
@@ -458,11 +488,8 @@ static int maint(ship *s, int rearm, ws_err *err) {
     ** megabytes, and shipping them under the lock held an unthrottled 4
     ** KiB writer to 0.80x the commits (the barrier past wal_max ships
     ** first, then locks). */
-    uint32_t tmx = 0, tnb;
-    uint64_t fsz = (uint64_t)s->page_size + WS_WAL_FRAME_HDR;
-    if (cyc_ok && ship_wal_in_use(s, &tmx, &tnb) > 0 &&
-        (tmx < s->pos.frame || (uint64_t)(tmx - s->pos.frame) * fsz > CYCLE_TAIL_MAX))
-      cyc_ok = 0;
+    uint32_t tmx = 0;
+    if (cyc_ok && !cycle_tail_ok(s, &tmx)) cyc_ok = 0;
     if (cyc_ok) {
       rc = barrier(s, walsz, CYCLE_WAIT_MS, rearm, 1, cyc, err);
       if (rc != WS_ELOCKED) return rc;
