@@ -144,7 +144,7 @@ static int ckpt(ship *s, int *nlog, int *nckpt, ws_err *err) {
 ** then read from the database file ships whole (moving at the loop's look,
 ** up to 250 ms later, took bench/run.sh (d)'s random updates from ~140 to
 ** ~700 segment bytes per update). */
-static int leave_slot0(ship *s) {
+static void leave_slot0(ship *s) {
   int64_t end = ws_mono_ms() + CYCLE_LEAVE_MS;
   uint32_t mx, nb;
   ws_err e = WS_ERR_INIT;
@@ -165,7 +165,6 @@ static int leave_slot0(ship *s) {
     if (ws_mono_ms() >= end) break;
     usleep(1000);
   }
-  return WS_OK;
 }
 
 /* The write barrier (pin.h): ship the tail under the app's write lock so
@@ -302,7 +301,10 @@ static int barrier(ship *s, int64_t walsz, int wait_ms, int rearm, int cycle, ui
   ** once more for a trip, and in that second run this re-arm is left out,
   ** as a trip there would be dropped unused).  A sync just succeeded, so
   ** the no-arming-during-retries rule does not apply. */
-  if (cycle) return leave_slot0(s);
+  if (cycle) {
+    leave_slot0(s);
+    return WS_OK;
+  }
   if (rearm) ship_brake_on(s, 1);
   return ship_sync_all(s, SHIP_DRAIN_NO, err);
 }
