@@ -4,6 +4,7 @@ now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}'; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{if(NR==0){print "NA"; exit}
   printf "%.3f", NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+minof() { tr ' ' '\n' | grep . | sort -g | head -1; }
 maxof() { tr ' ' '\n' | grep . | sort -g | tail -1; }
 pctl() { sort -g | awk 'function q(f,  i) { i = int(NR * f) + 1; if (i > NR) i = NR; return v[i] }
   {v[NR]=$1} END{if(NR==0){print "n=0"; exit}

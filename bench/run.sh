@@ -29,7 +29,7 @@
 #       restored as shipped and after compaction, vs a snapshot and dd
 #
 # Knobs (environment): LAG_S=10 LAG_REPS=5 BURST_S=8 ROUNDS=5 BASE_ROUNDS=3
-#   FIXED_S=8 B2_WARM_S=4 B2P_ROUNDS=8 RESTORE_REPS=3 BIG_ROWS=25000 (4000-byte blobs) SMALL_ROWS=85000
+#   FIXED_S=8 B2_WARM_S=4 B2P_ROUNDS=8 RESTORE_REPS=5 BIG_ROWS=25000 (4000-byte blobs) SMALL_ROWS=85000
 #   UPDATES=10000 RESTORE_SIZES_MB="10 100 1000"
 # Plots (gnuplot, bench/deps.sh installs it): $BENCH_OUT/lag-cdf.png and
 # $BENCH_OUT/restore-size.png.
@@ -37,7 +37,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LAG_S=${LAG_S:-10} LAG_REPS=${LAG_REPS:-5} BURST_S=${BURST_S:-8} ROUNDS=${ROUNDS:-5}
-BASE_ROUNDS=${BASE_ROUNDS:-3} FIXED_S=${FIXED_S:-8} B2_WARM_S=${B2_WARM_S:-4} RESTORE_REPS=${RESTORE_REPS:-3}
+BASE_ROUNDS=${BASE_ROUNDS:-3} FIXED_S=${FIXED_S:-8} B2_WARM_S=${B2_WARM_S:-4} RESTORE_REPS=${RESTORE_REPS:-5}
 B2P_ROUNDS=${B2P_ROUNDS:-8}
 RESTORE_SIZES_MB=${RESTORE_SIZES_MB:-10 100 1000}
 BIG_ROWS=${BIG_ROWS:-25000} SMALL_ROWS=${SMALL_ROWS:-85000} UPDATES=${UPDATES:-10000}
@@ -508,6 +508,7 @@ for mb in $RESTORE_SIZES_MB; do
   mDD=$(median <<<"$DDv") mSK=$(median <<<"$SKv") mDF=$(median <<<"$DFv")
   echo "size=${mb}MB db_bytes=$sz store_bytes=$(objbytes "$d/st") snapshot_s=$x $(load) byte_identical=$same"
   echo "  dd conv=fsync median=${mDD}s (runs:$DDv); restore --skip-integrity-check median=${mSK}s (runs:$SKv) x dd=$(div "$mSK" "$mDD"); restore default median=${mDF}s (runs:$DFv) x dd=$(div "$mDF" "$mDD")"
+  echo "  best of $RESTORE_REPS (this VM's disk has a slow mode that takes any run to ~2 s at 1 GB): restore --skip-integrity-check x dd=$(div "$(minof <<<"$SKv")" "$(minof <<<"$DDv")"); restore default x dd=$(div "$(minof <<<"$DFv")" "$(minof <<<"$DDv")")"
   echo "$(awk -v b="$sz" 'BEGIN{printf "%.1f", b/1e6}') $mDD $mSK $mDF" >>"$OUT/restore-size.txt"
   rm -rf "$d"
 done
@@ -547,6 +548,7 @@ if [ "$LONG1G_ROWS" -gt 0 ]; then
   echo "cmd: walship restore STORE -o OUT --skip-integrity-check; dd if=DB of=OUT bs=1M conv=fsync ($RESTORE_REPS runs each, medians) $(load)"
   echo "  dd median=${mDD}s (runs:$DDv); short median=${mSH}s (runs:$SHv) x dd=$(div "$mSH" "$mDD")"
   echo "  many median=${mMA}s (runs:$MAv) x short=$(div "$mMA" "$mSH") x dd=$(div "$mMA" "$mDD"); many compacted median=${mMC}s (runs:$MCv) x short=$(div "$mMC" "$mSH") x dd=$(div "$mMC" "$mDD")"
+  echo "  best of $RESTORE_REPS: short x dd=$(div "$(minof <<<"$SHv")" "$(minof <<<"$DDv")"); many x dd=$(div "$(minof <<<"$MAv")" "$(minof <<<"$DDv")"); many compacted x dd=$(div "$(minof <<<"$MCv")" "$(minof <<<"$DDv")")"
   rm -rf "$d"
 fi
 

@@ -142,6 +142,14 @@ int ws_fsync(int fd, const char *path, ws_err *err) {
   return WS_OK;
 }
 
+void ws_writeback_kick(int fd, uint64_t *dirty, size_t n) {
+  if ((*dirty += n) < WS_WRITEBACK_EVERY) return;
+  *dirty = 0;
+  /* Advice only: a file system without it (ENOSYS, EINVAL, ESPIPE) gets
+  ** the one fsync at the end, as before. */
+  (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 int ws_close(int fd, const char *path, ws_err *err) {
   if (close(fd) != 0 && errno != EINTR)
     return ws_fail(err, WS_EIO, "close %s: %s", path, strerror(errno));

@@ -57,6 +57,13 @@ ssize_t ws_pread_full(int fd, void *buf, size_t n, off_t off, const char *path, 
 int ws_write_full(int fd, const void *buf, size_t n, const char *path, ws_err *err);
 int ws_pwrite_full(int fd, const void *buf, size_t n, off_t off, const char *path, ws_err *err);
 int ws_fsync(int fd, const char *path, ws_err *err);
+/* Count n more bytes written to fd since the last call that started
+** writeback; past WS_WRITEBACK_EVERY, start the disk on the file's dirty
+** pages (sync_file_range WRITE: it does not wait for them).  For files
+** written whole and then fsynced: the writeback runs while the rest is
+** produced, and the final fsync waits only for the last few MiB. */
+#define WS_WRITEBACK_EVERY (8u << 20)
+void ws_writeback_kick(int fd, uint64_t *dirty, size_t n);
 int ws_close(int fd, const char *path, ws_err *err);   /* checks close() */
 int ws_fsync_dir_of(const char *path, ws_err *err);    /* fsync the parent dir */
 

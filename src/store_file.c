@@ -63,6 +63,7 @@ typedef struct file_upload {
   int fd;
   char *tmp;                   /* temp path */
   char *path;                  /* final path */
+  uint64_t dirty;              /* bytes since the last writeback start */
 } file_upload;
 
 static const ws_store_methods file_methods, file_methods_plain;
@@ -247,7 +248,10 @@ fail:
 
 static int file_put_write(ws_upload *u, const void *buf, size_t len, ws_err *err) {
   file_upload *up = (file_upload *)u;
-  return ws_write_full(up->fd, buf, len, up->tmp, err);
+  int rc = ws_write_full(up->fd, buf, len, up->tmp, err);
+  /* a snapshot, or a flood's segment, is mostly on disk by its fsync */
+  if (rc == WS_OK) ws_writeback_kick(up->fd, &up->dirty, len);
+  return rc;
 }
 
 static void upload_free(file_upload *up) {
