@@ -258,7 +258,7 @@ static int iter(ws_wal *w, const ws_walhdr *h, const ws_walpos *from,
   ** commit are usually a stale cycle's frames: start with a few frames and
   ** grow, rather than copy a whole buffer (1 MiB) that the first salt
   ** check discards, at each of the several scans of a sync. */
-  size_t step = 16;
+  size_t step = known ? chunk : 16;  /* known: the frames are there */
   for (;;) {
     size_t want = step < chunk ? step : chunk;
     if (step < chunk) step *= 4;
