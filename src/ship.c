@@ -61,6 +61,7 @@
 #define BURST_MS 200              /* after a quiet second: fast ticks this long */
 #define HOT_MS 1000               /* short interval: commits this recent ... */
 #define HOT_POLL_MS 1             /* ... mean polling the wal-index this often */
+#define CHASE_MS 200              /* a commit written but not yet published: look this long */
 #define IDLE_TICK_MS 1000         /* idle, nothing can wait on us unseen: the longest sleep */
 #define SETTLE_MS 1000            /* ... but SLOW_TICK_MS looks this long after a database write */
 
@@ -394,7 +395,15 @@ static int attach(ship *s, ws_err *err) {
     ws_walpos endv;
     c.want = s->have_cycle ? s->pos.frame : 0;
     if (c.want == 0) c.at = start;
-    if ((rc = ws_wal_iter(s->wal, &h, &start, 0, chain_frame, &c, &endv, err))) return rc;
+    /* Only what SQLite's connections see as committed (ship_scan_txns): a
+    ** killed writer's unpublished frames would otherwise become the first
+    ** snapshot's state, and a stored position past mxFrame (shipped so by
+    ** an older walship) is not continued. */
+    uint32_t mx;
+    int bound = ship_committed_end(s, &h, &mx);
+    if ((!bound || mx > 0) &&
+        (rc = ws_wal_iter(s->wal, &h, &start, bound ? mx : 0, chain_frame, &c, &endv, err)))
+      return rc;
   }
   int same_history = s->txid && !s->need_snapshot && ps == s->page_size;
   if (same_history && have_wal && s->have_cycle && h.salt1 == s->pos.salt1 &&
@@ -550,6 +559,15 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   uint64_t cyc = 0, flood_base_cyc = 0, burst_cyc = 0, seen_cyc = 0; /* WAL cycles */
   int64_t warm_at = INT64_MIN / 2;
   int64_t burst_at = INT64_MIN / 2; /* commits resumed after a quiet second */
+  /* A sync that found nothing published but the next frame written (the
+  ** app fsyncs a commit before it publishes it in the wal-index, whose
+  ** update no file event reports): look every HOT_POLL_MS for CHASE_MS
+  ** until mxFrame moves, then sync at once.  Not for ever: a killed
+  ** writer's frame stays there until the next writer overwrites it. */
+  int64_t chase_at = INT64_MIN / 2, chase_until = 0;
+  uint64_t chase_key = 0;
+  uint32_t chase_mx = 0;
+  uint64_t chase_cyc = 0;
   int64_t forced_at = INT64_MIN / 2;
   uint32_t burst_mx = 0;            /* ... with the WAL at this frame */
   int idle_ok = 0;                  /* ws_pin_waits_on_writes at the last look */
@@ -601,7 +619,8 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     /* (pending but quiet for a second: the next write may start a burst,
     ** which a slow tick saw only 250 ms late, ~80 MB of WAL at 64 KiB) */
     int events = !pending || now - active_at >= 1000;
-    if (events && o->sync_interval_ms < FAST_TICK_MS && now - active_at < HOT_MS) {
+    if ((events && o->sync_interval_ms < FAST_TICK_MS && now - active_at < HOT_MS) ||
+        (pending && now < chase_until)) {
       events = 0;
       if (timeout > HOT_POLL_MS) timeout = HOT_POLL_MS;
     }
@@ -783,12 +802,15 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       rc = WS_OK;
     }
     if (retry_at && now < retry_at) continue;
+    if (now < chase_until && !force && !broken && peeked && mx == chase_mx && cyc == chase_cyc)
+      continue; /* still not published */
     if (!(force || broken || retry_at ||
           (pending && now - last_sync >= o->sync_interval_ms)))
       continue;
 
     ws_err e2 = WS_ERR_INIT;
     rc = WS_OK;
+    uint64_t objs0 = s.objects;
     if (broken || !s.pin || !ws_pin_held(s.pin)) rc = attach(&s, &e2);
     /* Drain (leave the pin at the end with nothing unshipped) when maint
     ** needs it: a checkpoint is due, or an app checkpoint waits for us. */
@@ -799,6 +821,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
         ship_brake_on(&s, now - flood_at < FLOOD_RECENT_MS || now - burst_at < BURST_MS);
       rc = ship_sync_all(&s, ckpt_seen ? SHIP_DRAIN_STILL : SHIP_DRAIN_NO, &e2);
     }
+    uint64_t shipped_objs = s.objects - objs0;
     s.ckpt_waiting = ckpt_seen, s.ckpt_look_mx = peeked ? mx : UINT32_MAX;
     if (rc == WS_OK) rc = ship_maint(&s, &e2);
     ship_brake_off(&s);
@@ -845,7 +868,17 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       if (s.wal) seen_walsz = ws_wal_size(s.wal); /* not sampled while pending */
       broken = 0;
       retry_at = backoff = 0;
-      last_sync = now;
+      chase_until = 0;
+      if (s.inflight && !shipped_objs) {
+        uint64_t c = (uint64_t)s.pos.salt1 << 32 | s.pos.salt2;
+        uint64_t k = c * 0x9E3779B97F4A7C15ull ^ s.inflight_mx;
+        if (k != chase_key) chase_key = k, chase_at = now;
+        if (now - chase_at < CHASE_MS)
+          chase_until = chase_at + CHASE_MS, chase_mx = s.inflight_mx, chase_cyc = c, pending = 1;
+      }
+      /* a chase syncs as soon as the commit is published, interval or not:
+      ** this sync shipped nothing */
+      if (!chase_until) last_sync = now;
       continue;
     }
     if (fatal(rc)) {

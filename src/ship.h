@@ -89,6 +89,10 @@ typedef struct ship {
   uint64_t brake_cyc;      /* ... in this cycle (salts) */
   int settled;             /* last sync_all ended with the pin at the end */
   int more;                /* commits are waiting for the next sync */
+  int inflight;            /* the last scan stopped at the wal-index's
+                              mxFrame with a frame of the cycle after it:
+                              a commit not yet published (ship_scan_txns) */
+  uint32_t inflight_mx;    /* ... that mxFrame */
 } ship;
 
 
@@ -102,6 +106,9 @@ int ship_state_npages(ship *s, const ws_walhdr *h, uint32_t end_frame,
 ** the state after s->txid, which must hash to the recorded checksum. */
 int ship_write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, int periodic,
                         ws_err *err);
+/* The wal-index's mxFrame, peeked now, if it describes h's cycle: the end
+** of what SQLite's connections see as committed (ship_write.c). */
+int ship_committed_end(ship *s, const ws_walhdr *h, uint32_t *mx);
 /* Committed transactions after pos (a segment's worth when cap) into s->tx. */
 int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end, int *capped,
                    ws_err *err);

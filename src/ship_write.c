@@ -263,6 +263,13 @@ static int txscan_frame(void *ud, const ws_frame *f, ws_err *err) {
   return WS_OK;
 }
 
+int ship_committed_end(ship *s, const ws_walhdr *h, uint32_t *mx) {
+  uint32_t nb;
+  uint64_t cyc;
+  return s->pin && ws_pin_shm_peek_cycle(s->pin, mx, &nb, &cyc) &&
+         cyc == ((uint64_t)h->salt1 << 32 | h->salt2);
+}
+
 /* Find the committed transactions after pos (at most a segment's worth
 ** when cap): fills s->tx and *end (== pos when there are none). */
 int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
@@ -286,16 +293,21 @@ int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
   ** pin's snapshot saw is at or below it and "covered" keeps its meaning.
   ** Without the hint (no -shm, another cycle, a value behind pos): to the
   ** end of the valid frames, as before. */
-  uint32_t mx, nb, max = 0;
-  uint64_t cyc;
+  uint32_t mx, max = 0;
   int none = 0;
-  if (s->pin && ws_pin_shm_peek_cycle(s->pin, &mx, &nb, &cyc) &&
-      cyc == ((uint64_t)h->salt1 << 32 | h->salt2) && mx >= s->pos.frame) {
+  s->inflight = 0;
+  if (ship_committed_end(s, h, &mx) && mx >= s->pos.frame) {
     max = mx;
     none = mx == s->pos.frame;  /* max 0 would mean "no limit" */
   }
   int rc = none ? WS_OK : ws_wal_iter(s->wal, h, &s->pos, max, txscan_frame, &t, &last, err);
   if (rc && rc != WS_ESTOPPED) return rc;
+  /* A frame of this cycle right after mxFrame: a commit written but not
+  ** yet published (SQLite fsyncs it first with synchronous=FULL), or a
+  ** killed writer's.  The publication itself raises no file event: the
+  ** loop looks again soon (ship.c) rather than at its next tick. */
+  if (max && !t.capped && last.frame == max && ws_wal_frame_in_cycle(s->wal, h, max + 1))
+    s->inflight = 1, s->inflight_mx = max;
   /* Frames the wal-index has committed that do not continue the chain,
   ** and nothing committed before them: a corrupt WAL (SQLite's readers do
   ** not check frame checksums; only a recovery would, and it would drop

@@ -354,6 +354,14 @@ int ws_wal_read_raw(ws_wal *w, uint32_t idx, uint8_t *buf, size_t fs, ws_err *er
   return WS_OK;
 }
 
+int ws_wal_frame_in_cycle(ws_wal *w, const ws_walhdr *h, uint32_t idx) {
+  uint8_t b[WS_WAL_FRAME_HDR];
+  if (w->fd < 0 || idx == 0) return 0;
+  off_t off = WS_WAL_HDR_SIZE + (off_t)(idx - 1) * (off_t)(WS_WAL_FRAME_HDR + h->page_size);
+  return pread(w->fd, b, sizeof(b), off) == (ssize_t)sizeof(b) &&
+         ws_get32(b + 8) == h->salt1 && ws_get32(b + 12) == h->salt2;
+}
+
 int ws_walidx_peek(int fd, uint32_t *mx, uint32_t *nb, uint64_t *cycle) {
   uint8_t b[136];
   /* The wal-index header is stored twice (48 bytes each); a writer updates

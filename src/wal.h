@@ -95,6 +95,10 @@ int ws_wal_read_frame(ws_wal *w, const ws_walhdr *h, uint32_t idx,
 ** verified: for a caller that proves the content otherwise (ship_delta.c
 ** checks the page hash).  WS_ENOTFOUND if the file is shorter. */
 int ws_wal_read_raw(ws_wal *w, uint32_t idx, uint8_t *buf, size_t fs, ws_err *err);
+/* Whether frame idx (1-based) is there with h's salts in its header (not
+** verified: a hint that a commit is being written past the wal-index's
+** mxFrame).  Reads 24 bytes. */
+int ws_wal_frame_in_cycle(ws_wal *w, const ws_walhdr *h, uint32_t idx);
 /* Where in a 64-byte-aligned buffer (with 64 bytes to spare) a read that
 ** starts with frame index idx (1-based) should land: at that frame's file
 ** offset mod 64.  The kernel's copy to user memory ran 4-7x slower on this

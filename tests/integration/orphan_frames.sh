@@ -17,15 +17,11 @@
 # with the commits after it silently left out.
 . "$(dirname "$0")/lib.sh"
 
-db=$WORK/app.db store=$WORK/store
-make_db "$db" || finish
-start_sidecar "$db" "$store" --sync-interval 100ms || finish
-run_writer before --db "$db" --workload insert --txns 20 --seed 1
-sleep 1
-
-# Append one frame after the last valid one: the page of the last frame with
-# its cells' bytes changed, the chain continued, a commit mark.
-orphan=$(python3 - "$db-wal" <<'EOF'
+# inject_orphan WAL: append one frame after the last valid one (the page of
+# the last frame with its cells' bytes changed, the chain continued, a commit
+# mark); prints its frame number.
+inject_orphan() {
+  python3 - "$1" <<'EOF'
 import struct, sys
 M = 0xffffffff
 with open(sys.argv[1], 'r+b') as f:
@@ -65,7 +61,15 @@ with open(sys.argv[1], 'r+b') as f:
     f.flush()
     print(n + 1)
 EOF
-)
+}
+
+db=$WORK/app.db store=$WORK/store
+make_db "$db" || finish
+start_sidecar "$db" "$store" --sync-interval 100ms || finish
+run_writer before --db "$db" --workload insert --txns 20 --seed 1
+sleep 1
+
+orphan=$(inject_orphan "$db-wal")
 check_eq orphan_frame_written yes "$([ -n "$orphan" ] && [ "$orphan" -gt 0 ] && echo yes || echo "no: $orphan")"
 sleep 1.5        # ~15 syncs with the orphan frame in the WAL
 run_writer after --db "$db" --workload insert --txns 20 --seed 2
@@ -80,6 +84,31 @@ check_eq txids_are_the_commits "$(( $(store_objects_sorted "$store" | head -n 1 
   "$(store_max_txid "$store")"
 check_contiguous store_contiguous "$store"
 check_restore final "$store" "$db"
+
+# ---- the orphan frame is already there when the sidecar starts: its first
+# snapshot is the published state, and the next writer's commits continue it
+db=$WORK/s.db store=$WORK/sstore
+make_db "$db" || finish
+# a connection that keeps the WAL and the wal-index alive between writers
+python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1]); c.execute("SELECT count(*) FROM sqlite_master").fetchall()
+time.sleep(60)' "$db" &
+holder=$!
+sleep 0.3
+run_writer s1 --db "$db" --workload insert --txns 20 --seed 4
+orphan=$(inject_orphan "$db-wal")
+check_eq start_orphan_written yes "$([ -n "$orphan" ] && [ "$orphan" -gt 0 ] && echo yes || echo "no: $orphan")"
+start_sidecar "$db" "$store" --sync-interval 100ms || finish
+run_writer s2 --db "$db" --workload insert --txns 20 --seed 5
+sleep 1
+stop_sidecar start_sigterm_exit0
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+check_eq start_one_history 1 "$(ls "$store/snap" | wc -l)" "snapshots: $(ls "$store/snap" | tr '\n' ' ')"
+check_eq start_txids_are_the_commits "$(( $(store_objects_sorted "$store" | head -n 1 | cut -d' ' -f1) + 20 ))" \
+  "$(store_max_txid "$store")"
+check_eq start_no_error_logged 0 "$(grep -ciE 'corrupt|sync failed' "$SIDECAR_LOG")" \
+  "$(grep -iE 'corrupt|sync failed' "$SIDECAR_LOG" | head -n 2 | tr '\n' '|')"
+check_restore start "$store" "$db"
 
 # ---- a committed frame corrupted before it was shipped
 db=$WORK/c.db store=$WORK/cstore
