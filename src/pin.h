@@ -109,11 +109,19 @@ int ws_pin_waits_on_writes(const ws_pin *p, uint32_t mx, uint32_t nb);
 /* Non-zero while a pin is held (zero after a failed barrier: re-attach). */
 int ws_pin_held(const ws_pin *p);
 
+/* The -shm our peeks read is no longer the file at its path (removed or
+** replaced): its mxFrame would stay where it was while the app writes. */
+int ws_pin_shm_replaced(ws_pin *p);
+
 /* Still in WAL mode?  WS_ENOTWAL with a message if the app switched away. */
 int ws_pin_check_wal_mode(ws_pin *p, ws_err *err);
 
-/* Hints from the wal-index (-shm), read without locks: never used for
-** correctness, only to decide when to look.  Returns 0 if unavailable. */
+/* The wal-index (-shm) header, read without locks (ws_walidx_peek checks
+** its two copies agree).  Hints for when to look, and the bound of a sync's
+** scan (ship_committed_end): a value too high only lets the chain check
+** decide, as without it; one too low would stall shipping, which is why a
+** -shm replaced under us makes the loop re-attach (ws_pin_shm_replaced).
+** Returns 0 if unavailable. */
 int ws_pin_shm_peek(ws_pin *p, uint32_t *mx_frame, uint32_t *n_backfill);
 /* The same, and the WAL cycle's salts (salt1 << 32 | salt2, as stored):
 ** they change at every reset, which mxFrame alone does not tell apart from

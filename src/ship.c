@@ -789,6 +789,12 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     }
     if (s.pin && now - last_mode_check >= 2000) {
       last_mode_check = now;
+      if (ws_pin_shm_replaced(s.pin)) {
+        ws_log(WS_LOG_WARN, "ship", "%s-shm was removed or replaced while in use; "
+               "re-attaching", o->db_path);
+        broken = 1;
+        force = 1;
+      }
       if ((rc = ws_pin_check_wal_mode(s.pin, err))) goto out;
     }
     /* renewed while idle too; lost, nothing more may be uploaded */

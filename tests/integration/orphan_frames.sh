@@ -110,6 +110,21 @@ check_eq start_no_error_logged 0 "$(grep -ciE 'corrupt|sync failed' "$SIDECAR_LO
   "$(grep -iE 'corrupt|sync failed' "$SIDECAR_LOG" | head -n 2 | tr '\n' '|')"
 check_restore start "$store" "$db"
 
+# ---- the -shm is removed under the sidecar (an operator's mistake): the
+# app's next connection makes a new one, which the sidecar's peeks must
+# follow, or the scan's bound stays at the old file's mxFrame for ever
+db=$WORK/m.db store=$WORK/mstore
+make_db "$db" || finish
+start_sidecar "$db" "$store" --sync-interval 100ms || finish
+run_writer m1 --db "$db" --workload insert --txns 10 --seed 6
+sleep 0.5
+rm -f "$db-shm"
+run_writer m2 --db "$db" --workload insert --txns 10 --seed 7
+sleep 3              # the -shm check runs every 2 s
+stop_sidecar shm_sigterm_exit0
+check_eq shm_reattached 1 "$(grep -c 'shm was removed or replaced' "$SIDECAR_LOG")"
+check_restore shm "$store" "$db"
+
 # ---- a committed frame corrupted before it was shipped
 db=$WORK/c.db store=$WORK/cstore
 make_db "$db" || finish
