@@ -52,6 +52,7 @@ typedef struct rctx {
   uint8_t *wb;
   uint32_t wb_pgno, wb_n;
   uint64_t dirty;              /* bytes written since the last writeback start */
+  int kick;                    /* start writeback as we go (the snapshot only) */
   /* progress reporting (opts->progress) */
   const ws_restore_opts *o;
   const ws_apply *a;
@@ -64,9 +65,14 @@ static int wb_flush(rctx *c, ws_err *err) {
   size_t n = (size_t)c->wb_n * c->page_size;
   int rc = ws_pwrite_full(c->fd, c->wb, n, off, c->tmp, err);
   c->wb_n = 0;
-  /* the disk writes while the rest downloads, inflates and verifies (a
-  ** plain `cp` + fsync pays both in turn) */
-  if (rc == WS_OK) ws_writeback_kick(c->fd, &c->dirty, n);
+  /* The disk writes the snapshot while the rest of it downloads, inflates
+  ** and verifies (a plain `cp` + fsync pays both in turn).  Not the
+  ** segments: they rewrite the same pages (page 1, roots, hot leaves) over
+  ** and over, and a page under writeback must wait for it before it is
+  ** written again: a 100 MB database with 250 segments of rewrites took
+  ** 0.26 -> 0.55 s to restore with writeback started throughout (s15).
+  ** (ws_restore decides, per plan.) */
+  if (rc == WS_OK && c->kick) ws_writeback_kick(c->fd, &c->dirty, n);
   return rc;
 }
 
@@ -345,9 +351,20 @@ int ws_restore(ws_restore_result *res, const ws_restore_opts *opts, ws_err *err)
       ws_log(WS_LOG_DEBUG, "restore", "no prefetch: %s", perr.msg);
     }
   }
+  /* Writeback during the snapshot only when the segments after it are
+  ** small next to it: each page they rewrite is then written twice (a
+  ** 100 MB snapshot under 100 MB of rewrites: 0.26 -> 0.30 s). */
+  uint64_t seg_bytes = 0;
+  for (size_t i = 1; i < plan.n; i++) seg_bytes += plan.v[i]->size;
   size_t applied = 0;
   for (size_t i = 0; i < plan.n; i++, applied++) {
     pg.i = i;
+    if (i == 1 && c.kick) { /* the snapshot's writeback ends before segments rewrite its pages */
+      if ((rc = wb_flush(&c, err))) goto out;
+      (void)sync_file_range(c.fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                        SYNC_FILE_RANGE_WAIT_AFTER);
+    }
+    c.kick = i == 0 && seg_bytes * 4 < plan.v[0]->size;
     if ((rc = ws_apply_object(&a, st, plan.v[i], i == 0, err))) goto out;
     c.p.objects_done = i + 1;
     if (a.stopped) { applied++; break; }
