@@ -76,7 +76,8 @@ static int journal_mode(ws_pin *p, int i, char *out, size_t outsz, ws_err *err) 
 int ws_pin_shm_replaced(ws_pin *p) {
   struct stat a, b;
   if (p->shm_fd < 0 || fstat(p->shm_fd, &a) != 0) return 0;
-  return stat(p->shm_path, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+  if (stat(p->shm_path, &b) != 0) return errno == ENOENT; /* not a passing NFS error */
+  return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
 }
 
 int ws_pin_check_wal_mode(ws_pin *p, ws_err *err) {

@@ -75,6 +75,7 @@ int ship_sync_once(ship *s, int *shipped, ws_err *err) {
   ws_walpos end;
   int capped, rc;
   *shipped = 0;
+  s->inflight = 0; /* set by this sync's scan, if it gets there */
   uint64_t gen = s->o->stats ? ws_stats_scan_begin(s->o->stats) : 0;
   rc = ws_wal_header(s->wal, &h, err);
   if (rc == WS_ENOTFOUND) { /* no WAL yet, or truncated: nothing committed */
@@ -619,11 +620,14 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
     /* (pending but quiet for a second: the next write may start a burst,
     ** which a slow tick saw only 250 ms late, ~80 MB of WAL at 64 KiB) */
     int events = !pending || now - active_at >= 1000;
-    if ((events && o->sync_interval_ms < FAST_TICK_MS && now - active_at < HOT_MS) ||
-        (pending && now < chase_until)) {
+    if (events && o->sync_interval_ms < FAST_TICK_MS && now - active_at < HOT_MS) {
       events = 0;
       if (timeout > HOT_POLL_MS) timeout = HOT_POLL_MS;
     }
+    /* A chase polls, it does not spin: the interval is past (its sync did
+    ** not count), which made the timeout above 0 or less (review of s15) */
+    if (pending && now < chase_until && !retry_at && !ckpt_seen)
+      events = 0, timeout = HOT_POLL_MS;
     /* Idle, and an app checkpoint could wait for our reader only after
     ** writing the database file (ws_pin_waits_on_writes), which inotify
     ** reports: sleep on file events for up to IDLE_TICK_MS (or poll_ms if
@@ -827,11 +831,11 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
         ship_brake_on(&s, now - flood_at < FLOOD_RECENT_MS || now - burst_at < BURST_MS);
       rc = ship_sync_all(&s, ckpt_seen ? SHIP_DRAIN_STILL : SHIP_DRAIN_NO, &e2);
     }
-    uint64_t shipped_objs = s.objects - objs0;
     s.ckpt_waiting = ckpt_seen, s.ckpt_look_mx = peeked ? mx : UINT32_MAX;
     if (rc == WS_OK) rc = ship_maint(&s, &e2);
     ship_brake_off(&s);
     if (rc == WS_OK) rc = maybe_snapshot(&s, &e2);
+    uint64_t shipped_objs = s.objects - objs0; /* by the sync, maint or a snapshot */
     /* A blocking checkpoint still waits although everything is shipped and
     ** the pin sits at the end: it read our mark while we were behind and
     ** retries only our slot's lock, which every re-pin keeps held (pin.h).
@@ -875,7 +879,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       broken = 0;
       retry_at = backoff = 0;
       chase_until = 0;
-      if (s.inflight && !shipped_objs) {
+      if (s.inflight && !shipped_objs && !s.more) {
         uint64_t c = (uint64_t)s.pos.salt1 << 32 | s.pos.salt2;
         uint64_t k = c * 0x9E3779B97F4A7C15ull ^ s.inflight_mx;
         if (k != chase_key) chase_key = k, chase_at = now;

@@ -294,9 +294,10 @@ int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
   ** Without the hint (no -shm, another cycle, a value behind pos): to the
   ** end of the valid frames, as before. */
   uint32_t mx, max = 0;
-  int none = 0;
+  int none = 0, bounded = 0;
   s->inflight = 0;
   if (ship_committed_end(s, h, &mx) && mx >= s->pos.frame) {
+    bounded = 1;
     max = mx;
     none = mx == s->pos.frame;  /* max 0 would mean "no limit" */
   }
@@ -306,7 +307,7 @@ int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
   ** yet published (SQLite fsyncs it first with synchronous=FULL), or a
   ** killed writer's.  The publication itself raises no file event: the
   ** loop looks again soon (ship.c) rather than at its next tick. */
-  if (max && !t.capped && last.frame == max && ws_wal_frame_in_cycle(s->wal, h, max + 1))
+  if (bounded && !t.capped && last.frame == max && ws_wal_frame_in_cycle(s->wal, h, max + 1))
     s->inflight = 1, s->inflight_mx = max;
   /* Frames the wal-index has committed that do not continue the chain,
   ** and nothing committed before them: a corrupt WAL (SQLite's readers do
