@@ -401,7 +401,7 @@ static int attach(ship *s, ws_err *err) {
     ** snapshot's state, and a stored position past mxFrame (shipped so by
     ** an older walship) is not continued. */
     uint32_t mx;
-    int bound = ship_committed_end(s, &h, &mx);
+    int bound = ship_committed_end(s, h.salt1, h.salt2, &mx);
     if ((!bound || mx > 0) &&
         (rc = ws_wal_iter(s->wal, &h, &start, bound ? mx : 0, chain_frame, &c, &endv, err)))
       return rc;
@@ -566,8 +566,7 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
   ** until mxFrame moves, then sync at once.  Not for ever: a killed
   ** writer's frame stays there until the next writer overwrites it. */
   int64_t chase_at = INT64_MIN / 2, chase_until = 0;
-  uint64_t chase_key = 0;
-  uint32_t chase_mx = 0;
+  uint32_t chase_mx = 0;            /* ... from this WAL position */
   uint64_t chase_cyc = 0;
   int64_t forced_at = INT64_MIN / 2;
   uint32_t burst_mx = 0;            /* ... with the WAL at this frame */
@@ -881,10 +880,9 @@ int ws_replicate(const ws_replicate_opts *o, ws_err *err) {
       chase_until = 0;
       if (s.inflight && !shipped_objs && !s.more) {
         uint64_t c = (uint64_t)s.pos.salt1 << 32 | s.pos.salt2;
-        uint64_t k = c * 0x9E3779B97F4A7C15ull ^ s.inflight_mx;
-        if (k != chase_key) chase_key = k, chase_at = now;
-        if (now - chase_at < CHASE_MS)
-          chase_until = chase_at + CHASE_MS, chase_mx = s.inflight_mx, chase_cyc = c, pending = 1;
+        if (c != chase_cyc || s.inflight_mx != chase_mx)
+          chase_at = now, chase_cyc = c, chase_mx = s.inflight_mx;
+        if (now - chase_at < CHASE_MS) chase_until = chase_at + CHASE_MS, pending = 1;
       }
       /* a chase syncs as soon as the commit is published, interval or not:
       ** this sync shipped nothing */

@@ -106,9 +106,10 @@ int ship_state_npages(ship *s, const ws_walhdr *h, uint32_t end_frame,
 ** the state after s->txid, which must hash to the recorded checksum. */
 int ship_write_snapshot(ship *s, const ws_walhdr *h, ws_walpos end, int periodic,
                         ws_err *err);
-/* The wal-index's mxFrame, peeked now, if it describes h's cycle: the end
-** of what SQLite's connections see as committed (ship_write.c). */
-int ship_committed_end(ship *s, const ws_walhdr *h, uint32_t *mx);
+/* The wal-index's mxFrame, peeked now, if it describes the WAL cycle with
+** these salts: the end of what SQLite's connections see as committed in it
+** (ship_write.c). */
+int ship_committed_end(ship *s, uint32_t salt1, uint32_t salt2, uint32_t *mx);
 /* Committed transactions after pos (a segment's worth when cap) into s->tx. */
 int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end, int *capped,
                    ws_err *err);

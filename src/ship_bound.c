@@ -59,10 +59,7 @@ int64_t ship_wal_in_use(ship *s, uint32_t *pmx, uint32_t *pnb) {
 ** can bring mxFrame back to any value: frame numbers alone do not say that
 ** nothing came since (review of s14). */
 static int same_cycle(ship *s, uint32_t *mx) {
-  uint32_t nb;
-  uint64_t cyc;
-  return s->pin && s->have_cycle && ws_pin_shm_peek_cycle(s->pin, mx, &nb, &cyc) &&
-         cyc == ((uint64_t)s->pos.salt1 << 32 | s->pos.salt2);
+  return s->have_cycle && ship_committed_end(s, s->pos.salt1, s->pos.salt2, mx);
 }
 
 /* The brake (pin.h) from a sync to the end of maint: the loop cannot look

@@ -263,11 +263,11 @@ static int txscan_frame(void *ud, const ws_frame *f, ws_err *err) {
   return WS_OK;
 }
 
-int ship_committed_end(ship *s, const ws_walhdr *h, uint32_t *mx) {
+int ship_committed_end(ship *s, uint32_t salt1, uint32_t salt2, uint32_t *mx) {
   uint32_t nb;
   uint64_t cyc;
   return s->pin && ws_pin_shm_peek_cycle(s->pin, mx, &nb, &cyc) &&
-         cyc == ((uint64_t)h->salt1 << 32 | h->salt2);
+         cyc == ((uint64_t)salt1 << 32 | salt2);
 }
 
 /* Find the committed transactions after pos (at most a segment's worth
@@ -296,7 +296,7 @@ int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
   uint32_t mx, max = 0;
   int none = 0, bounded = 0;
   s->inflight = 0;
-  if (ship_committed_end(s, h, &mx) && mx >= s->pos.frame) {
+  if (ship_committed_end(s, h->salt1, h->salt2, &mx) && mx >= s->pos.frame) {
     bounded = 1;
     max = mx;
     none = mx == s->pos.frame;  /* max 0 would mean "no limit" */
@@ -316,7 +316,7 @@ int ship_scan_txns(ship *s, const ws_walhdr *h, int cap, ws_walpos *end,
   ** unprotected attach allows (the next sync handles that): the header
   ** then has new salts.  Not a new history: the frames stay in the WAL,
   ** and this fails every sync, loudly, as a failing store does. */
-  if (max && !t.capped && s->ntx == 0 && last.frame < max) {
+  if (bounded && !t.capped && s->ntx == 0 && last.frame < max) {
     ws_walhdr h2;
     ws_err e2 = WS_ERR_INIT;
     if (ws_wal_header(s->wal, &h2, &e2) == WS_OK && h2.salt1 == h->salt1 &&
